@@ -1,0 +1,80 @@
+# The commands users type. `make synth` and `make test` work on a fresh machine with Python
+# 3.11+, Node.js 20+ and make: they create .venv and node_modules themselves (pinned).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CHECKOV_VENV := .venv-checkov
+CDK := node_modules/.bin/cdk
+ENV ?=
+# Selects one environment (ENV=dev) or, when empty, all of them.
+CDK_CONTEXT := $(if $(ENV),-c env=$(ENV),)
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export CDK_DISABLE_CLI_TELEMETRY := true
+
+.PHONY: help install bundle synth test unit lint typecheck cfn-lint checkov deploy diff clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# checkov pins an old boto3 (too old for RFT): it lives in a virtual environment of its own.
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed ## Create .venv and node_modules (pinned)
+
+bundle: $(VENV)/.installed ## Build the Lambda bundles under .build/ (no Docker)
+	$(PY) scripts/bundle_lambdas.py
+
+synth: install bundle ## Synthesize every environment (or ENV=name) into cdk.out
+	$(CDK) synth --quiet $(CDK_CONTEXT)
+
+unit: install bundle ## Run the pytest suite
+	$(PY) -m pytest -n 2 -q
+
+lint: $(VENV)/.installed ## ruff
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: $(VENV)/.installed ## mypy, per deployable unit (every function has its own handler.py)
+	$(PY) -m mypy app.py stacks scripts
+	for fn in lambda/*/; do \
+	  [ "$$fn" = lambda/common/ ] && continue; \
+	  (cd $$fn && MYPYPATH=../common ../../$(PY) -m mypy --config-file ../../pyproject.toml .); \
+	done
+
+cfn-lint: synth ## cfn-lint on every synthesized template (0 errors)
+	$(PY) -m cfnlint cdk.out/*.template.json
+
+checkov: synth $(CHECKOV_VENV)/.installed ## checkov on cdk.out (skips carry their reason in the template)
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
+	  --directory cdk.out --skip-path 'asset\.'
+
+test: synth lint typecheck unit cfn-lint checkov ## Synth, lint, type-check, tests, cfn-lint, checkov
+
+deploy: install bundle ## Deploy one environment: make deploy ENV=dev
+	@test -n "$(ENV)" || { echo "make deploy: set ENV=<environment>"; exit 2; }
+	$(CDK) deploy $(CDK_CONTEXT) --require-approval broadening
+
+diff: install bundle ## Show what a deploy would change: make diff ENV=dev
+	@test -n "$(ENV)" || { echo "make diff: set ENV=<environment>"; exit 2; }
+	$(CDK) diff $(CDK_CONTEXT)
+
+clean: ## Remove build output (keeps the virtual environments)
+	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache

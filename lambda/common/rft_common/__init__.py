@@ -1,0 +1,1 @@
+"""Code shared by the Lambda functions that talk to Bedrock (copied into each bundle)."""

@@ -1,0 +1,336 @@
+"""The typed, validated configuration of one deployment environment.
+
+Environments live in ``cdk.json`` under ``context.environments.<name>``. Everything that may
+differ between environments is a field here, and nothing else does: constructs take the
+validated model, never raw context. A bad value fails synth with one line per problem that
+names the environment, the key, the value and what is allowed (:class:`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+Backend = Literal["openai", "bedrock"]
+
+# Which base models each backend offers for RFT, by region (reference: bedrock-rft.md §1).
+# A model missing here fails synth unless the environment sets ``allow_unlisted_model``:
+# Bedrock adds models faster than this table can follow.
+BACKEND_MODELS: dict[str, dict[str, tuple[str, ...]]] = {
+    "openai": {"us-west-2": ("openai.gpt-oss-20b", "qwen.qwen3-32b")},
+    "bedrock": {"us-east-1": ("amazon.nova-2-lite-v1:0:256k",)},
+}
+
+ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+ACCOUNT = re.compile(r"^\d{12}$")
+REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+    2557, 2922, 3288, 3653,
+)
+
+
+class ConfigError(ValueError):
+    """A configuration problem, worded for the person editing ``cdk.json``."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OpenAIHyperparameters(_Strict):
+    """Hyperparameters in the OpenAI-compatible API's own names.
+
+    Bedrock documents these names but not their ranges [open]: the bounds below only reject
+    values that cannot be right (zero, negative, absurd); the service has the last word.
+    """
+
+    n_epochs: Annotated[int, Field(ge=1, le=50)] = 1
+    batch_size: Annotated[int, Field(ge=1, le=512)] = 4
+    learning_rate_multiplier: Annotated[float, Field(gt=0, le=10)] = 1.0
+    eval_interval: Annotated[int, Field(ge=1, le=100)] | None = None
+    eval_samples: Annotated[int, Field(ge=1)] | None = None
+    compute_multiplier: Annotated[float, Field(gt=0, le=10)] | None = None
+    reasoning_effort: Literal["low", "medium", "high"] | None = None
+
+
+class BedrockHyperparameters(_Strict):
+    """RFT hyperparameters of ``CreateModelCustomizationJob`` (ranges from the API model)."""
+
+    epochCount: Annotated[int, Field(ge=1, le=50)] = 2  # noqa: N815 (the API's name)
+    batchSize: Annotated[int, Field(ge=16, le=512)] = 64  # noqa: N815
+    learningRate: Annotated[float, Field(ge=1e-7, le=1e-3)] = 1e-5  # noqa: N815
+    trainingSamplePerPrompt: Annotated[int, Field(ge=2, le=16)] = 4  # noqa: N815
+    evalInterval: Annotated[int, Field(ge=1, le=100)] = 10  # noqa: N815
+    reasoningEffort: Literal["low", "medium", "high"] | None = None  # noqa: N815
+    inferenceMaxTokens: Annotated[int, Field(ge=1)] | None = None  # noqa: N815
+    maxPromptLength: Annotated[int, Field(ge=1)] | None = None  # noqa: N815
+
+
+class RewardFunctionConfig(_Strict):
+    """Sizing of the reward (grader) Lambda."""
+
+    timeout_seconds: Annotated[int, Field(ge=60, le=900)] = 300
+    memory_mb: Annotated[int, Field(ge=128, le=10240)] = 512
+    reserved_concurrency: Annotated[int, Field(ge=1)] | None = None
+
+
+class JobConfig(_Strict):
+    """Whether and how the stack starts the fine-tuning job (the job custom resource)."""
+
+    start: bool = True
+    # Wait (within CloudFormation's 1-hour limit) until the service has accepted the data,
+    # so that a bad dataset fails the deploy with the service's own message.
+    wait_for_validation: bool = True
+    # What CloudFormation's Delete does to a job that is still running.
+    on_delete: Literal["cancel", "retain"] = "cancel"
+    # Completed custom models are kept unless an environment opts in to deleting them.
+    delete_model_on_destroy: bool = False
+
+
+class ObservabilityConfig(_Strict):
+    """Collector schedule and alarm thresholds."""
+
+    collector_schedule_minutes: Annotated[int, Field(ge=1, le=60)] = 5
+    entropy_floor: Annotated[float, Field(ge=0)] = 0.2
+    entropy_points: Annotated[int, Field(ge=1, le=100)] = 3
+    response_length_ceiling: Annotated[float, Field(gt=0)] = 4096
+    stall_minutes: Annotated[int, Field(ge=5, le=1440)] = 60
+    reward_lambda_duration_ratio: Annotated[float, Field(gt=0, le=1)] = 0.8
+
+
+class EnvironmentConfig(_Strict):
+    """One deployment environment: where it deploys and what it trains."""
+
+    name: str
+    account: str | None = None
+    region: str
+    backend: Backend = "openai"
+    base_model: str
+    allow_unlisted_model: bool = False
+    dataset: str = "datasets/gsm8k"
+    grader: str = "graders/gsm8k.json"
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    removal_policy: Literal["destroy", "retain"] = "retain"
+    log_retention_days: int = 30
+    noncurrent_version_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    permissions_boundary_arn: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    alarm_email: str | None = None
+    reward_function: RewardFunctionConfig = RewardFunctionConfig()
+    job: JobConfig = JobConfig()
+    observability: ObservabilityConfig = ObservabilityConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not ENV_NAME.match(value):
+            raise ValueError("must be lower-case letters, digits and '-', at most 20 characters")
+        return value
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        if value is not None and not ACCOUNT.match(value):
+            raise ValueError("must be a 12-digit AWS account id")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not REGION.match(value):
+            raise ValueError("must be an AWS region name such as us-west-2")
+        return value
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        return value
+
+    @field_validator("permissions_boundary_arn")
+    @classmethod
+    def _boundary(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:policy/.+", value):
+            raise ValueError("must be an IAM managed policy ARN")
+        return value
+
+    @field_validator("alarm_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", value):
+            raise ValueError("must be an e-mail address")
+        return value
+
+    @model_validator(mode="after")
+    def _model_offered(self) -> EnvironmentConfig:
+        offered = BACKEND_MODELS[self.backend]
+        if self.allow_unlisted_model:
+            return self
+        if self.region not in offered:
+            raise ValueError(
+                f"region: backend '{self.backend}' offers RFT in {', '.join(offered)}, "
+                f"not in {self.region} (set allow_unlisted_model to override)"
+            )
+        if self.base_model not in offered[self.region]:
+            raise ValueError(
+                f"base_model: '{self.base_model}' is not offered by backend '{self.backend}' "
+                f"in {self.region}; allowed: {', '.join(offered[self.region])} "
+                "(set allow_unlisted_model to override)"
+            )
+        return self
+
+    @property
+    def typed_hyperparameters(self) -> OpenAIHyperparameters | BedrockHyperparameters:
+        """The hyperparameters validated in the backend's own names."""
+        if self.backend == "bedrock":
+            return BedrockHyperparameters(**self.hyperparameters)
+        return OpenAIHyperparameters(**self.hyperparameters)
+
+    @property
+    def stack_name(self) -> str:
+        """The CloudFormation stack name of this environment."""
+        return f"BedrockRft-{self.name}"
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(environment)"
+
+
+def _problems(err: ValidationError, raw: dict[str, Any], prefix: tuple[str, ...]) -> list[str]:
+    """One phrase per validation error: where, the value given, and what is allowed."""
+    lines = []
+    for error in err.errors():
+        loc = tuple(error["loc"])
+        where = _location(prefix + loc)
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            if prefix == ("hyperparameters",):
+                model = _hyper_model(raw.get("__backend__"))
+                allowed = ", ".join(model.model_fields)
+                lines.append(f"{where}: unknown hyperparameter; allowed: {allowed}")
+            else:
+                lines.append(f"{where}: unknown key")
+            continue
+        if error["type"] == "missing":
+            lines.append(f"{where}: required key is missing")
+            continue
+        if not loc and (keyed := re.match(r"^(\w+): (.*)$", message)):
+            # a cross-field check names its key at the front of the message
+            loc, message = (keyed.group(1),), keyed.group(2)
+            where = _location(prefix + loc)
+        message = _range_message(error, prefix, raw) or message
+        value: Any = raw
+        for part in loc:
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is None:
+            lines.append(f"{where}: {message}")
+        else:
+            lines.append(f"{where} = {json.dumps(value)}: {message}")
+    return lines
+
+
+_RANGE_ERRORS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}
+
+
+def _range_message(error: Any, prefix: tuple[str, ...], raw: dict[str, Any]) -> str | None:
+    """'allowed: 16 to 512' for a number outside a field's declared bounds."""
+    if error["type"] not in _RANGE_ERRORS or len(error["loc"]) != 1:
+        return None
+    if prefix == ("hyperparameters",):
+        model: type[BaseModel] = _hyper_model(raw.get("__backend__"))
+    elif not prefix:
+        model = EnvironmentConfig
+    else:
+        return None
+    field = model.model_fields.get(str(error["loc"][0]))
+    if field is None:
+        return None
+    low = high = None
+    low_op, high_op = ">=", "<="
+    for meta in field.metadata:
+        for attr, op in (("ge", ">="), ("gt", ">")):
+            if getattr(meta, attr, None) is not None:
+                low, low_op = getattr(meta, attr), op
+        for attr, op in (("le", "<="), ("lt", "<")):
+            if getattr(meta, attr, None) is not None:
+                high, high_op = getattr(meta, attr), op
+    if low is not None and high is not None and low_op == ">=" and high_op == "<=":
+        return f"out of range; allowed: {low} to {high}"
+    bounds = [f"{op} {v}" for v, op in ((low, low_op), (high, high_op)) if v is not None]
+    return f"out of range; allowed: {' and '.join(bounds)}" if bounds else None
+
+
+def _hyper_model(backend: str | None) -> type[BaseModel]:
+    return BedrockHyperparameters if backend == "bedrock" else OpenAIHyperparameters
+
+
+def parse_environment(name: str, raw: dict[str, Any], project_root: Path) -> EnvironmentConfig:
+    """Validate one environment's raw settings; raise :class:`ConfigError` naming the problem."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"environment '{name}': must be an object, got {type(raw).__name__}")
+    data = {"name": name, **raw}
+    try:
+        config = EnvironmentConfig.model_validate(data)
+        problems: list[str] = []
+    except ValidationError as err:
+        problems = _problems(err, data, ())
+    else:
+        try:
+            config.typed_hyperparameters  # noqa: B018 (validates the backend's own names)
+        except ValidationError as err:
+            scoped = {**config.hyperparameters, "__backend__": config.backend}
+            problems = _problems(err, scoped, ("hyperparameters",))
+    if problems:
+        raise ConfigError("; ".join(f"environment '{name}': {line}" for line in problems))
+    _check_paths(config, project_root)
+    return config
+
+
+def _check_paths(config: EnvironmentConfig, project_root: Path) -> None:
+    dataset = project_root / config.dataset
+    if not (dataset / "train.jsonl").is_file():
+        raise ConfigError(
+            f"environment '{config.name}': dataset = \"{config.dataset}\": "
+            "must be a folder holding train.jsonl (and optionally validation.jsonl)"
+        )
+    grader = project_root / config.grader
+    if not grader.is_file():
+        raise ConfigError(
+            f"environment '{config.name}': grader = \"{config.grader}\": no such file"
+        )
+    try:
+        json.loads(grader.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ConfigError(
+            f"environment '{config.name}': grader = \"{config.grader}\": not valid JSON ({err})"
+        ) from None
+
+
+def load_environments(
+    context: dict[str, Any], project_root: Path, only: str | None = None
+) -> list[EnvironmentConfig]:
+    """All environments from the ``environments`` context (or just ``only``), validated."""
+    environments = context.get("environments")
+    if not isinstance(environments, dict) or not environments:
+        raise ConfigError("cdk.json: context.environments must define at least one environment")
+    if only is not None:
+        if only not in environments:
+            raise ConfigError(
+                f"env = \"{only}\": no such environment; defined: {', '.join(environments)}"
+            )
+        return [parse_environment(only, environments[only], project_root)]
+    return [parse_environment(name, raw, project_root) for name, raw in environments.items()]
