@@ -65,7 +65,7 @@ def with_hyperparameter(event: dict[str, Any], name: str, value: Any) -> str:
 class LambdaContext:
     """The attributes of a Lambda context the handler and Powertools read."""
 
-    function_name: str = "BedrockRft-dev-JobHandler"
+    function_name: str = "BedrockRft-staging-JobHandler"
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = f"arn:aws:lambda:us-west-2:{ACCOUNT}:function:JobHandler"
     aws_request_id: str = "0f0e0d0c-0b0a-4909-8807-060504030201"

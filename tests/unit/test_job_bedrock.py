@@ -310,6 +310,7 @@ def test_the_create_request_matches_the_service_model(stubbed: Stubber) -> None:
     tags = [
         {"key": "environment", "value": "nova-dev"},
         {"key": "project", "value": "bedrock-rft"},
+        {"key": "rft:environment", "value": "nova-dev"},
         {"key": "rft:identity", "value": identity.digest},
     ]
     stubbed.add_response(

@@ -27,7 +27,7 @@ from tests.mantle_server import MantleServer
 
 pytestmark = pytest.mark.usefixtures("aws_credentials")
 REGION = "us-west-2"
-PARAMETER = "/bedrock-rft/dev/job"
+PARAMETER = "/bedrock-rft/staging/job"
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def test_done_when_scenario(server: MantleServer, driver: Driver) -> None:
     unchanged = update_event(create, first)
     assert driver.deploy(unchanged)["PhysicalResourceId"] == first
     changed = update_event(
-        create, first, Hyperparameters=with_hyperparameter(create, "n_epochs", 2)
+        create, first, Hyperparameters=with_hyperparameter(create, "n_epochs", 3)
     )
     second = driver.deploy(changed)["PhysicalResourceId"]
     assert second != first
@@ -114,7 +114,7 @@ def test_done_when_scenario(server: MantleServer, driver: Driver) -> None:
     assert sorted(jobs) == sorted([first, second])
     assert jobs[first]["status"] == "cancelled"
     assert jobs[second]["status"] == "queued"
-    assert jobs[second]["method"]["reinforcement"]["hyperparameters"]["n_epochs"] == 2
+    assert jobs[second]["method"]["reinforcement"]["hyperparameters"]["n_epochs"] == 3
     current = record()
     assert current is not None and current["job_id"] == second
 
@@ -139,10 +139,10 @@ def test_create_uploads_the_staged_dataset_and_starts_a_reinforcement_job(
         "type": "reinforcement",
         "reinforcement": {
             "grader": {"type": "lambda", "lambda": {"function": props["GraderFunctionArn"]}},
-            "hyperparameters": {"batch_size": 4, "learning_rate_multiplier": 1.0, "n_epochs": 1},
+            "hyperparameters": {"batch_size": 8, "learning_rate_multiplier": 1.0, "n_epochs": 2},
         },
     }
-    assert job["metadata"]["rft_environment"] == "dev"
+    assert job["metadata"]["rft_environment"] == "staging"
     assert job["metadata"]["rft_identity"] == response["Data"]["Identity"]
     assert response["Data"]["AwaitValidation"] == "true"
     assert response["Data"]["Backend"] == "openai"
@@ -243,11 +243,11 @@ def test_update_moving_the_record_parameter_moves_the_record(
     stage_dataset(create)
     first = driver.deploy(create)["PhysicalResourceId"]
 
-    driver.deploy(update_event(create, first, ParameterName="/bedrock-rft/dev/current-job"))
+    driver.deploy(update_event(create, first, ParameterName="/bedrock-rft/staging/current-job"))
 
     assert record() is None
     moved = boto3.client("ssm", region_name=REGION).get_parameter(
-        Name="/bedrock-rft/dev/current-job"
+        Name="/bedrock-rft/staging/current-job"
     )
     assert json.loads(moved["Parameter"]["Value"])["job_id"] == first
 
@@ -259,7 +259,7 @@ def test_rollback_of_a_changed_update_returns_to_the_first_job(
     stage_dataset(create)
     first = driver.deploy(create)["PhysicalResourceId"]
     changed = update_event(
-        create, first, Hyperparameters=with_hyperparameter(create, "batch_size", 8)
+        create, first, Hyperparameters=with_hyperparameter(create, "batch_size", 16)
     )
     second = driver.deploy(changed)["PhysicalResourceId"]
 
@@ -380,7 +380,7 @@ def test_a_rejected_create_deletes_the_uploaded_files(server: MantleServer, driv
     with pytest.raises(JobError) as caught:
         driver.on_event(create)
 
-    assert "environment 'dev'" in str(caught.value)
+    assert "environment 'staging'" in str(caught.value)
     assert "'openai.gpt-oss-20b' is not available for fine-tuning" in str(caught.value)
     assert server.state.files == {}
     assert server.state.jobs == {}

@@ -54,7 +54,11 @@ def test_the_fixtures_parse(backend: str) -> None:
     assert spec.on_delete == "cancel"
     assert spec.delete_model_on_destroy is False
     assert isinstance(spec.hyperparameters, dict) and spec.hyperparameters
-    assert spec.job_tags == {"environment": spec.environment, "project": "bedrock-rft"}
+    assert spec.job_tags == {
+        "environment": spec.environment,
+        "project": "bedrock-rft",
+        "rft:environment": spec.environment,
+    }
 
 
 def test_hyperparameters_keep_their_json_types() -> None:
@@ -72,18 +76,19 @@ JOB_DEFINING = [
         "s3://bedrockrft-dev-datasets-1a2b3c4d/datasets/gsm8k/0123456789abcdef/train.jsonl",
     ),
     ("ValidationDataUri", None),
+    ("GraderDigest", "0000000000000000"),
     (
         "GraderFunctionArn",
-        "arn:aws:lambda:us-west-2:123456789012:function:BedrockRft-dev-RewardFunction-9Zy8Xw7Vu6Ts:4",
+        "arn:aws:lambda:us-west-2:123456789012:function:BedrockRft-dev-OtherFunction-1a2B:3",
     ),
     (
         "Hyperparameters",
-        json.dumps({"batch_size": 4, "learning_rate_multiplier": 1.0, "n_epochs": 2}),
+        json.dumps({"batch_size": 4, "learning_rate_multiplier": 1.0, "n_epochs": 3}),
     ),
     ("KmsKeyArn", "arn:aws:kms:us-west-2:123456789012:key/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"),
     ("VpcConfig", {"SubnetIds": ["subnet-1"], "SecurityGroupIds": ["sg-1"]}),
     ("Region", "us-east-1"),
-    ("Environment", "staging"),
+    ("Environment", "prod"),
 ]
 OPERATIONAL = [
     ("OnDelete", "retain"),
@@ -96,6 +101,11 @@ OPERATIONAL = [
     ("ServiceToken", "arn:aws:lambda:us-west-2:123456789012:function:Other"),
     ("ServiceTimeout", "1800"),
     ("NamePrefix", "rft-dev2"),
+    # a new version of the same grader code (e.g. after a memory change): same grading
+    (
+        "GraderFunctionArn",
+        "arn:aws:lambda:us-west-2:123456789012:function:BedrockRft-staging-RewardFunction-9Zy8Xw7Vu6Ts:4",
+    ),
 ]
 
 
@@ -107,6 +117,12 @@ def test_every_job_defining_input_changes_the_identity(key: str, value: Any) -> 
 @pytest.mark.parametrize(("key", "value"), OPERATIONAL)
 def test_operational_settings_keep_the_identity(key: str, value: Any) -> None:
     assert digest(props("openai", **{key: value})) == digest(props("openai"))
+
+
+def test_without_a_grader_digest_the_version_stands_for_the_grader() -> None:
+    bare = props("openai", GraderDigest=None)
+    newer = {**bare, "GraderFunctionArn": bare["GraderFunctionArn"].rsplit(":", 1)[0] + ":4"}
+    assert digest(newer) != digest(bare)
 
 
 def test_the_backend_is_part_of_the_identity() -> None:
@@ -190,7 +206,7 @@ def test_delete_reads_its_policy_leniently() -> None:
     assert policy.region is None and policy.backend is None and policy.parameter_name is None
     assert delete_policy(None).on_delete == "cancel"
     retained = delete_policy(props("openai", OnDelete="retain"))
-    assert retained.on_delete == "retain" and retained.parameter_name == "/bedrock-rft/dev/job"
+    assert retained.on_delete == "retain" and retained.parameter_name == "/bedrock-rft/staging/job"
 
 
 def test_s3_uris_split_into_bucket_and_key() -> None:

@@ -44,8 +44,7 @@ def identity_inputs(spec: JobSpec) -> dict[str, Any]:
         # validation split is used.
         "training_data": spec.training_data_uri,
         "validation_data": spec.validation_data_uri,
-        # A published Lambda version ARN: a new grader code or definition is a new version.
-        "grader": spec.grader_function_arn,
+        "grader": _grader(spec),
         "hyperparameters": spec.hyperparameters,
         "kms_key": spec.kms_key_arn,
         "vpc": (
@@ -57,6 +56,22 @@ def identity_inputs(spec: JobSpec) -> dict[str, Any]:
             }
         ),
     }
+
+
+def _grader(spec: JobSpec) -> dict[str, str]:
+    """The grader's part of the identity.
+
+    With a content digest of the grader (code, pinned dependencies, definition) the digest
+    and the unqualified function decide: a configuration-only change that publishes a new
+    version (memory, timeout) keeps the job, which goes on invoking the version it started
+    with. Without a digest, the published version ARN stands in for the grader's content.
+    """
+    if spec.grader_digest:
+        function = spec.grader_function_arn
+        if function.count(":") == 7:  # arn:aws:lambda:<region>:<account>:function:<name>:<q>
+            function = function.rsplit(":", 1)[0]
+        return {"function": function, "digest": spec.grader_digest}
+    return {"function": spec.grader_function_arn}
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ def make_backend(name: str, region: str) -> JobBackend:
     if name == "bedrock":
         return bedrock_backend.BedrockBackend(region)
     # The openai SDK is heavy: only functions of the openai backend pay for importing it.
-    from rft_job.openai_backend import OpenAIBackend  # noqa: PLC0415
+    from rft_job.openai_backend import OpenAIBackend
 
     return OpenAIBackend(region)
 

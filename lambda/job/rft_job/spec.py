@@ -61,6 +61,7 @@ class JobSpec:
     grader_function_arn: str
     hyperparameters: dict[str, Any]
     parameter_name: str
+    grader_digest: str | None = None
     validation_data_uri: str | None = None
     output_data_uri: str | None = None
     role_arn: str | None = None
@@ -179,7 +180,7 @@ def _tags(props: dict[str, Any]) -> dict[str, str]:
 KNOWN_KEYS = frozenset(
     {
         "Environment", "Backend", "Region", "BaseModel", "NamePrefix", "TrainingDataUri",
-        "ValidationDataUri", "DatasetDigest", "OutputDataUri", "GraderFunctionArn",
+        "ValidationDataUri", "DatasetDigest", "OutputDataUri", "GraderFunctionArn", "GraderDigest",
         "Hyperparameters", "RoleArn", "KmsKeyArn", "VpcConfig", "WaitForValidation",
         "OnDelete", "DeleteModelOnDestroy", "ParameterName", "JobTags",
     }
@@ -215,6 +216,7 @@ def parse_spec(props: dict[str, Any] | None) -> JobSpec:
         grader_function_arn=_matching(
             props, "GraderFunctionArn", LAMBDA_ARN, "a Lambda function ARN"
         ),
+        grader_digest=_string(props, "GraderDigest", required=False),
         hyperparameters=_hyperparameters(props),
         role_arn=_optional_matching(props, "RoleArn", ROLE_ARN, "an IAM role ARN"),
         kms_key_arn=_optional_matching(props, "KmsKeyArn", KMS_KEY, "a KMS key or alias ARN"),
