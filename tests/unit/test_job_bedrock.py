@@ -485,6 +485,26 @@ def test_destroy_deletes_the_model_only_when_opted_in(stubbed: Stubber) -> None:
     call("on_event", delete_event(create, REAL_ARN))
 
 
+def test_an_update_replacing_a_succeeded_job_keeps_its_model(stubbed: Stubber) -> None:
+    """The clean-up Delete after an Update is not a destroy: the newer job is recorded."""
+    create = fixture_event("bedrock")
+    create["ResourceProperties"]["DeleteModelOnDestroy"] = "true"
+    name = f"{_identity(create).name_stem}-1"
+    model_arn = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model/{MODEL}/abcdef012345"
+    boto3.client("ssm", region_name=REGION).put_parameter(
+        Name=PARAMETER, Type="String", Value=json.dumps({"job_id": REAL_ARN + "-newer"})
+    )
+    stubbed.add_response(
+        "get_model_customization_job",
+        _job(name, "Completed", outputModelArn=model_arn),
+        {"jobIdentifier": REAL_ARN},
+    )
+
+    call("on_event", delete_event(create, REAL_ARN))  # no delete_custom_model expected
+
+    assert record() == {"job_id": REAL_ARN + "-newer"}
+
+
 def test_stopping_a_job_that_just_ended_is_success(stubbed: Stubber) -> None:
     create = fixture_event("bedrock")
     name = f"{_identity(create).name_stem}-1"

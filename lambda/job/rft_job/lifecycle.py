@@ -141,11 +141,17 @@ def _start(spec: JobSpec, backends: BackendFactory) -> dict[str, Any]:
     try:
         record.write(spec.parameter_name, spec.region, job, identity.digest)
     except Exception as err:
+        outcome = ""
         if created:
-            _discard(backend, job, spec)
+            try:
+                _discard(backend, job, spec)
+                outcome = "; the job was cancelled"
+            except Exception as cleanup:
+                logger.exception("could not cancel the unrecorded job", job_id=job.job_id)
+                outcome = f"; cancelling it failed too ({cleanup}): stop it by hand"
         raise JobError(
             f"RFT job {job.job_id} could not be recorded in SSM parameter "
-            f"{spec.parameter_name}: {err}" + ("; the job was cancelled" if created else "")
+            f"{spec.parameter_name}: {err}{outcome}"
         ) from err
     return _response(job, identity, await_validation=spec.wait_for_validation)
 
@@ -211,7 +217,10 @@ def _discard(backend: JobBackend, job: JobView, spec: JobSpec) -> None:
     if job.phase.active:
         backend.cancel(job)
     backend.release(job)
-    record.forget(spec.parameter_name, spec.region, job.job_id)
+    try:
+        record.forget(spec.parameter_name, spec.region, job.job_id)
+    except Exception:  # the job is stopped; a stale record is the lesser problem
+        logger.exception("could not remove the job record", parameter=spec.parameter_name)
 
 
 def _response(job: JobView, identity: Identity, *, await_validation: bool) -> dict[str, Any]:
@@ -231,6 +240,19 @@ def _response(job: JobView, identity: Identity, *, await_validation: bool) -> di
 
 
 # -- Delete -----------------------------------------------------------------------------------
+
+
+def _replaced(parameter_name: str | None, region: str, job_id: str) -> bool:
+    """Whether this Delete is the clean-up after an Update that started another job.
+
+    The event does not say; the record does: an Update records its new job before
+    CloudFormation deletes the old one, a stack deletion finds the record still naming it.
+    Models are deleted on destroy only, never because a newer job replaced them.
+    """
+    if not parameter_name:
+        return False
+    current = record.read(parameter_name, region)
+    return current is not None and current.get("job_id") != job_id
 
 
 def _delete(event: dict[str, Any], backends: BackendFactory) -> dict[str, Any]:
@@ -257,7 +279,10 @@ def _delete(event: dict[str, Any], backends: BackendFactory) -> dict[str, Any]:
         backend.release(job)
     else:
         if job.phase is Phase.SUCCEEDED and policy.delete_model_on_destroy:
-            backend.delete_model(job)
+            if _replaced(policy.parameter_name, region, job_id):
+                logger.info("job replaced by an update; keeping its model", job_id=job_id)
+            else:
+                backend.delete_model(job)
         backend.release(job)
     if policy.parameter_name:
         record.forget(policy.parameter_name, region, job_id)
