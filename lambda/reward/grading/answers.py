@@ -178,7 +178,7 @@ def _boxed_spans(text: str) -> list[str]:
 
 def _marker_spans(text: str) -> list[str]:
     """The text after every final-answer marker (lower-cased where case could differ)."""
-    spans = []
+    spans: list[str] = []
     if "####" in text:
         spans.extend(match.group(1) for match in _HASH.finditer(text))
     if "box" in text:
