@@ -44,6 +44,13 @@ class Reply:
 Behaviour = Callable[[dict[str, Any], int], Reply]
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # The default listen backlog (5) makes a burst of concurrent connections wait for the
+    # kernel's SYN retry (a second): far more than any latency under test.
+    request_queue_size = 256
+
+
 class JudgeServer:
     """The server, started as a context manager on a free port."""
 
@@ -55,9 +62,11 @@ class JudgeServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
+        # a short poll interval: shutdown() waits for the loop to notice
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     @property
     def base_url(self) -> str:
@@ -147,33 +156,38 @@ class JudgeServer:
         return Handler
 
 
-_ANNOUNCED = re.compile(r"enclosed between <([\w-]+)> and </\1>")
+_ANNOUNCED = re.compile(r"enclosed between <(response-\d+)> and </\1>")
+
+
+def _announcement(body: dict[str, Any]) -> tuple[str | None, list[str]]:
+    """The marker the grader's system message announces, and the other messages' texts."""
+    messages = body.get("messages", [])
+    for index, message in enumerate(messages):
+        if message.get("role") == "system":
+            announced = _ANNOUNCED.search(message.get("content", ""))
+            if announced:
+                rest = [m["content"] for i, m in enumerate(messages) if i != index]
+                return announced.group(1), rest
+    return None, [m["content"] for m in messages]
 
 
 def enclosed_response(body: dict[str, Any]) -> str | None:
     """The response under judgment: the text between the markers the grader's system message
-    announces (``None`` if there are no such markers)."""
-    messages = body.get("messages", [])
-    system = next((m["content"] for m in messages if m.get("role") == "system"), "")
-    announced = _ANNOUNCED.search(system)
-    if announced is None:
+    announces (case-insensitive, as a model reads them); ``None`` without markers."""
+    marker, texts = _announcement(body)
+    if marker is None:
         return None
-    marker = announced.group(1)
-    prompt = "\n".join(m["content"] for m in messages[1:])
-    enclosed = re.search(rf"<{marker}>\n(.*?)\n</{marker}>", prompt, re.DOTALL)
-    return enclosed.group(1) if enclosed else None
+    found = re.search(rf"<{marker}>\n(.*?)\n</{marker}>", "\n".join(texts), re.DOTALL | re.I)
+    return found.group(1) if found else None
 
 
 def outside_markers(body: dict[str, Any]) -> str:
-    """Every message's text with the enclosed response cut out (what the judge may obey)."""
-    messages = body.get("messages", [])
-    system = next((m["content"] for m in messages if m.get("role") == "system"), "")
-    announced = _ANNOUNCED.search(system)
-    text = "\n".join(m["content"] for m in messages[1:])
-    if announced is None:
+    """Every message's text with the enclosed parts cut out (what the judge may obey)."""
+    marker, texts = _announcement(body)
+    text = "\n".join(texts)
+    if marker is None:
         return text
-    marker = announced.group(1)
-    return re.sub(rf"<{marker}>.*?</{marker}>", "", text, flags=re.DOTALL)
+    return re.sub(rf"<{marker}>.*?</{marker}>", "", text, flags=re.DOTALL | re.IGNORECASE)
 
 
 def rubric_judge(
@@ -208,7 +222,7 @@ def failing_first(
 
     def behaviour(body: dict[str, Any], number: int) -> Reply:
         key = json.dumps(body.get("messages", body.get("input")), sort_keys=True)
-        key = re.sub(r"response-[0-9a-f]+", "response", key)  # the marker differs per attempt
+        key = re.sub(r"response-[0-9]+", "response", key)  # markers differ between prompts
         with lock:
             seen[key] = seen.get(key, 0) + 1
             attempt = seen[key]

@@ -155,9 +155,10 @@ def _one(
         except Exception as err:
             batch.stats.judge_call((time.monotonic() - started) * 1000)
             retryable, renew, retry_after = _classify(err)
-            if renew and not renewed:
+            if renew and not renewed:  # once, on top of the retries: not the endpoint's fault
                 CLIENTS.get(renew=True)
                 renewed = True
+                continue
             if not retryable or attempt >= policy.max_retries:
                 if _deadline_passed(batch):
                     return Outcome("timeout", reason=f"{type(err).__name__} at the deadline")

@@ -161,14 +161,15 @@ class _Judge(Grader):
 
     def prompt(self, sample: Sample) -> _Prompt:
         """The chat messages for one sample, the response enclosed in per-sample markers."""
-        marker = f"response-{secrets.token_hex(6)}"
-        opening, closing = f"<{marker}>", f"</{marker}>"
+        # Digits only: a template filter such as "upper" cannot change what identifies them.
+        nonce = f"{secrets.randbelow(10**12):012d}"
+        opening, closing = f"<response-{nonce}>", f"</response-{nonce}>"
+        forged = re.compile(rf"</?response-{nonce}>", re.IGNORECASE)
 
         def enclose(text: str) -> str:
-            # The marker is chosen after the response was written; removing it anyway costs
+            # The nonce is drawn after the response was written; removing it anyway costs
             # nothing and keeps the enclosure whole even against a lucky guess.
-            text = text.replace(opening, "").replace(closing, "")
-            return f"{opening}\n{text}\n{closing}"
+            return f"{opening}\n{forged.sub('', text)}\n{closing}"
 
         rendered = [
             {
@@ -177,7 +178,7 @@ class _Judge(Grader):
             }
             for m in self.messages
         ]
-        if not any(opening in message["content"] for message in rendered):
+        if not any(nonce in message["content"] for message in rendered):
             rendered.append(
                 {
                     "role": "user",
