@@ -54,9 +54,10 @@ lint: $(VENV)/.installed ## ruff
 
 typecheck: $(VENV)/.installed ## mypy, per deployable unit (every function has its own handler.py)
 	$(PY) -m mypy app.py stacks scripts lambda/common/rft_common
-	for fn in lambda/*/; do \
-	  [ "$$fn" = lambda/common/ ] && continue; \
-	  (cd $$fn && MYPYPATH=../common ../../$(PY) -m mypy --config-file ../../pyproject.toml .); \
+	for handler in lambda/*/handler.py; do \
+	  fn=$$(dirname $$handler); \
+	  (cd $$fn && MYPYPATH=../common ../../$(PY) -m mypy --config-file ../../pyproject.toml \
+	    --cache-dir ../../.mypy_cache/$$(basename $$fn) .); \
 	done
 
 cfn-lint: synth ## cfn-lint on every synthesized template (0 errors)
