@@ -53,7 +53,7 @@ lint: $(VENV)/.installed ## ruff
 	$(PY) -m ruff format --check .
 
 typecheck: $(VENV)/.installed ## mypy, per deployable unit (every function has its own handler.py)
-	$(PY) -m mypy app.py stacks scripts
+	$(PY) -m mypy app.py stacks scripts preflight benchmarks
 	for fn in lambda/*/; do \
 	  [ "$$fn" = lambda/common/ ] && continue; \
 	  (cd $$fn && MYPYPATH=../common ../../$(PY) -m mypy --config-file ../../pyproject.toml .); \
