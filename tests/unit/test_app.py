@@ -11,6 +11,7 @@ from typing import Any
 import aws_cdk as cdk
 
 from app import build_app
+from stacks.nag import rule_packs
 from tests.conftest import cdk_context
 
 
@@ -61,3 +62,26 @@ def test_bad_config_exits_with_one_line(tmp_path: Path, project_root: Path) -> N
     assert result.stderr.strip().splitlines()[-1] == (
         "error: environment 'dev': hyperparameters.n_epochs = 0: out of range; allowed: 1 to 50"
     )
+
+
+def test_permissions_boundary_reaches_every_role(tmp_path: Path) -> None:
+    from aws_cdk.assertions import Template
+
+    boundary = "arn:aws:iam::123456789012:policy/rft-boundary"
+    context = cdk_context()
+    context["environments"] = {
+        "nova-dev": {
+            **context["environments"]["nova-dev"],
+            "account": "123456789012",
+            "permissions_boundary_arn": boundary,
+        }
+    }
+    app = cdk.App(outdir=str(tmp_path), context=context)
+    [stack] = build_app(app)
+    # acknowledgments that name the account still match when the account is explicit
+    for pack in rule_packs():
+        assert pack.validate_scope(app).success, pack.name
+    roles = Template.from_stack(stack).find_resources("AWS::IAM::Role")
+    assert len(roles) >= 3
+    for logical_id, role in roles.items():
+        assert role["Properties"].get("PermissionsBoundary") == boundary, logical_id
