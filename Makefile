@@ -87,7 +87,7 @@ preflight: $(VENV)/.installed ## Check data + grader: make preflight DATASET=<js
 	$(PY) -m preflight --dataset "$(DATASET)" --grader "$(GRADER)" \
 	  $(if $(VALIDATION),--validation "$(VALIDATION)") $(if $(ENV),--env "$(ENV)") \
 	  $(if $(MODEL),--model "$(MODEL)") $(if $(SAMPLES),--samples "$(SAMPLES)") \
-	  --json-out reports/preflight.json --plot reports/preflight.png
+	  --json-out "$(or $(REPORT_DIR),reports)/preflight.json" --plot "$(or $(REPORT_DIR),reports)/preflight.png"
 
 convert: $(VENV)/.installed ## Q/A JSONL or CSV to RFT JSONL: make convert INPUT= OUTPUT= [QUESTION= ANSWER= SYSTEM_PROMPT= GSM8K=1 LIMIT= ID_PREFIX=]
 	@test -n "$(INPUT)" && test -n "$(OUTPUT)" || { echo "make convert: set INPUT=<jsonl|csv> OUTPUT=<jsonl>"; exit 2; }

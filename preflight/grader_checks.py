@@ -247,27 +247,29 @@ def run_grader_checks(
         result.handler_metrics = {k: round(v, 4) for k, v in handler.output.metrics.items()}
         result.invocations = handler.invocations
     result.completed = True
-    _judge(result, records, findings, dataset_name, str(handler.grader))
-    if handler.output.metrics.get("GraderErrors"):
-        lines = "; ".join(handler.output.log_lines[:2])
+    judge_grader(result, records, findings, dataset_name, str(handler.grader))
+    errors = int(handler.output.metrics.get("GraderErrors", 0))
+    if errors:
+        reasons = "; ".join(
+            f"{reason} ({count:,})" for reason, count in handler.output.problems.most_common(3)
+        )
         findings.warning(
             "grader-errors",
-            "the grader reported errors",
-            f"{handler.grader}: the handler counted "
-            f"{int(handler.output.metrics['GraderErrors']):,} grader errors"
-            + (f" ({lines})" if lines else ""),
+            "the grader could not grade some responses",
+            f"{handler.grader}: {errors:,} responses could not be graded (scored 0)"
+            + (f"; reasons: {reasons}" if reasons else ""),
         )
     return result
 
 
-def _judge(
+def judge_grader(
     result: GraderCheckResult,
     records: Sequence[Record],
     findings: Findings,
     dataset_name: str,
     grader: str,
 ) -> None:
-    """Turn the measured rewards into findings."""
+    """Turn the measured rewards of ``result`` into findings (errors and warnings)."""
     probes = result.probes
     reference, noise_scores = probes["reference"].scores, probes["noise"].scores
     for i, record in enumerate(records):
@@ -301,15 +303,13 @@ def _judge(
                 f"({render(record.reference_answer, result.rendering or 'bare')!r}"
                 f") scores {ref:.2f}",
             )
-        for name, title in (
-            ("copy_prompt", "grader rewards the prompt copied back"),
-            ("other_reference", "grader rewards another record's answer"),
+        for name, code, title in (
+            ("copy_prompt", "prompt-copy-rewarded", "grader rewards the prompt copied back"),
+            ("other_reference", "wrong-answer-rewarded", "grader rewards another record's answer"),
         ):
             score = probes[name].scores[i]
             if score is not None and score >= GAMING_THRESHOLD:
-                findings.warning(
-                    f"{name}-high", title, f"{where}: {PROBES[name][0]} scores {score:.2f}"
-                )
+                findings.warning(code, title, f"{where}: {PROBES[name][0]} scores {score:.2f}")
     reference_values = probes["reference"].values
     if reference_values and max(reference_values) == 0:
         tried = ", ".join(

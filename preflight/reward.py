@@ -14,10 +14,12 @@ import importlib.util
 import io
 import itertools
 import json
+import logging
 import math
 import os
 import sys
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,10 +72,11 @@ class HandlerOutput:
     """What the handler wrote while grading: EMF metric totals and log lines."""
 
     metrics: dict[str, float] = field(default_factory=dict)
-    log_lines: list[str] = field(default_factory=list)
+    # Warning and error log lines, counted by reason (the log's "reason" key, else message).
+    problems: Counter[str] = field(default_factory=Counter)
 
     def absorb(self, text: str) -> None:
-        """Sum EMF metric values and keep warning/error log lines from captured output."""
+        """Sum EMF count metrics and keep warning/error log lines from captured output."""
         for line in text.splitlines():
             try:
                 data = json.loads(line)
@@ -82,16 +85,61 @@ class HandlerOutput:
             if not isinstance(data, dict):
                 continue
             if "_aws" in data:
-                for directive in data["_aws"].get("CloudWatchMetrics", []):
-                    for metric in directive.get("Metrics", []):
-                        name = metric.get("Name")
-                        value = data.get(name)
-                        values = value if isinstance(value, list) else [value]
-                        for item in values:
-                            if isinstance(item, int | float):
-                                self.metrics[name] = self.metrics.get(name, 0.0) + item
+                self._add_counts(data)
             elif str(data.get("level", "")).upper() in ("WARNING", "ERROR", "CRITICAL"):
-                self.log_lines.append(str(data.get("message", line)))
+                self.problems[str(data.get("reason") or data.get("message") or line)] += 1
+
+    def _add_counts(self, record: dict[str, Any]) -> None:
+        # Only counts add up across invocations (a sum of per-batch means says nothing).
+        for directive in record["_aws"].get("CloudWatchMetrics", []):
+            for metric in directive.get("Metrics", []):
+                name = metric.get("Name")
+                if metric.get("Unit") != "Count" or name not in record:
+                    continue
+                value = record[name]
+                for item in value if isinstance(value, list) else [value]:
+                    if isinstance(item, int | float):
+                        self.metrics[name] = self.metrics.get(name, 0.0) + item
+
+
+@contextlib.contextmanager
+def _logs_into(buffer: io.StringIO, service: str) -> Iterator[None]:
+    """Point the handler's log output at ``buffer`` for a while.
+
+    A logger keeps the stream that was stdout when it was created (Powertools does), so
+    redirecting ``sys.stdout`` alone does not capture its lines. Swapped: the stream handlers
+    of the Lambda's service logger (Powertools names it after ``POWERTOOLS_SERVICE_NAME``),
+    whatever stream they hold, and any other stream handler writing to stdout.
+    """
+    stdout = {id(sys.stdout), id(sys.__stdout__)}
+    named = logging.Logger.manager.loggerDict
+    swapped: list[tuple[logging.StreamHandler[Any], Any]] = []
+    for name, logger in [("", logging.getLogger()), *named.items()]:
+        if not isinstance(logger, logging.Logger):
+            continue
+        ours = name == service or name.startswith(f"{service}.")
+        for handler in logger.handlers:
+            if (
+                isinstance(handler, logging.StreamHandler)
+                and not isinstance(handler, logging.FileHandler)
+                and (ours or id(handler.stream) in stdout)
+            ):
+                swapped.append((handler, handler.stream))
+                _set_stream(handler, buffer)
+    try:
+        yield
+    finally:
+        for handler, stream in swapped:
+            _set_stream(handler, stream)
+
+
+def _set_stream(handler: logging.StreamHandler[Any], stream: Any) -> None:
+    # Not setStream(): it flushes the old stream, which may be closed (a test's capture).
+    handler.acquire()
+    try:
+        handler.stream = stream
+    finally:
+        handler.release()
 
 
 @contextlib.contextmanager
@@ -120,8 +168,6 @@ class RewardHandler:
             "POWERTOOLS_METRICS_NAMESPACE": "BedrockRft/Grader",
         }
         self.output = HandlerOutput()
-        # One buffer for the handler's whole life: a logger created at import keeps writing
-        # to the stream that was stdout then.
         self._buffer = io.StringIO()
         self.invocations = 0
         self._module = self._load()
@@ -137,7 +183,9 @@ class RewardHandler:
         if spec is None or spec.loader is None:
             raise GraderLoadError(f"cannot import {handler_file}")
         module = importlib.util.module_from_spec(spec)
-        with self._captured():
+        # Imported with stdout as it is, so that a logger created now keeps the real stdout
+        # and can be pointed at the capture buffer per call (see _logs_into).
+        with _environment(self.env):
             try:
                 spec.loader.exec_module(module)
             except Exception as err:
@@ -151,7 +199,11 @@ class RewardHandler:
     @contextlib.contextmanager
     def _captured(self) -> Iterator[None]:
         """Set the Lambda's environment and capture what it prints (EMF metrics, logs)."""
-        with _environment(self.env), contextlib.redirect_stdout(self._buffer):
+        with (
+            _environment(self.env),
+            _logs_into(self._buffer, self.env["POWERTOOLS_SERVICE_NAME"]),
+            contextlib.redirect_stdout(self._buffer),
+        ):
             try:
                 yield
             finally:
@@ -168,7 +220,7 @@ class RewardHandler:
             except Exception as err:
                 raise GraderContractError(f"the handler raised {_one_line(err)}") from err
         self.invocations += 1
-        return _check_answer(rollouts, answer)
+        return check_answer(rollouts, answer)
 
     def scores(
         self, rollouts: Sequence[dict[str, Any]], batch_size: int = BATCH_SIZE
@@ -187,8 +239,8 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[:300]}" if text else type(err).__name__
 
 
-def _check_answer(rollouts: Sequence[dict[str, Any]], answer: Any) -> list[dict[str, Any]]:
-    """The handler's answer if it honours Bedrock's contract; else GraderContractError."""
+def check_answer(rollouts: Sequence[dict[str, Any]], answer: Any) -> list[dict[str, Any]]:
+    """The handler's ``answer`` if it honours Bedrock's contract; else GraderContractError."""
     if not isinstance(answer, list):
         raise GraderContractError(f"the handler returned {type(answer).__name__}, not a JSON array")
     wanted = [r["id"] for r in rollouts]
