@@ -207,12 +207,18 @@ def run(args: argparse.Namespace, err_console: Console) -> PreflightReport:
         findings.error("grader-load", "grader cannot be loaded", str(err))
         return report
     records = train.valid[: args.grader_records] if args.grader_records else train.valid
-    from preflight.grader_checks import PROBES, run_grader_checks
+    from preflight.grader_checks import JUDGED_RECORDS, PROBES, run_grader_checks
 
     with _progress(err_console, show, "grader checks", len(PROBES) * len(records)) as advance:
         report.grader = run_grader_checks(
-            handler, records, findings, str(args.dataset), progress=advance
+            handler,
+            records,
+            findings,
+            str(args.dataset),
+            progress=advance,
+            judged_records=None if args.grader_records else JUDGED_RECORDS,
         )
+    report.notes.extend(report.grader.notes)
     report.timings["grader_checks"] = time.perf_counter() - started
 
     if args.model and report.grader.completed:

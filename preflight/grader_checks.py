@@ -34,7 +34,10 @@ from preflight.tokens import content_text
 
 GAMING_THRESHOLD = 0.5
 # Records used to find the rendering of the reference answer the grader expects.
-CALIBRATION_RECORDS = 50
+CALIBRATION_RECORDS = 20
+# A grader that calls a model (score_model, label_model) costs money per response: unless told
+# otherwise, its checks stop at this many records.
+JUDGED_RECORDS = 100
 
 PROBES: dict[str, tuple[str, str]] = {
     # name: (title, expected)
@@ -157,6 +160,7 @@ class GraderCheckResult:
     handler_metrics: dict[str, float] = field(default_factory=dict)
     invocations: int = 0
     completed: bool = False
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The result as plain JSON data."""
@@ -202,9 +206,15 @@ def run_grader_checks(
     records: Sequence[Record],
     findings: Findings,
     dataset_name: str,
+    *,
     progress: Callable[[int], None] | None = None,
+    judged_records: int | None = JUDGED_RECORDS,
 ) -> GraderCheckResult:
-    """Grade the synthetic responses of every record through ``handler``; report problems."""
+    """Grade the synthetic responses of every record through ``handler``; report problems.
+
+    When the calibration shows that the grader calls a model (the handler's ``JudgeCalls``
+    metric), only the first ``judged_records`` records are checked (None: all).
+    """
     result = GraderCheckResult(grader=str(handler.grader), records=len(records))
     if not records:
         findings.error(
@@ -217,6 +227,14 @@ def run_grader_checks(
         result.rendering_means = _calibrate(handler, records)
         # The first rendering with the best mean: dict order puts the plainest first.
         result.rendering = max(result.rendering_means, key=lambda k: result.rendering_means[k])
+        judged = handler.output.metrics.get("JudgeCalls", 0) > 0
+        if judged and judged_records is not None and len(records) > judged_records:
+            records = records[:judged_records]
+            result.records = len(records)
+            result.notes.append(
+                f"{handler.grader} calls a model: grader checks ran on the first "
+                f"{judged_records} records only (--grader-records to choose)"
+            )
         responses: dict[str, list[str | None]] = {
             "reference": [render(r.reference_answer, result.rendering) for r in records],
             "empty": ["" for _ in records],
@@ -248,6 +266,7 @@ def run_grader_checks(
         result.invocations = handler.invocations
     result.completed = True
     judge_grader(result, records, findings, dataset_name, str(handler.grader))
+    _judge_health(handler, findings)
     errors = int(handler.output.metrics.get("GraderErrors", 0))
     if errors:
         reasons = "; ".join(
@@ -260,6 +279,22 @@ def run_grader_checks(
             + (f"; reasons: {reasons}" if reasons else ""),
         )
     return result
+
+
+def _judge_health(handler: RewardHandler, findings: Findings) -> None:
+    """Warn about failed or timed-out model calls (the handler's Judge* metrics)."""
+    metrics = handler.output.metrics
+    calls = int(metrics.get("JudgeCalls", 0))
+    for metric, what in (("JudgeErrors", "failed"), ("JudgeTimeouts", "timed out")):
+        count = int(metrics.get(metric, 0))
+        if count:
+            findings.warning(
+                "judge-" + metric.removeprefix("Judge").lower(),
+                f"model-judge calls {what}",
+                f"{handler.grader}: {count:,} judgements {what} ({calls:,} model calls); those "
+                "responses scored 0. Is the endpoint reachable (OPENAI_BASE_URL, AWS "
+                "credentials)?",
+            )
 
 
 def judge_grader(

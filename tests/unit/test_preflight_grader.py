@@ -19,7 +19,14 @@ from preflight.grader_checks import (
     render,
     run_grader_checks,
 )
-from preflight.reward import GraderContractError, GraderLoadError, RewardHandler, check_answer
+from preflight.reward import (
+    GraderContractError,
+    GraderLoadError,
+    HandlerOutput,
+    RewardHandler,
+    check_answer,
+    ensure_lambda_paths,
+)
 from tests.lambda_loader import ROOT
 
 DATASET = ROOT / "datasets" / "gsm8k" / "train.jsonl"
@@ -56,7 +63,7 @@ def test_project_grader_passes_on_the_example_dataset(records: list[Record]) -> 
     assert means["copy_prompt"] < 0.05
     assert all(len(p.values) == len(records) for p in result.probes.values())
     # every rollout went through the handler and its EMF metrics were captured
-    assert result.handler_metrics["Samples"] == 6 * 50 + 5 * len(records)
+    assert result.handler_metrics["Samples"] == 6 * 20 + 5 * len(records)
     assert result.handler_metrics["GraderErrors"] == 0
     # A copied prompt is rewarded only where the question itself contains the answer (a
     # warning: GSM8K questions that end with the number asked for).
@@ -130,10 +137,10 @@ def test_grader_that_cannot_score_the_task(tmp_path: Path) -> None:
     assert errors is not None
     # the handler's own reason, from its log lines (captured, not printed)
     assert errors.examples == [
-        f"{GSM8K_GRADER}: 800 responses could not be graded (scored 0); reasons: gsm8k: the "
-        "reference answer has no single number (no_number) (800)"
+        f"{GSM8K_GRADER}: 620 responses could not be graded (scored 0); reasons: gsm8k: the "
+        "reference answer has no single number (no_number) (620)"
     ]
-    assert result.handler_metrics["GraderErrors"] == 800
+    assert result.handler_metrics["GraderErrors"] == 620
 
 
 def test_handler_output_is_captured_not_printed(
@@ -255,3 +262,42 @@ def test_synthetic_responses() -> None:
     assert render({"final_answer": "72"}, "json") == '{"final_answer": "72"}'
     assert noise(3) == noise(3) != noise(4)
     assert not any(ch.isdigit() for ch in noise(3))
+
+
+def test_handler_output_sums_counts_from_the_handlers_own_emf(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ensure_lambda_paths("reward")
+    from grading.base import Stats
+    from grading.metrics import Summary, publish
+
+    stats = Stats()
+    for latency in (120.0, 80.0, 95.0):
+        stats.judge_call(latency)
+    stats.judge_error()
+    stats.judge_timeout()
+    capsys.readouterr()
+    for _ in range(2):
+        publish(
+            Summary(scores=[1.0, 0.0, 0.5], grader_errors=1, stats=stats, remote=True),
+            environment="test",
+            grader="judge",
+        )
+    emf = capsys.readouterr().out
+    log = json.dumps(
+        {
+            "level": "WARNING",
+            "message": "sample 'x' scored 0: why",
+            "reason": "judge: no score in the reply",
+        }
+    )
+    output = HandlerOutput()
+    output.absorb(emf + log + "\nnot json\n")
+    assert output.metrics == {
+        "Samples": 6,
+        "GraderErrors": 2,
+        "JudgeCalls": 6,
+        "JudgeErrors": 2,
+        "JudgeTimeouts": 2,
+    }
+    assert output.problems == {"judge: no score in the reply": 1}
