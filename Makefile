@@ -98,4 +98,4 @@ convert: $(VENV)/.installed ## Q/A JSONL or CSV to RFT JSONL: make convert INPUT
 	  $(if $(ID_PREFIX),--id-prefix "$(ID_PREFIX)")
 
 bench: $(VENV)/.installed ## Print performance figures (benchmarks/bench_*.py)
-	for script in benchmarks/bench_*.py; do $(PY) $$script; done
+	for script in benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
