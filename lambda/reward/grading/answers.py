@@ -34,14 +34,34 @@ NUMBER: Final = (
 _NUMBER = re.compile(NUMBER)
 _FRACTION_TAIL = re.compile(r"\s*/\s*([0-9]+(?:\.[0-9]+)?)(?![0-9.,])")
 _CALCULATOR = re.compile(r"<<[^<>\n]*>>")  # GSM8K calculator annotations: <<48/2=24>>
-_MARKERS = re.compile(
-    r"####+[ \t]*(?P<hash>[^\n]*)"
-    r"|<answer>(?P<tag>[\s\S]*?)(?:</answer>|\n|$)"
-    r"|\b(?:final[ \t]+)?answer(?:[*_]{1,2})?[ \t]*"
-    r"(?:is[ \t]*(?:[*_]{1,2})?[ \t]*:?|[:\uff1a])(?P<text>[^\n]*)",
-    re.IGNORECASE,
+# Markers are found in the lower-cased text (values do not depend on case) with patterns that
+# start with a literal, which the regex engine skips to quickly.
+_HASH = re.compile(r"####+[ \t]*([^\n]*)")
+_TAG = re.compile(r"<answer>([\s\S]*?)(?:</answer>|\n|$)")
+# "answer is", "answer is:", "answer:", "**answer:**" ("final answer: ..." included)
+_PHRASE = re.compile(
+    r"answer(?:[*_]{1,2})?[ \t]*(?:is[ \t]*(?:[*_]{1,2})?[ \t]*:?|[:\uff1a])([^\n]*)"
+)
+# A marker's text that is just one number, with emphasis, a currency sign or a full stop.
+_SIMPLE_SPAN = re.compile(
+    r"[ \t*_$]*(-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?)[ \t*_]*\.?[ \t*_]*$"
 )
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+# Numbers for the spray rule: a comma starts a new number unless three digits follow it.
+_SPLIT = re.compile(r"([0-9]+(?:,[0-9]{3}(?![0-9]))*(?:\.[0-9]+)?)")
+
+
+def _list_separators() -> frozenset[str]:
+    """What may stand between two numbers of a list: blanks and , ; | (up to three of them,
+    as in ", " or " | "), "or" and "and"."""
+    blanks = " ,;|\t\n"
+    found = {a + b + c for a in blanks for b in ["", *blanks] for c in ["", *blanks]}
+    for word in ("or", "and", "OR"):
+        found.update({f" {word} ", f", {word} "})
+    return frozenset(found)
+
+
+_LIST_SEPARATORS: Final = _list_separators()
 _SENTENCE_END = re.compile(r"[.!?;](?=\s|$)")
 _ASIDE = re.compile(r"\([^()]*\)")
 _CURRENCY = r"[$\u20ac\u00a3\u00a5]?"
@@ -51,12 +71,6 @@ _MAYBE = r"(?:(?:maybe|perhaps|possibly|even)\s+)?"
 _ALTERNATIVE_AFTER = re.compile(
     rf"\s*(?:[^\W\d]+\s+){{0,2}}\(?\s*{_HEDGE_WORDS}\s+{_MAYBE}{_CURRENCY}\s*({NUMBER})"
     rf"|(?:\s*[-\u2013,;]\s*|\s+){_CURRENCY}\s*({NUMBER})",
-    re.IGNORECASE,
-)
-# Before the last number: the same, read backwards ("... 18 or 20").
-_ALTERNATIVE_BEFORE = re.compile(
-    rf"({NUMBER})\s*(?:[^\W\d]+\s+){{0,2}}\(?\s*(?:{_HEDGE_WORDS}\s+{_MAYBE}|[-\u2013,;]\s*)"
-    rf"{_CURRENCY}\s*$",
     re.IGNORECASE,
 )
 _BETWEEN = re.compile(
@@ -112,13 +126,15 @@ def _unlatex(span: str) -> str:
 
 def _span_value(span: str) -> float | str | None:
     """The value a marker's text gives: a number, ``"hedge"``, or ``None`` (no number)."""
+    simple = _SIMPLE_SPAN.match(span)
+    if simple is not None:  # "72", " **$1,234**.", the common case
+        return to_number(simple.group(1))
     end = _SENTENCE_END.search(span)
     if end is not None and _NUMBER.search(span, 0, end.start()):
         span = span[: end.start()]
     if "\\" in span or "{" in span:
         span = _unlatex(span)
-    between = _BETWEEN.search(span)
-    if between and to_number(between.group(1)) != to_number(between.group(2)):
+    if _hedged_between(span):
         return "hedge"
     head = _ASIDE.sub(" ", span) if "(" in span else span
     if "=" in head:
@@ -161,41 +177,94 @@ def _boxed_spans(text: str) -> list[str]:
 
 
 def _marker_spans(text: str) -> list[str]:
-    spans = _boxed_spans(text) if "box" in text else []
-    for match in _MARKERS.finditer(text):
-        spans.append(match.group("hash") or match.group("tag") or match.group("text") or "")
+    """The text after every final-answer marker (lower-cased where case could differ)."""
+    spans: list[str] = []
+    if "####" in text:
+        spans.extend(match.group(1) for match in _HASH.finditer(text))
+    if "box" in text:
+        spans.extend(_boxed_spans(text))
+    if "nswer" in text or "NSWER" in text:
+        low = text.lower()
+        if "<answer>" in low:
+            spans.extend(match.group(1) for match in _TAG.finditer(low))
+        for match in _PHRASE.finditer(low):
+            start = match.start()
+            if start == 0 or not low[start - 1].isalnum():  # a word, not "counteranswer"
+                spans.append(match.group(1))
     return spans
 
 
+def _shape_table() -> bytes:
+    """Byte translation: digits to ``0``, list separators kept, anything else ``x``."""
+    table = bytearray(b"x" * 256)
+    for digit in b"0123456789":
+        table[digit] = ord("0")
+    for blank in b" \t\n\r;|":
+        table[blank] = ord(" ")
+    table[ord(",")] = ord(",")
+    table[ord(".")] = ord(".")
+    return bytes(table)
+
+
+_SHAPE: Final = _shape_table()
+
+
 @cache
-def _run_pattern(length: int) -> re.Pattern[str]:
-    """``length`` numbers in a row joined only by separators: a list of candidates."""
-    return re.compile(
-        rf"(?:(?:{NUMBER})(?:\s*[,;|]\s*|\s+(?:or|and)\s+|\s+)){{{length - 1},}}(?:{NUMBER})",
-        re.IGNORECASE,
-    )
+def _stretch(run: int) -> re.Pattern[bytes]:
+    """In the shape of a text: digits and separators long enough to hold ``run`` numbers."""
+    return re.compile(rb"0[0 ,.]{%d,}0" % (2 * run - 3))
 
 
-def _sprays(text: str, numbers: list[str], limits: Limits) -> bool:
-    if len(numbers) > limits.max_numbers:
-        return True
-    if len(numbers) < limits.max_number_run:
+def _sprays(text: str, limits: Limits) -> bool:
+    """Rule 2. The text's shape (a byte per character, see :data:`_SHAPE`) is scanned in C;
+    only a stretch of digits and separators long enough for a run is examined number by
+    number."""
+    raw = text.encode("ascii", "replace")  # one byte per character: offsets are kept
+    # "12 or 14 or 16": joined by words, a list all the same (same length: offsets are kept)
+    raw = raw.replace(b" or ", b"    ").replace(b" and ", b"     ").replace(b" OR ", b"    ")
+    shape = raw.translate(_SHAPE)
+    # a number starts wherever a digit follows anything but a digit, "," or "."; a text
+    # shorter than two characters per number cannot hold too many
+    if len(shape) > 2 * limits.max_numbers:
+        starts = shape.count(b"x0") + shape.count(b" 0") + (shape[:1] == b"0")
+        if starts > limits.max_numbers:
+            return True
+    stretches = _stretch(limits.max_number_run)
+    if stretches.search(shape) is None:  # the common case: no list-like stretch at all
         return False
-    return _run_pattern(limits.max_number_run).search(text) is not None
+    for stretch in stretches.finditer(shape):
+        parts = _SPLIT.split(text[stretch.start() : stretch.end()])  # [text, number, ...]
+        # 1 where two consecutive numbers are joined only by a list separator; a run of
+        # max_number_run numbers is max_number_run - 1 such joins in a row.
+        joins = bytes(map(_LIST_SEPARATORS.__contains__, parts[2:-1:2]))
+        if b"\x01" * (limits.max_number_run - 1) in joins:
+            return True
+    return False
 
 
 def final_answer(text: str, limits: Limits = Limits()) -> Answer:
-    """The final numeric answer of ``text`` under the module's rules."""
+    """The final numeric answer of ``text`` under all of the module's rules."""
+    answer = candidate_answer(text)
+    if answer.value is not None and sprays(text, limits):
+        return Answer(None, "spray")
+    return answer
+
+
+def candidate_answer(text: str) -> Answer:
+    """The answer by every rule but the spray rule (rule 2), which is the costly one: a grader
+    checks :func:`sprays` only for an answer that would otherwise earn a reward."""
     if not text or text.isspace():
         return Answer(None, "empty")
     if "<<" in text:
         text = _CALCULATOR.sub("", text)
-    numbers = _NUMBER.findall(text)
-    if not numbers:
-        return Answer(None, "no_number")
-    if _sprays(text, numbers, limits):
-        return Answer(None, "spray")
     return _marked_answer(text) or _last_number(text)
+
+
+def sprays(text: str, limits: Limits = Limits()) -> bool:
+    """Rule 2: whether ``text`` sprays numbers (see :class:`Limits`)."""
+    if "<<" in text:
+        text = _CALCULATOR.sub("", text)
+    return _sprays(text, limits)
 
 
 def _marked_answer(text: str) -> Answer | None:
@@ -212,24 +281,57 @@ def _marked_answer(text: str) -> Answer | None:
     return Answer(values.pop(), "marker") if values else None
 
 
+def _last_token(text: str, end: int, begin: int = 0) -> re.Match[str] | None:
+    """The last :data:`NUMBER` token that ends at or before ``end`` (and starts after
+    ``begin``), found from the end: the last digit, then the token around it."""
+    digit = max(text.rfind(d, begin, end) for d in "0123456789")
+    if digit < 0:
+        return None
+    start = digit
+    while start > begin and text[start - 1] in "0123456789.,":
+        start -= 1
+    if start > begin and text[start - 1] in "-\u2212":
+        start -= 1
+    token = _NUMBER.match(text, start)
+    if token is not None and token.end() == digit + 1:
+        return token
+    # an unusual neighbourhood ("1,23", "gpt4"): the forward scan decides
+    found = None
+    for match in _NUMBER.finditer(text, begin, end):
+        found = match
+    return found
+
+
 def _last_number(text: str) -> Answer:
     """Rule 4: the last number, unless it is offered as an alternative to another one."""
-    last: re.Match[str] | None = None
-    for match in _NUMBER.finditer(text, max(0, len(text) - 400)):
-        last = match
-    if last is None:  # the last number is further back than the tail
-        for match in _NUMBER.finditer(text):
-            last = match
-    assert last is not None  # the caller found at least one number
+    last = _last_token(text, len(text))
+    if last is None:
+        return Answer(None, "no_number")
     value = to_number(last.group())
     line_start = text.rfind("\n", 0, last.start()) + 1
-    before = text[max(line_start, last.start() - 80) : last.start()]
-    if _is_alternative(_ALTERNATIVE_BEFORE.search(before), value):
-        return Answer(None, "hedge")
-    between = _BETWEEN.search(before + last.group())
-    if between and to_number(between.group(1)) != to_number(between.group(2)):
-        return Answer(None, "hedge")
+    window = max(line_start, last.start() - 60)
+    previous = _last_token(text, last.start(), window)
+    if previous is not None:
+        # "18 or 20", "18-20", "18, 20": the last number is an alternative to the one before
+        alternative = _ALTERNATIVE_AFTER.match(text, previous.end())
+        if (
+            alternative is not None
+            and alternative.end() == last.end()
+            and to_number(previous.group()) != value
+        ):
+            return Answer(None, "hedge")
+        if _hedged_between(text[window : last.end()]):
+            return Answer(None, "hedge")
     tail = _FRACTION_TAIL.match(text, last.end())
     if tail is not None and to_number(tail.group(1)) != 0:
         value /= to_number(tail.group(1))
     return Answer(value, "last_number")
+
+
+def _hedged_between(text: str) -> bool:
+    """``between 18 and 20``, ``either 18 or 20`` with two different numbers."""
+    lowered = text.lower()
+    if "between" not in lowered and "either" not in lowered:
+        return False
+    between = _BETWEEN.search(text)
+    return between is not None and to_number(between.group(1)) != to_number(between.group(2))

@@ -8,7 +8,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from grading.errors import SampleError
 from grading.log import logger
@@ -25,9 +25,9 @@ def clamp01(value: float) -> float:
     return 0.0 if value < 0.0 else 1.0 if value > 1.0 else value
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Grade:
-    """The outcome of one grader on one sample.
+    """The outcome of one grader on one sample (immutable: the constants below are shared).
 
     ``raw`` is on the grader's own scale (a judge's 0-10, a Python grader's return value): it
     is what a ``multi`` formula sees. ``score`` is the reward in [0, 1].
@@ -36,8 +36,8 @@ class Grade:
     raw: float
     score: float
     # Values of sub-graders, reported as Metric entries (name, value).
-    details: list[tuple[str, float]] = field(default_factory=list)
-    flags: set[str] = field(default_factory=set)
+    details: tuple[tuple[str, float], ...] = ()
+    flags: frozenset[str] = frozenset()
     # Why the sample could not be graded (it then scores 0); never quotes the response.
     error: str | None = None
 
@@ -46,12 +46,21 @@ class Grade:
         """A grade whose raw value is already a reward (clamped to [0, 1])."""
         if not math.isfinite(value):
             return cls.failed(f"the grader produced a non-finite value ({value})")
+        if value == 1.0:
+            return PASS
+        if value == 0.0:
+            return FAIL
         return cls(raw=value, score=clamp01(value))
 
     @classmethod
     def failed(cls, reason: str) -> Grade:
         """A sample that could not be graded: 0, flagged ``grader_error``."""
-        return cls(raw=0.0, score=0.0, flags={GRADER_ERROR}, error=reason)
+        return cls(raw=0.0, score=0.0, flags=_ERROR_FLAGS, error=reason)
+
+
+PASS: Final = Grade(raw=1.0, score=1.0)
+FAIL: Final = Grade(raw=0.0, score=0.0)
+_ERROR_FLAGS: Final = frozenset({GRADER_ERROR})
 
 
 class Stats:

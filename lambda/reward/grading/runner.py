@@ -48,8 +48,10 @@ def _metric(name: str, value: float, kind: str = "Metric") -> dict[str, Any]:
 def _output(sample_id: Any, name: str, grade: Grade) -> dict[str, Any]:
     score = grade.score if math.isfinite(grade.score) else 0.0
     metrics = [_metric(name, score, "Reward")]
-    metrics.extend(_metric(detail, value) for detail, value in grade.details)
-    metrics.extend(_metric(flag, 1.0) for flag in sorted(grade.flags))
+    if grade.details:
+        metrics.extend(_metric(detail, value) for detail, value in grade.details)
+    if grade.flags:
+        metrics.extend(_metric(flag, 1.0) for flag in sorted(grade.flags))
     return {"id": sample_id, "aggregate_reward_score": score, "metrics_list": metrics}
 
 

@@ -25,9 +25,10 @@ class Sample:
 
     id: Any
     output_text: str
-    messages: list[dict[str, str]]
     # The dataset item: ``reference_answer`` and every other field of the JSONL record.
     item: dict[str, Any]
+    _raw_messages: list[Any] = field(default_factory=list, repr=False)
+    _messages: list[dict[str, str]] | None = field(default=None, repr=False)
     _output_json: Any = field(default=_UNPARSED, repr=False)
 
     @property
@@ -36,6 +37,16 @@ class Sample:
         if self._output_json is _UNPARSED:
             self._output_json = parse_json_output(self.output_text)
         return self._output_json
+
+    @property
+    def messages(self) -> list[dict[str, str]]:
+        """The conversation as ``{role, content}`` with text content (built when first used)."""
+        if self._messages is None:
+            self._messages = [
+                {"role": message["role"], "content": content_text(message.get("content"), "")}
+                for message in self._raw_messages
+            ]
+        return self._messages
 
 
 def parse_json_output(text: str) -> Any:
@@ -100,20 +111,21 @@ def parse_rollout(raw: Any) -> Sample:
     messages = raw.get("messages")
     if not isinstance(messages, list):
         raise SampleError("the rollout has no messages list")
-    normalized: list[dict[str, str]] = []
     answer: str | None = None
     for index, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise SampleError(f"messages[{index}] is not an object")
-        role = message.get("role")
-        if not isinstance(role, str):
-            raise SampleError(f"messages[{index}] has no role")
-        text = content_text(message.get("content"), f"messages[{index}]")
-        normalized.append({"role": role, "content": text})
-        if role.lower() in ASSISTANT_ROLES:
-            answer = text  # the last assistant turn is the response under grading
+        # every message is checked: a conversation with a broken turn is not trusted
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise SampleError(f"messages[{index}] is not an object with a role")
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        if message["role"].lower() in ASSISTANT_ROLES:
+            # the last assistant turn is the response under grading
+            answer = content_text(message.get("content"), f"messages[{index}]")
+            break
     if answer is None:
         raise SampleError("the rollout has no assistant message")
     item = {key: value for key, value in raw.items() if key not in _ENVELOPE}
-    item.update(_metadata(raw.get("metadata")))  # metadata is the documented place: it wins
-    return Sample(id=sample_id, output_text=answer, messages=normalized, item=item)
+    metadata = raw.get("metadata")
+    if metadata:
+        item.update(_metadata(metadata))  # metadata is the documented place: it wins
+    return Sample(id=sample_id, output_text=answer, item=item, _raw_messages=messages)

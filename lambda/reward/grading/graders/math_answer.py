@@ -17,8 +17,8 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from grading.answers import NUMBER, Limits, final_answer, to_number
-from grading.base import Grade, Grader
+from grading.answers import NUMBER, Limits, candidate_answer, final_answer, sprays, to_number
+from grading.base import FAIL, PASS, Grade, Grader
 from grading.errors import SampleError
 from grading.log import logger
 from grading.samples import Sample
@@ -44,6 +44,8 @@ def _reference_from_text(text: str) -> float:
 
 def reference_value(raw: Any) -> float:
     """The numeric value of a reference answer in any of the shapes datasets use."""
+    if type(raw) is dict and type(final := raw.get("final_answer")) is str:
+        return _reference_from_text(final)  # the project's dataset shape, the common case
     if isinstance(raw, bool):
         raise SampleError("the reference answer is a boolean, not a number")
     if isinstance(raw, int | float):
@@ -116,11 +118,14 @@ class MathAnswer(Grader):
         else:
             expected = reference_value(sample.item.get("reference_answer"))
         text = sample.output_text if self.input is None else self.input.render(sample)
-        answer = final_answer(text, self.limits)
+        answer = candidate_answer(text)
         if answer.value is None:
             logger.debug("sample %r: no final answer (%s)", sample.id, answer.reason)
-            return Grade(raw=0.0, score=0.0)
+            return FAIL
         correct = math.isclose(
             answer.value, expected, rel_tol=self.relative_tolerance, abs_tol=self.tolerance
         )
-        return Grade(raw=1.0, score=1.0) if correct else Grade(raw=0.0, score=0.0)
+        # The spray rule can only take a reward away: it is checked for correct answers only.
+        if not correct or sprays(text, self.limits):
+            return FAIL
+        return PASS
