@@ -107,11 +107,14 @@ class Grader(ABC):
     """A configured grader. Subclasses implement :meth:`grade` (or :meth:`grade_batch`)."""
 
     type_name: ClassVar[str]
-    # Whether grading calls a model endpoint (the openai package is imported only then).
-    remote: ClassVar[bool] = False
 
     def __init__(self, name: str) -> None:
         self.name = name
+
+    @property
+    def remote(self) -> bool:
+        """Whether grading calls a model endpoint (the openai package is imported only then)."""
+        return False
 
     @abstractmethod
     def grade(self, sample: Sample) -> Grade:

@@ -18,7 +18,8 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from grading.errors import DefinitionError, SampleError
-from grading.samples import Sample
+from grading.samples import ASSISTANT_ROLES, Sample
+from grading.spec import Spec
 
 if TYPE_CHECKING:
     from jinja2 import Template as JinjaTemplate
@@ -77,7 +78,17 @@ class _SampleView:
             # prompt's delimiters, whatever filters the template applies afterwards.
             self.output_text = untrusted(sample.output_text)
             self.output_json = _enclose(sample.output_json, untrusted)
-        self.messages = sample.messages
+        self.messages = (
+            sample.messages
+            if untrusted is None
+            else [
+                # the model's own turns are response text too
+                {**message, "content": untrusted(message["content"])}
+                if message["role"].lower() in ASSISTANT_ROLES
+                else message
+                for message in sample.messages
+            ]
+        )
 
 
 def _enclose(value: Any, untrusted: Callable[[str], str]) -> Any:
@@ -190,3 +201,21 @@ class Template:
         except TemplateError as err:
             # Jinja's message names the missing attribute, never the response text.
             raise SampleError(f"template {self.path}: {err.message}") from None
+
+
+def optional_template(spec: Spec, key: str) -> Template | None:
+    """The template under ``key``, or ``None`` when absent (the grader then reads the response
+    itself, without rendering)."""
+    if not spec.has(key):
+        return None
+    template = Template(spec.string(key, empty=True), spec.at(key))
+    return None if template.source.strip() in _PLAIN_RESPONSE else template
+
+
+def render_or_response(template: Template | None, sample: Sample) -> str:
+    """``template`` rendered for ``sample``, or the response when there is no template."""
+    return sample.output_text if template is None else template.render(sample)
+
+
+# Templates that are only the response: read it directly (no Jinja2 import, no rendering).
+_PLAIN_RESPONSE = frozenset({"{{ sample.output_text }}", "{{sample.output_text}}"})
