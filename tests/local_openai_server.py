@@ -115,14 +115,20 @@ def _handler_class(state: ServerState) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog (5) refuses connections when a client opens many at once
+    # (the judge runs 16 requests concurrently).
+    request_queue_size = 128
+    daemon_threads = True
+
+
 @contextmanager
 def local_openai_server(
     reply: Callable[[dict[str, Any]], str],
 ) -> Iterator[tuple[str, ServerState]]:
     """Run the server on a free port; yields (base URL ending in /v1, state)."""
     state = ServerState(reply=reply)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(state))
-    server.daemon_threads = True
+    server = _Server(("127.0.0.1", 0), _handler_class(state))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from preflight.reward import (
     ensure_lambda_paths,
 )
 from tests.lambda_loader import ROOT
+from tests.local_openai_server import HTTPFailure, local_openai_server
 
 DATASET = ROOT / "datasets" / "gsm8k" / "train.jsonl"
 GSM8K_GRADER = ROOT / "graders" / "gsm8k.json"
@@ -301,3 +303,90 @@ def test_handler_output_sums_counts_from_the_handlers_own_emf(
         "JudgeTimeouts": 2,
     }
     assert output.problems == {"judge: no score in the reply": 1}
+
+
+@pytest.mark.parametrize(
+    "definition",
+    [
+        # "not equal to the answer": every other response, the empty one included, wins
+        {
+            "name": "ne",
+            "type": "string_check",
+            "input": "{{ sample.output_text }}",
+            "reference": "{{ item.reference_answer.final_answer }}",
+            "operation": "ne",
+        },
+        # "penalise refusals" alone: saying nothing is not a refusal
+        {
+            "name": "no-refusal",
+            "type": "regex",
+            "pattern": "i (don't|do not) know",
+            "flags": ["i"],
+            "negate": True,
+        },
+        # "be concise" alone: no words is concise
+        {"name": "concise", "type": "length", "unit": "words", "min": 0, "max": 300},
+    ],
+    ids=["string_check-ne", "regex-negated", "length-only"],
+)
+def test_graders_that_reward_an_empty_answer_are_rejected(
+    tmp_path: Path, records: list[Record], definition: dict[str, Any]
+) -> None:
+    findings, result = _check(_grader(tmp_path, definition), records[:100])
+    assert result.completed
+    assert {"grader-rewards-empty", "grader-rewards-noise"} <= findings.codes("error")
+    empty = findings.group("grader-rewards-empty")
+    assert empty is not None and empty.count == 100
+    assert empty.examples[0] == (
+        "train.jsonl line 1 (id gsm8k-train-00000): an empty response scores 1.00"
+    )
+
+
+def _judge_reply(body: dict[str, Any]) -> str:
+    """A judge that gives 10 when the graded solution contains the reference answer."""
+    prompt = body["messages"][-1]["content"]
+    reference = re.search(r"Reference final answer: (\S+)", prompt)
+    assert reference is not None
+    # the response sits between markers with a random hex name: drop them first
+    solution = re.sub(r"</?[\w-]+>", " ", prompt.split("Solution to grade:", 1)[1])
+    right = re.search(rf"(?<![\w.]){re.escape(reference.group(1))}(?![\w.])", solution)
+    return json.dumps({"score": 10 if right else 0})
+
+
+def test_model_judged_grader_runs_on_100_records_through_the_judge_endpoint(
+    monkeypatch: pytest.MonkeyPatch, records: list[Record]
+) -> None:
+    with local_openai_server(_judge_reply) as (url, state):
+        monkeypatch.setenv("OPENAI_BASE_URL", url)
+        monkeypatch.setenv("OPENAI_API_KEY", "judge-key")
+        findings, result = _check(ROOT / "graders" / "rubric_judge.json", records)
+    assert result.records == 100
+    assert result.notes == [
+        f"{ROOT / 'graders' / 'rubric_judge.json'} calls a model: grader checks ran on the "
+        "first 100 records only (--grader-records to choose)"
+    ]
+    judged = 6 * 20 + 5 * 100
+    assert result.handler_metrics["JudgeCalls"] == judged == len(state.requests)
+    assert {r["model"] for r in state.requests} == {"openai.gpt-oss-120b"}
+    assert findings.codes("error") == set()
+    assert result.probes["reference"].to_dict()["mean"] == 1.0
+    assert result.probes["empty"].to_dict()["max"] == 0.0
+
+
+def test_failing_judge_is_reported(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, records: list[Record]
+) -> None:
+    definition = json.loads((ROOT / "graders" / "rubric_judge.json").read_text())
+    definition.update(max_retries=0, name="judge")
+
+    def unavailable(body: dict[str, Any]) -> str:
+        raise HTTPFailure(503, "model is not ready")
+
+    with local_openai_server(unavailable) as (url, _):
+        monkeypatch.setenv("OPENAI_BASE_URL", url)
+        monkeypatch.setenv("OPENAI_API_KEY", "judge-key")
+        findings, _ = _check(_grader(tmp_path, definition), records[:30])
+    assert "grader-cannot-score" in findings.codes("error")
+    failed = findings.group("judge-errors", "warning")
+    assert failed is not None
+    assert failed.examples[0].startswith(f"{tmp_path / 'judge.json'}: 270 judgements failed")
