@@ -20,8 +20,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "lambda"
 BUILD = ROOT / ".build" / "lambda"
-PLATFORM = ("--platform", "manylinux2014_aarch64", "--implementation", "cp",
-            "--python-version", "3.13", "--only-binary=:all:")
+PLATFORM = (
+    "--platform",
+    "manylinux2014_aarch64",
+    "--implementation",
+    "cp",
+    "--python-version",
+    "3.13",
+    "--only-binary=:all:",
+)
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt", ".mypy_cache")
 
 
@@ -40,8 +47,20 @@ def _install_dependencies(name: str, deps_dir: Path) -> None:
     if requirements.is_file():
         print(f"bundle {name}: installing {requirements.relative_to(ROOT)} for arm64 / 3.13")
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "--no-compile", "--target", str(deps_dir), *PLATFORM, "-r", str(requirements)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-compile",
+                "--target",
+                str(deps_dir),
+                *PLATFORM,
+                "-r",
+                str(requirements),
+            ],
             check=True,
         )
     stamp.write_text(digest)

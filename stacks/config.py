@@ -37,8 +37,28 @@ ACCOUNT = re.compile(r"^\d{12}$")
 REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
-    2557, 2922, 3288, 3653,
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
 )
 
 
@@ -330,7 +350,7 @@ def load_environments(
     if only is not None:
         if only not in environments:
             raise ConfigError(
-                f"env = \"{only}\": no such environment; defined: {', '.join(environments)}"
+                f'env = "{only}": no such environment; defined: {", ".join(environments)}'
             )
         return [parse_environment(only, environments[only], project_root)]
     return [parse_environment(name, raw, project_root) for name, raw in environments.items()]

@@ -1,0 +1,174 @@
+"""The reward (grader) Lambda that Bedrock invokes with batches of rollouts.
+
+Its deployed root is the ``reward`` bundle plus the environment's grader definition at
+``graders/<file>.json`` (``GRADER_CONFIG`` points there), so editing one environment's grader
+changes only that environment's function. ``digest`` is a content address of everything that
+decides a score (code, pinned dependencies, definition): the job identity includes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from stacks.config import EnvironmentConfig
+from stacks.lambda_code import PROJECT_ROOT, bundle_dir
+from stacks.log_groups import encrypted_log_group
+from stacks.nag import NO_VPC_REASON, acknowledge, acknowledge_runtime, checkov_skip
+
+GRADER_NAMESPACE = "BedrockRft/Grader"
+
+
+def grader_name(definition_path: Path) -> str:
+    """The grader's metric dimension: the definition's ``name``, else the file's stem."""
+    definition = json.loads(definition_path.read_text(encoding="utf-8"))
+    name = definition.get("name") if isinstance(definition, dict) else None
+    return str(name) if name else definition_path.stem
+
+
+def source_digest(paths: list[Path]) -> str:
+    """A content address of files and folders (Python sources, requirements, JSON)."""
+    digest = hashlib.sha256()
+    for root in paths:
+        files = sorted(root.rglob("*")) if root.is_dir() else [root]
+        for path in files:
+            if path.is_file() and path.suffix in {".py", ".txt", ".json"}:
+                digest.update(str(path.relative_to(root.parent)).encode() + b"\0")
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+class RewardFunction(Construct):
+    """The versioned reward Lambda of one environment."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        key: kms.IKey,
+        project_root: Path = PROJECT_ROOT,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        settings = config.reward_function
+        grader_file = project_root / config.grader
+        self.grader_name = grader_name(grader_file)
+        self.digest = source_digest(
+            [project_root / "lambda" / "reward", project_root / "lambda" / "common", grader_file]
+        )
+
+        asset_dir = self._asset_dir(grader_file, project_root)
+        self.log_group = encrypted_log_group(self, "Logs", config=config, key=key)
+        # An own role instead of AWSLambdaBasicExecutionRole: logs go to this log group only.
+        self.role = iam.Role(
+            self,
+            "Role",
+            description=f"Reward (grader) function of environment {config.name}",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            role=self.role,
+            description=f"Bedrock RFT reward function ({config.name}, grader {self.grader_name})",
+            runtime=lambda_.Runtime.PYTHON_3_13,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="handler.handler",
+            code=lambda_.Code.from_asset(str(asset_dir)),
+            timeout=Duration.seconds(settings.timeout_seconds),
+            memory_size=settings.memory_mb,
+            reserved_concurrent_executions=settings.reserved_concurrency,
+            log_group=self.log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment_encryption=key,
+            environment={
+                "GRADER_CONFIG": f"graders/{grader_file.name}",
+                "RFT_ENVIRONMENT": config.name,
+                "POWERTOOLS_SERVICE_NAME": "reward",
+                "POWERTOOLS_METRICS_NAMESPACE": GRADER_NAMESPACE,
+                "LOG_LEVEL": "INFO",
+            },
+        )
+        # Jobs invoke a published version, so a job keeps grading with the code it started
+        # with even when a later deploy changes the function.
+        self.version = self.function.current_version
+        acknowledge_runtime(self.function)
+        acknowledge(
+            self.role.node.find_child("DefaultPolicy"),
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray's PutTraceSegments and PutTelemetryRecords have no resource-level "
+            "permissions; this is the only statement with a wildcard resource.",
+        )
+        acknowledge(
+            self.function,
+            "Serverless-LambdaDLQ",
+            "Bedrock invokes the grader synchronously and reads the scores from the response; "
+            "there is no asynchronous event to dead-letter.",
+        )
+        acknowledge(
+            self.function,
+            "Serverless-LambdaAsyncFailureDestination",
+            "Synchronous invocations only (Bedrock waits for the scores), so an on-failure "
+            "destination would never fire.",
+        )
+        checkov_skip(
+            self.function,
+            "CKV_AWS_116",
+            "Invoked synchronously by Bedrock, which "
+            "reads the scores from the response; nothing to dead-letter.",
+        )
+        checkov_skip(self.function, "CKV_AWS_117", NO_VPC_REASON)
+        if settings.reserved_concurrency is None:
+            checkov_skip(
+                self.function,
+                "CKV_AWS_115",
+                "Reserved concurrency is the environment "
+                "setting reward_function.reserved_concurrency; unset here.",
+            )
+            acknowledge(
+                self.function,
+                "Serverless-LambdaDefaultReservedConcurrency",
+                "Reserved concurrency is an environment setting (reward_function."
+                "reserved_concurrency); this environment leaves the grader on the shared pool.",
+            )
+
+    def _asset_dir(self, grader_file: Path, project_root: Path) -> Path:
+        """The reward bundle with this environment's grader definition added.
+
+        Content-addressed and written atomically, so parallel synths (tests) never see a
+        half-copied folder and an unchanged function keeps its asset hash.
+        """
+        source = bundle_dir("reward")
+        stamp = project_root / ".build" / "deps" / "reward" / ".requirements.sha256"
+        deps = stamp.read_text() if stamp.is_file() else "none"
+        key = hashlib.sha256(f"{self.digest}:{deps}".encode()).hexdigest()[:16]
+        target = project_root / ".build" / "assets" / f"reward-{key}"
+        if target.is_dir():
+            return target
+        staging = Path(tempfile.mkdtemp(prefix=f"{target.name}.", dir=target.parent.parent))
+        shutil.copytree(source, staging, dirs_exist_ok=True)
+        (staging / "graders").mkdir(exist_ok=True)
+        shutil.copy2(grader_file, staging / "graders" / grader_file.name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            staging.rename(target)
+        except OSError:  # another synth finished the same folder first
+            shutil.rmtree(staging, ignore_errors=True)
+        return target

@@ -1,0 +1,84 @@
+"""One deployable unit per environment: staging, reward function, roles (and, later, the job
+custom resource and observability), each a construct of its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import CfnOutput, Environment, Stack, Tags
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from stacks.config import EnvironmentConfig
+from stacks.lambda_code import PROJECT_ROOT
+from stacks.reward import RewardFunction
+from stacks.service_role import BedrockServiceRole
+from stacks.staging import Staging
+
+
+class RftStack(Stack):
+    """The reinforcement fine-tuning pipeline of one environment."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        project_root: Path = PROJECT_ROOT,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            env=Environment(account=config.account, region=config.region),
+            description=(
+                f"Bedrock reinforcement fine-tuning pipeline, environment {config.name} "
+                f"({config.backend} backend, {config.base_model})"
+            ),
+            **kwargs,
+        )
+        self.config = config
+        if config.permissions_boundary_arn:
+            iam.PermissionsBoundary.of(self).apply(
+                iam.ManagedPolicy.from_managed_policy_arn(
+                    self, "PermissionsBoundary", config.permissions_boundary_arn
+                )
+            )
+        for key, value in {"rft:environment": config.name, **config.tags}.items():
+            Tags.of(self).add(key, value)
+
+        self.staging = Staging(self, "Staging", config=config, project_root=project_root)
+        self.reward = RewardFunction(
+            self, "Reward", config=config, key=self.staging.key, project_root=project_root
+        )
+        self.service_role: BedrockServiceRole | None = None
+        if config.backend == "bedrock":
+            self.service_role = BedrockServiceRole(
+                self,
+                "BedrockServiceRole",
+                datasets_bucket=self.staging.datasets_bucket,
+                dataset_prefix=self.staging.dataset_prefix,
+                artifacts_bucket=self.staging.artifacts_bucket,
+                output_prefix=self.staging.output_prefix,
+                reward_function=self.reward.function,
+                key=self.staging.key,
+            )
+
+        CfnOutput(self, "DatasetsBucket", value=self.staging.datasets_bucket.bucket_name)
+        CfnOutput(
+            self,
+            "TrainingDataUri",
+            value=self.staging.train_s3_uri,
+            description="The exact training data (content-addressed prefix)",
+        )
+        CfnOutput(self, "ArtifactsBucket", value=self.staging.artifacts_bucket.bucket_name)
+        CfnOutput(
+            self,
+            "RewardFunctionVersionArn",
+            value=self.reward.version.function_arn,
+            description="The grader Lambda version jobs invoke",
+        )
+        if self.service_role is not None:
+            CfnOutput(self, "BedrockServiceRoleArn", value=self.service_role.role.role_arn)

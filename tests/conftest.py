@@ -1,0 +1,54 @@
+"""Shared fixtures: the synthesized stacks of every environment defined in cdk.json."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.lambda_loader import ROOT
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+
+
+def cdk_context() -> dict[str, Any]:
+    """The context of cdk.json (environments and feature flags), as `cdk synth` passes it."""
+    context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
+    return context
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Every environment's stack, built once per test session (as app.py builds them)."""
+    import aws_cdk as cdk
+
+    from app import build_app
+
+    app = cdk.App(outdir=str(tmp_path_factory.mktemp("cdk.out")), context=cdk_context())
+    stacks = build_app(app)
+    yield {"app": app, "stacks": {stack.config.name: stack for stack in stacks}}
+
+
+@pytest.fixture(scope="session")
+def templates(synthesized: dict[str, Any]) -> dict[str, Any]:
+    """``aws_cdk.assertions.Template`` per environment name."""
+    from aws_cdk.assertions import Template
+
+    return {name: Template.from_stack(stack) for name, stack in synthesized["stacks"].items()}
+
+
+def resources_of(template: Any, resource_type: str) -> dict[str, dict[str, Any]]:
+    """All resources of one type in a template, by logical id."""
+    found: dict[str, dict[str, Any]] = template.find_resources(resource_type)
+    return found
+
+
+@pytest.fixture
+def project_root() -> Path:
+    """The repository root."""
+    return ROOT

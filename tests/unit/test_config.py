@@ -1,0 +1,168 @@
+"""The typed environment config: the shipped environments load, each bad value fails clearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stacks.config import (
+    BedrockHyperparameters,
+    ConfigError,
+    OpenAIHyperparameters,
+    load_environments,
+    parse_environment,
+)
+from tests.conftest import cdk_context
+
+OPENAI_DEV: dict[str, Any] = {
+    "region": "us-west-2",
+    "backend": "openai",
+    "base_model": "openai.gpt-oss-20b",
+}
+NOVA: dict[str, Any] = {
+    "region": "us-east-1",
+    "backend": "bedrock",
+    "base_model": "amazon.nova-2-lite-v1:0:256k",
+}
+
+
+def error_of(raw: dict[str, Any], root: Path, name: str = "dev") -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_environment(name, raw, root)
+    message = str(caught.value)
+    assert "\n" not in message, "errors are one line"
+    return message
+
+
+def test_shipped_environments_load(project_root: Path) -> None:
+    configs = {c.name: c for c in load_environments(cdk_context(), project_root)}
+    assert set(configs) == {"dev", "staging", "prod", "nova-dev"}
+    assert {c.backend for c in configs.values()} == {"openai", "bedrock"}
+    assert configs["dev"].removal_policy == "destroy"
+    assert configs["staging"].removal_policy == "retain"
+    assert configs["prod"].removal_policy == "retain"
+    assert isinstance(configs["prod"].typed_hyperparameters, OpenAIHyperparameters)
+    nova = configs["nova-dev"].typed_hyperparameters
+    assert isinstance(nova, BedrockHyperparameters)
+    assert nova.batchSize == 64
+
+
+def test_defaults_are_sensible(project_root: Path) -> None:
+    config = parse_environment("dev", dict(OPENAI_DEV), project_root)
+    assert config.removal_policy == "retain", "data is kept unless an environment opts out"
+    assert config.reward_function.timeout_seconds == 300
+    assert config.reward_function.memory_mb == 512
+    assert config.job.delete_model_on_destroy is False
+    assert config.account is None, "env-agnostic unless an account is given"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            {**OPENAI_DEV, "backend": "sagemaker"},
+            "environment 'dev': backend = \"sagemaker\": Input should be 'openai' or 'bedrock'",
+        ),
+        (
+            {**NOVA, "hyperparameters": {"batchSize": 8}},
+            "environment 'dev': hyperparameters.batchSize = 8: out of range; allowed: 16 to 512",
+        ),
+        (
+            {**NOVA, "hyperparameters": {"learningRate": 0.5}},
+            "hyperparameters.learningRate = 0.5: out of range; allowed: 1e-07 to 0.001",
+        ),
+        (
+            {**NOVA, "hyperparameters": {"trainingSamplePerPrompt": 1}},
+            "hyperparameters.trainingSamplePerPrompt = 1: out of range; allowed: 2 to 16",
+        ),
+        (
+            {**NOVA, "hyperparameters": {"reasoningEffort": "max"}},
+            "hyperparameters.reasoningEffort = \"max\": Input should be 'low', 'medium' or 'high'",
+        ),
+        (
+            {**NOVA, "hyperparameters": {"n_epochs": 1}},
+            "hyperparameters.n_epochs: unknown hyperparameter; allowed: epochCount, batchSize",
+        ),
+        (
+            {**OPENAI_DEV, "hyperparameters": {"epochCount": 1}},
+            "hyperparameters.epochCount: unknown hyperparameter; allowed: n_epochs",
+        ),
+        (
+            {**OPENAI_DEV, "hyperparameters": {"n_epochs": 0}},
+            "hyperparameters.n_epochs = 0: out of range; allowed: 1 to 50",
+        ),
+        (
+            {**OPENAI_DEV, "base_model": "amazon.nova-2-lite-v1:0:256k"},
+            "base_model = \"amazon.nova-2-lite-v1:0:256k\": 'amazon.nova-2-lite-v1:0:256k' is not "
+            "offered by backend 'openai' in us-west-2; allowed: openai.gpt-oss-20b, qwen.qwen3-32b",
+        ),
+        (
+            {**NOVA, "region": "us-west-2"},
+            "region = \"us-west-2\": backend 'bedrock' offers RFT in us-east-1, not in us-west-2",
+        ),
+        ({**OPENAI_DEV, "region": "mars-1"}, 'region = "mars-1": must be an AWS region name'),
+        ({**OPENAI_DEV, "account": "1234"}, 'account = "1234": must be a 12-digit AWS account id'),
+        (
+            {**OPENAI_DEV, "log_retention_days": 10},
+            "log_retention_days = 10: must be one of 1, 3, 5, 7, 14, 30",
+        ),
+        ({**OPENAI_DEV, "alarm_email": "ops"}, 'alarm_email = "ops": must be an e-mail address'),
+        ({**OPENAI_DEV, "removal_policy": "snapshot"}, 'removal_policy = "snapshot"'),
+        ({**OPENAI_DEV, "datasets": "x"}, "environment 'dev': datasets: unknown key"),
+        ({"region": "us-west-2"}, "environment 'dev': base_model: required key is missing"),
+        (
+            {**OPENAI_DEV, "reward_function": {"timeout_seconds": 30}},
+            "reward_function.timeout_seconds = 30: Input should be greater than or equal to 60",
+        ),
+        (
+            {**OPENAI_DEV, "permissions_boundary_arn": "boundary"},
+            'permissions_boundary_arn = "boundary": must be an IAM managed policy ARN',
+        ),
+    ],
+)
+def test_bad_values_name_key_value_and_allowed(
+    raw: dict[str, Any], expected: str, project_root: Path
+) -> None:
+    assert expected in error_of(raw, project_root)
+
+
+def test_several_problems_are_all_reported(project_root: Path) -> None:
+    message = error_of({**OPENAI_DEV, "region": "nowhere", "alarm_email": "x"}, project_root)
+    assert 'region = "nowhere"' in message and 'alarm_email = "x"' in message
+
+
+def test_unlisted_model_can_be_allowed_explicitly(project_root: Path) -> None:
+    raw = {**OPENAI_DEV, "base_model": "qwen.qwen3-32b-v1:0", "allow_unlisted_model": True}
+    assert parse_environment("dev", raw, project_root).base_model == "qwen.qwen3-32b-v1:0"
+
+
+def test_environment_name_is_checked(project_root: Path) -> None:
+    assert 'name = "Prod_EU": must be lower-case' in error_of(
+        dict(OPENAI_DEV), project_root, name="Prod_EU"
+    )
+
+
+def test_missing_dataset_and_grader_files(project_root: Path, tmp_path: Path) -> None:
+    message = error_of({**OPENAI_DEV, "dataset": "datasets/nope"}, project_root)
+    assert 'dataset = "datasets/nope": must be a folder holding train.jsonl' in message
+    message = error_of({**OPENAI_DEV, "grader": "graders/nope.json"}, project_root)
+    assert 'grader = "graders/nope.json": no such file' in message
+    (tmp_path / "datasets" / "d").mkdir(parents=True)
+    (tmp_path / "datasets" / "d" / "train.jsonl").write_text("{}\n")
+    (tmp_path / "g.json").write_text("{not json")
+    message = error_of({**OPENAI_DEV, "dataset": "datasets/d", "grader": "g.json"}, tmp_path)
+    assert 'grader = "g.json": not valid JSON' in message
+
+
+def test_selecting_one_environment(project_root: Path) -> None:
+    [only] = load_environments(cdk_context(), project_root, only="nova-dev")
+    assert only.backend == "bedrock"
+    with pytest.raises(ConfigError, match='env = "qa": no such environment; defined: dev'):
+        load_environments(cdk_context(), project_root, only="qa")
+
+
+def test_context_without_environments(project_root: Path) -> None:
+    with pytest.raises(ConfigError, match=r"context\.environments must define"):
+        load_environments({}, project_root)

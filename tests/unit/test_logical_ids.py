@@ -1,0 +1,26 @@
+"""Logical-ID stability: a refactor must never make CloudFormation replace stateful resources.
+
+If this fails, a bucket or the key would be replaced (data left behind or lost, a new key).
+Change the expected ids only together with a migration note in the README.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+STATEFUL = {
+    "AWS::KMS::Key": {"StagingKey1A9D4FB3"},
+    "AWS::S3::Bucket": {
+        "StagingAccessLogs631C04EB",
+        "StagingDatasets525BAF9E",
+        "StagingArtifactsE00614B5",
+    },
+}
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod", "nova-dev"])
+def test_stateful_logical_ids_are_stable(templates: dict[str, Any], env: str) -> None:
+    for resource_type, expected in STATEFUL.items():
+        assert set(templates[env].find_resources(resource_type)) == expected, resource_type
