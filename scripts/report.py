@@ -56,14 +56,14 @@ def environment(name: str) -> EnvironmentConfig:
 def source_for(backend: str, region: str | None) -> Source:
     """The collector's source for ``backend`` (OPENAI_BASE_URL wins for openai)."""
     if backend == "bedrock":
-        import boto3  # noqa: PLC0415 (only for native jobs)
-        from training_metrics.bedrock_source import BedrockSource  # noqa: PLC0415
+        import boto3
+        from training_metrics.bedrock_source import BedrockSource
 
         return BedrockSource(
             boto3.client("bedrock", region_name=region), boto3.client("s3", region_name=region)
         )
-    from rft_common.mantle import openai_client  # noqa: PLC0415 (imports openai)
-    from training_metrics.openai_source import OpenAISource  # noqa: PLC0415
+    from rft_common.mantle import openai_client
+    from training_metrics.openai_source import OpenAISource
 
     return OpenAISource(openai_client(region, max_retries=2, timeout=60.0))
 

@@ -12,6 +12,7 @@ from constructs import Construct
 
 from stacks.config import EnvironmentConfig
 from stacks.lambda_code import PROJECT_ROOT
+from stacks.observability import Observability
 from stacks.reward import RewardFunction
 from stacks.service_role import BedrockServiceRole
 from stacks.staging import Staging
@@ -66,6 +67,16 @@ class RftStack(Stack):
                 key=self.staging.key,
             )
 
+        self.observability = Observability(
+            self,
+            "Observability",
+            config=config,
+            key=self.staging.key,
+            artifacts_bucket=self.staging.artifacts_bucket,
+            output_prefix=self.staging.output_prefix,
+            reward_function=self.reward.function,
+        )
+
         CfnOutput(self, "DatasetsBucket", value=self.staging.datasets_bucket.bucket_name)
         CfnOutput(
             self,
@@ -82,3 +93,16 @@ class RftStack(Stack):
         )
         if self.service_role is not None:
             CfnOutput(self, "BedrockServiceRoleArn", value=self.service_role.role.role_arn)
+        CfnOutput(
+            self,
+            "DashboardUrl",
+            value=f"https://{self.region}.console.aws.amazon.com/cloudwatch/home?region="
+            f"{self.region}#dashboards:name={self.observability.dashboard_name}",
+        )
+        CfnOutput(self, "NotificationTopicArn", value=self.observability.topic.topic_arn)
+        CfnOutput(
+            self,
+            "MetricsCollectorName",
+            value=self.observability.collector.function_name,
+            description='Backfill a job: invoke with {"job_id": "<id>"}',
+        )

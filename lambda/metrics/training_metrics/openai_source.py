@@ -95,7 +95,7 @@ def _points_from_events(events: Iterable[Any]) -> Iterator[Point]:
 
 def _checkpoint_points(client: OpenAI, job_id: str) -> list[Point]:
     """Validation points from the job's checkpoints (none if the endpoint has no checkpoints)."""
-    import openai  # noqa: PLC0415 (already loaded with the client; keeps module import light)
+    import openai
 
     points: list[Point] = []
     after: str | None = None
