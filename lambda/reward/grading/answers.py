@@ -1,0 +1,337 @@
+"""Find the one final numeric answer of a free-text solution (GSM8K and similar).
+
+Rules, in order:
+
+1. An empty response has no answer.
+2. A response that sprays numbers (a long run of bare numbers, or more numbers than any real
+   solution needs) has no answer: listing candidates must not pay.
+3. Explicit final-answer markers win over stray numbers: ``#### N``, ``\\boxed{N}``,
+   ``<answer>N</answer>``, "the answer is N", "Answer: N", "Final answer: N". Every marker
+   must give the same value; two that disagree are two different final answers (no answer).
+4. Without a marker, the last number of the response is its answer.
+5. An answer offered with an alternative ("18 or 20", "18-20", "between 18 and 20") is a hedge:
+   no answer.
+
+Numbers are normalized: thousands separators, currency signs, trailing ``.0``, units or words
+after the number, Markdown emphasis, LaTeX ``\\frac``/``\\text``; ``a/b`` is a fraction. Whole
+tokens are compared, so 180 never counts as 18.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import Final
+
+# One number token. Not glued to a word or another number, so "x3", "v1.2" and the "4" of
+# "3/4" are not tokens (Markdown's "__18__" is); a minus sign counts only where it cannot be a
+# subtraction ("5-3").
+NUMBER: Final = (
+    r"(?<![0-9A-Za-z.,/])[-\u2212]?(?:[0-9]{1,3}(?:,[0-9]{3})+(?![0-9])|[0-9]+)(?:\.[0-9]+)?"
+    r"|(?<![0-9A-Za-z.,/])\.[0-9]+"
+)
+_NUMBER = re.compile(NUMBER)
+_FRACTION_TAIL = re.compile(r"\s*/\s*([0-9]+(?:\.[0-9]+)?)(?![0-9.,])")
+_CALCULATOR = re.compile(r"<<[^<>\n]*>>")  # GSM8K calculator annotations: <<48/2=24>>
+# Markers are found in the lower-cased text (values do not depend on case) with patterns that
+# start with a literal, which the regex engine skips to quickly.
+_HASH = re.compile(r"####+[ \t]*([^\n]*)")
+_TAG = re.compile(r"<answer>([\s\S]*?)(?:</answer>|\n|$)")
+# "answer is", "answer is:", "answer:", "**answer:**" ("final answer: ..." included)
+_PHRASE = re.compile(
+    r"answer(?:[*_]{1,2})?[ \t]*(?:is[ \t]*(?:[*_]{1,2})?[ \t]*:?|[:\uff1a])([^\n]*)"
+)
+# A marker's text that is just one number, with emphasis, a currency sign or a full stop.
+_SIMPLE_SPAN = re.compile(
+    r"[ \t*_$]*(-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?)[ \t*_]*\.?[ \t*_]*$"
+)
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+# Numbers for the spray rule: a comma starts a new number unless three digits follow it.
+_SPLIT = re.compile(r"([0-9]+(?:,[0-9]{3}(?![0-9]))*(?:\.[0-9]+)?)")
+
+
+def _list_separators() -> frozenset[str]:
+    """What may stand between two numbers of a list: blanks and , ; | (up to three of them,
+    as in ", " or " | "), "or" and "and"."""
+    blanks = " ,;|\t\n"
+    found = {a + b + c for a in blanks for b in ["", *blanks] for c in ["", *blanks]}
+    for word in ("or", "and", "OR"):
+        found.update({f" {word} ", f", {word} "})
+    return frozenset(found)
+
+
+_LIST_SEPARATORS: Final = _list_separators()
+_SENTENCE_END = re.compile(r"[.!?;](?=\s|$)")
+_ASIDE = re.compile(r"\([^()]*\)")
+_CURRENCY = r"[$\u20ac\u00a3\u00a5]?"
+_HEDGE_WORDS = r"(?:or|to|and/or|vs\.?)"
+_MAYBE = r"(?:(?:maybe|perhaps|possibly|even)\s+)?"
+# After the answer: another number offered as an alternative to it.
+_ALTERNATIVE_AFTER = re.compile(
+    rf"\s*(?:[^\W\d]+\s+){{0,2}}\(?\s*{_HEDGE_WORDS}\s+{_MAYBE}{_CURRENCY}\s*({NUMBER})"
+    rf"|(?:\s*[-\u2013,;]\s*|\s+){_CURRENCY}\s*({NUMBER})",
+    re.IGNORECASE,
+)
+_BETWEEN = re.compile(
+    rf"\b(?:between|either)\s+{_CURRENCY}\s*({NUMBER})\s*(?:[^\W\d]+\s+){{0,2}}(?:and|or)\s+"
+    rf"{_CURRENCY}\s*({NUMBER})",
+    re.IGNORECASE,
+)
+_LATEX_FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+_LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The final answer of a text: a value, or ``None`` with the reason there is none."""
+
+    value: float | None
+    reason: str  # marker | last_number | empty | no_number | spray | hedge | conflict
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Anti-spray limits (defaults sit well above any GSM8K reference solution)."""
+
+    max_numbers: int = 250
+    max_number_run: int = 8
+
+
+def to_number(token: str) -> float:
+    """The value of a :data:`NUMBER` token."""
+    return float(token.replace(",", "").replace("\u2212", "-"))
+
+
+def _first_value(text: str) -> tuple[float, int] | None:
+    """The first number of ``text`` (``a/b`` as a fraction) and where it ends."""
+    match = _NUMBER.search(text)
+    if match is None:
+        return None
+    value = to_number(match.group())
+    end = match.end()
+    tail = _FRACTION_TAIL.match(text, end)
+    if tail is not None:
+        denominator = to_number(tail.group(1))
+        if denominator != 0:
+            value, end = value / denominator, tail.end()
+    return value, end
+
+
+def _unlatex(span: str) -> str:
+    span = span.replace("{,}", ",").replace("\\,", "").replace("\\!", "").replace("\\$", "$")
+    span = _LATEX_FRAC.sub(r"\1/\2", span)
+    return _LATEX_COMMAND.sub(" ", span).replace("{", " ").replace("}", " ")
+
+
+def _span_value(span: str) -> float | str | None:
+    """The value a marker's text gives: a number, ``"hedge"``, or ``None`` (no number)."""
+    simple = _SIMPLE_SPAN.match(span)
+    if simple is not None:  # "72", " **$1,234**.", the common case
+        return to_number(simple.group(1))
+    end = _SENTENCE_END.search(span)
+    if end is not None and _NUMBER.search(span, 0, end.start()):
+        span = span[: end.start()]
+    if "\\" in span or "{" in span:
+        span = _unlatex(span)
+    if _hedged_between(span):
+        return "hedge"
+    head = _ASIDE.sub(" ", span) if "(" in span else span
+    if "=" in head:
+        head = head.rsplit("=", 1)[1]  # "15 * 8 = 120 pints": the result, not the operands
+    first = _first_value(head)
+    if first is None:
+        return None
+    value, end_at = first
+    if _is_alternative(_ALTERNATIVE_AFTER.match(head, end_at), value):
+        return "hedge"
+    for aside in _ASIDE.findall(span) if "(" in span else ():
+        # "18 (or 20)": an alternative hidden in an aside
+        if _is_alternative(_ALTERNATIVE_AFTER.match(" " + aside[1:-1]), value):
+            return "hedge"
+    return value
+
+
+def _is_alternative(match: re.Match[str] | None, value: float) -> bool:
+    """Whether ``match`` (of an alternative pattern) found a different number than ``value``."""
+    if match is None:
+        return False
+    return to_number(match.group(1) or match.group(2)) != value
+
+
+def _boxed_spans(text: str) -> list[str]:
+    """The contents of every ``\\boxed{...}`` (nested braces allowed)."""
+    spans = []
+    for match in _BOXED.finditer(text):
+        depth, start = 1, match.end()
+        for index in range(start, min(len(text), start + 2000)):
+            char = text[index]
+            if char == "{":
+                depth += 1
+            elif char == "}":
+                depth -= 1
+                if depth == 0:
+                    spans.append(text[start:index])
+                    break
+    return spans
+
+
+def _marker_spans(text: str) -> list[str]:
+    """The text after every final-answer marker (lower-cased where case could differ)."""
+    spans: list[str] = []
+    if "####" in text:
+        spans.extend(match.group(1) for match in _HASH.finditer(text))
+    if "box" in text:
+        spans.extend(_boxed_spans(text))
+    if "nswer" in text or "NSWER" in text:
+        low = text.lower()
+        if "<answer>" in low:
+            spans.extend(match.group(1) for match in _TAG.finditer(low))
+        for match in _PHRASE.finditer(low):
+            start = match.start()
+            if start == 0 or not low[start - 1].isalnum():  # a word, not "counteranswer"
+                spans.append(match.group(1))
+    return spans
+
+
+def _shape_table() -> bytes:
+    """Byte translation: digits to ``0``, list separators kept, anything else ``x``."""
+    table = bytearray(b"x" * 256)
+    for digit in b"0123456789":
+        table[digit] = ord("0")
+    for blank in b" \t\n\r;|":
+        table[blank] = ord(" ")
+    table[ord(",")] = ord(",")
+    table[ord(".")] = ord(".")
+    return bytes(table)
+
+
+_SHAPE: Final = _shape_table()
+
+
+@cache
+def _stretch(run: int) -> re.Pattern[bytes]:
+    """In the shape of a text: digits and separators long enough to hold ``run`` numbers."""
+    return re.compile(rb"0[0 ,.]{%d,}0" % (2 * run - 3))
+
+
+def _sprays(text: str, limits: Limits) -> bool:
+    """Rule 2. The text's shape (a byte per character, see :data:`_SHAPE`) is scanned in C;
+    only a stretch of digits and separators long enough for a run is examined number by
+    number."""
+    raw = text.encode("ascii", "replace")  # one byte per character: offsets are kept
+    # "12 or 14 or 16": joined by words, a list all the same (same length: offsets are kept)
+    raw = raw.replace(b" or ", b"    ").replace(b" and ", b"     ").replace(b" OR ", b"    ")
+    shape = raw.translate(_SHAPE)
+    # a number starts wherever a digit follows anything but a digit, "," or "."; a text
+    # shorter than two characters per number cannot hold too many
+    if len(shape) > 2 * limits.max_numbers:
+        starts = shape.count(b"x0") + shape.count(b" 0") + (shape[:1] == b"0")
+        if starts > limits.max_numbers:
+            return True
+    stretches = _stretch(limits.max_number_run)
+    if stretches.search(shape) is None:  # the common case: no list-like stretch at all
+        return False
+    for stretch in stretches.finditer(shape):
+        parts = _SPLIT.split(text[stretch.start() : stretch.end()])  # [text, number, ...]
+        # 1 where two consecutive numbers are joined only by a list separator; a run of
+        # max_number_run numbers is max_number_run - 1 such joins in a row.
+        joins = bytes(map(_LIST_SEPARATORS.__contains__, parts[2:-1:2]))
+        if b"\x01" * (limits.max_number_run - 1) in joins:
+            return True
+    return False
+
+
+def final_answer(text: str, limits: Limits = Limits()) -> Answer:
+    """The final numeric answer of ``text`` under all of the module's rules."""
+    answer = candidate_answer(text)
+    if answer.value is not None and sprays(text, limits):
+        return Answer(None, "spray")
+    return answer
+
+
+def candidate_answer(text: str) -> Answer:
+    """The answer by every rule but the spray rule (rule 2), which is the costly one: a grader
+    checks :func:`sprays` only for an answer that would otherwise earn a reward."""
+    if not text or text.isspace():
+        return Answer(None, "empty")
+    if "<<" in text:
+        text = _CALCULATOR.sub("", text)
+    return _marked_answer(text) or _last_number(text)
+
+
+def sprays(text: str, limits: Limits = Limits()) -> bool:
+    """Rule 2: whether ``text`` sprays numbers (see :class:`Limits`)."""
+    if "<<" in text:
+        text = _CALCULATOR.sub("", text)
+    return _sprays(text, limits)
+
+
+def _marked_answer(text: str) -> Answer | None:
+    """Rule 3: the value every marker agrees on; ``None`` if no marker gives a number."""
+    values: set[float] = set()
+    for span in _marker_spans(text):
+        value = _span_value(span)
+        if value == "hedge":
+            return Answer(None, "hedge")
+        if isinstance(value, float):
+            values.add(value)
+    if len(values) > 1:
+        return Answer(None, "conflict")
+    return Answer(values.pop(), "marker") if values else None
+
+
+def _last_token(text: str, end: int, begin: int = 0) -> re.Match[str] | None:
+    """The last :data:`NUMBER` token that ends at or before ``end`` (and starts after
+    ``begin``), found from the end: the last digit, then the token around it."""
+    digit = max(text.rfind(d, begin, end) for d in "0123456789")
+    if digit < 0:
+        return None
+    start = digit
+    while start > begin and text[start - 1] in "0123456789.,":
+        start -= 1
+    if start > begin and text[start - 1] in "-\u2212":
+        start -= 1
+    token = _NUMBER.match(text, start)
+    if token is not None and token.end() == digit + 1:
+        return token
+    # an unusual neighbourhood ("1,23", "gpt4"): the forward scan decides
+    found = None
+    for match in _NUMBER.finditer(text, begin, end):
+        found = match
+    return found
+
+
+def _last_number(text: str) -> Answer:
+    """Rule 4: the last number, unless it is offered as an alternative to another one."""
+    last = _last_token(text, len(text))
+    if last is None:
+        return Answer(None, "no_number")
+    value = to_number(last.group())
+    line_start = text.rfind("\n", 0, last.start()) + 1
+    window = max(line_start, last.start() - 60)
+    previous = _last_token(text, last.start(), window)
+    if previous is not None:
+        # "18 or 20", "18-20", "18, 20": the last number is an alternative to the one before
+        alternative = _ALTERNATIVE_AFTER.match(text, previous.end())
+        if (
+            alternative is not None
+            and alternative.end() == last.end()
+            and to_number(previous.group()) != value
+        ):
+            return Answer(None, "hedge")
+        if _hedged_between(text[window : last.end()]):
+            return Answer(None, "hedge")
+    tail = _FRACTION_TAIL.match(text, last.end())
+    if tail is not None and to_number(tail.group(1)) != 0:
+        value /= to_number(tail.group(1))
+    return Answer(value, "last_number")
+
+
+def _hedged_between(text: str) -> bool:
+    """``between 18 and 20``, ``either 18 or 20`` with two different numbers."""
+    lowered = text.lower()
+    if "between" not in lowered and "either" not in lowered:
+        return False
+    between = _BETWEEN.search(text)
+    return between is not None and to_number(between.group(1)) != to_number(between.group(2))

@@ -1,0 +1,1 @@
+"""One module per grader family; :mod:`grading.registry` imports each only when used."""

@@ -1,0 +1,13 @@
+"""The library's structured logger (Powertools; JSON lines in CloudWatch Logs).
+
+Logging rule: sample ids and reasons only. Response text appears only at DEBUG level
+(``POWERTOOLS_LOG_LEVEL=DEBUG``), never in the default INFO logs.
+"""
+
+from __future__ import annotations
+
+import os
+
+from aws_lambda_powertools import Logger
+
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "reward")

@@ -1,0 +1,131 @@
+"""One rollout of the batch Bedrock sends, parsed defensively.
+
+The AWS samples disagree on the rollout's shape (reference §2), so every documented variant is
+accepted: the reference under ``metadata`` or at the top level, any JSON shape of reference,
+the role ``nova_assistant``, and message content as a string or a list of text blocks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from grading.errors import SampleError
+
+ASSISTANT_ROLES: Final = frozenset({"assistant", "nova_assistant"})
+# Keys of a rollout that are not dataset fields.
+_ENVELOPE: Final = frozenset({"id", "messages", "metadata"})
+_UNPARSED: Final = object()
+
+
+@dataclass(slots=True)
+class Sample:
+    """A gradable rollout: the model's final answer and the dataset item it answers."""
+
+    id: Any
+    output_text: str
+    # The dataset item: ``reference_answer`` and every other field of the JSONL record.
+    item: dict[str, Any]
+    _raw_messages: list[Any] = field(default_factory=list, repr=False)
+    _messages: list[dict[str, str]] | None = field(default=None, repr=False)
+    _output_json: Any = field(default=_UNPARSED, repr=False)
+
+    @property
+    def output_json(self) -> Any:
+        """The response parsed as JSON (a single fenced block is unwrapped), else ``None``."""
+        if self._output_json is _UNPARSED:
+            self._output_json = parse_json_output(self.output_text)
+        return self._output_json
+
+    @property
+    def messages(self) -> list[dict[str, str]]:
+        """The conversation as ``{role, content}`` with text content (built when first used)."""
+        if self._messages is None:
+            self._messages = [
+                {"role": message["role"], "content": content_text(message.get("content"), "")}
+                for message in self._raw_messages
+            ]
+        return self._messages
+
+
+def parse_json_output(text: str) -> Any:
+    """``text`` as JSON, also when the whole text is one Markdown code fence; else ``None``."""
+    body = text.strip()
+    if body.startswith("```") and body.endswith("```") and len(body) >= 6:
+        body = body[3:-3]
+        first_line, _, rest = body.partition("\n")
+        # The fence's info string ("json") is not part of the document.
+        if first_line.strip().isidentifier():
+            body = rest
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def content_text(content: Any, where: str) -> str:
+    """The text of a message's content: a string, a text block, or a list of blocks."""
+    if isinstance(content, str):
+        return content
+    if content is None:
+        return ""  # e.g. an assistant turn that only called tools
+    if isinstance(content, dict):
+        content = [content]
+    if isinstance(content, list):
+        parts = []
+        for block in content:
+            if isinstance(block, str):
+                parts.append(block)
+            elif isinstance(block, dict) and isinstance(block.get("text"), str):
+                # {"type": "text" | "output_text", "text": ...}; image blocks carry no text
+                parts.append(block["text"])
+        return "".join(parts)
+    raise SampleError(f"{where}.content is a {type(content).__name__}, not text")
+
+
+def _metadata(raw: Any) -> dict[str, Any]:
+    """The rollout's metadata as a dict (a JSON-encoded object is decoded; else empty)."""
+    if isinstance(raw, dict):
+        return raw
+    if isinstance(raw, str):
+        try:
+            decoded = json.loads(raw)
+        except ValueError:
+            return {}
+        return decoded if isinstance(decoded, dict) else {}
+    return {}
+
+
+def parse_rollout(raw: Any) -> Sample:
+    """Parse one rollout; raise :class:`SampleError` (worded without response text) if unusable."""
+    if not isinstance(raw, dict):
+        raise SampleError(f"the rollout is a {type(raw).__name__}, not an object")
+    sample_id = raw.get("id")
+    if sample_id is None or sample_id == "":
+        raise SampleError("the rollout has no id")
+    if not isinstance(sample_id, str | int) or isinstance(sample_id, bool):
+        raise SampleError(f"the rollout's id is a {type(sample_id).__name__}")
+    messages = raw.get("messages")
+    if not isinstance(messages, list):
+        raise SampleError("the rollout has no messages list")
+    answer: str | None = None
+    for index, message in enumerate(messages):
+        # every message is checked: a conversation with a broken turn is not trusted
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise SampleError(f"messages[{index}] is not an object with a role")
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        if message["role"].lower() in ASSISTANT_ROLES:
+            # the last assistant turn is the response under grading
+            answer = content_text(message.get("content"), f"messages[{index}]")
+            break
+    if answer is None:
+        raise SampleError("the rollout has no assistant message")
+    item = {key: value for key, value in raw.items() if key not in _ENVELOPE}
+    metadata = raw.get("metadata")
+    if metadata:
+        item.update(_metadata(metadata))  # metadata is the documented place: it wins
+    return Sample(id=sample_id, output_text=answer, item=item, _raw_messages=messages)

@@ -1,0 +1,221 @@
+"""OpenAI-style templates (``{{ sample.output_text }}``, ``{{ item.reference_answer }}``).
+
+Templates are Jinja2 rendered in its sandbox (no attribute access to Python internals), compiled
+once when the definition loads. Jinja2 is imported only if some template actually uses
+``{{ }}``; a plain string is a constant.
+
+Lookups under ``item`` are strict: a missing dataset field fails the sample (``grader_error``)
+instead of rendering as an empty string that an empty response could then "match". Lookups under
+``sample`` are lenient: a response that is not JSON simply renders ``sample.output_json.x`` as
+empty, and the grader scores it on its merits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from grading.errors import DefinitionError, SampleError
+from grading.samples import ASSISTANT_ROLES, Sample
+from grading.spec import Spec
+
+if TYPE_CHECKING:
+    from jinja2 import Template as JinjaTemplate
+    from jinja2.sandbox import SandboxedEnvironment
+
+_ROOTS = frozenset({"sample", "item"})
+_MARKERS = ("{{", "{%", "{#")
+
+
+class _ItemView:
+    """A dataset item (or an object inside it) as templates see it.
+
+    Not a dict on purpose: ``item.items`` or ``item.values`` must mean the dataset fields of
+    those names, not dict methods.
+    """
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return _view(self.data[name])
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, key: str) -> Any:
+        return _view(self.data[key])
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+def _view(value: Any) -> Any:
+    return _ItemView(value) if isinstance(value, dict) else value
+
+
+class _SampleView:
+    """``sample`` in templates: ``output_text``, ``output_json`` and ``messages``."""
+
+    __slots__ = ("messages", "output_json", "output_text")
+
+    def __init__(self, sample: Sample, untrusted: Callable[[str], str] | None) -> None:
+        if untrusted is None:
+            self.output_text: Any = sample.output_text
+            self.output_json: Any = sample.output_json
+        else:
+            # For a judge prompt every piece of the response arrives already enclosed in the
+            # prompt's delimiters, whatever filters the template applies afterwards.
+            self.output_text = untrusted(sample.output_text)
+            self.output_json = _enclose(sample.output_json, untrusted)
+        self.messages = (
+            sample.messages
+            if untrusted is None
+            else [
+                # the model's own turns are response text too
+                {**message, "content": untrusted(message["content"])}
+                if message["role"].lower() in ASSISTANT_ROLES
+                else message
+                for message in sample.messages
+            ]
+        )
+
+
+def _enclose(value: Any, untrusted: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return untrusted(value)
+    if isinstance(value, dict):
+        return {key: _enclose(inner, untrusted) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_enclose(inner, untrusted) for inner in value]
+    return value
+
+
+def _finalize(value: Any) -> Any:
+    """How a value prints: JSON for objects and arrays, nothing for null."""
+    if value is None:
+        return ""
+    if isinstance(value, _ItemView):
+        return json.dumps(value.data, ensure_ascii=False)
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+@cache
+def _environment() -> SandboxedEnvironment:
+    from jinja2 import ChainableUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class _Undefined(ChainableUndefined):
+        """Empty for ``sample.*``; an error for a missing ``item.*`` field."""
+
+        __slots__ = ()
+
+        def _strict(self) -> bool:
+            return isinstance(self._undefined_obj, _ItemView)
+
+        @property
+        def _undefined_message(self) -> str:
+            return f"the dataset item has no field '{self._undefined_name}'"
+
+        def __str__(self) -> str:
+            if self._strict():
+                self._fail_with_undefined_error()
+            return ""
+
+        def __iter__(self) -> Iterator[Any]:
+            if self._strict():
+                self._fail_with_undefined_error()
+            return iter(())
+
+        def __bool__(self) -> bool:
+            if self._strict():
+                self._fail_with_undefined_error()
+            return False
+
+    # Immutable: a template cannot modify the sample or the item it is shown.
+    return ImmutableSandboxedEnvironment(
+        undefined=_Undefined,
+        autoescape=False,
+        finalize=_finalize,
+        keep_trailing_newline=True,
+    )
+
+
+class Template:
+    """One template string of the definition, compiled once."""
+
+    def __init__(self, source: str, path: str) -> None:
+        self.source = source
+        self.path = path
+        self._compiled: JinjaTemplate | None = None
+        if any(marker in source for marker in _MARKERS):
+            self._compiled = self._compile(source, path)
+
+    @staticmethod
+    def _compile(source: str, path: str) -> JinjaTemplate:
+        from jinja2 import TemplateSyntaxError, meta
+
+        environment = _environment()
+        try:
+            tree = environment.parse(source)
+        except TemplateSyntaxError as err:
+            raise DefinitionError(path, f"template syntax error: {err.message}") from None
+        unknown = meta.find_undeclared_variables(tree) - _ROOTS
+        if unknown:
+            raise DefinitionError(
+                path, f"template uses {', '.join(sorted(unknown))}; only sample and item exist"
+            )
+        return environment.from_string(source)
+
+    @property
+    def constant(self) -> bool:
+        """Whether the template has no placeholders (it renders to itself)."""
+        return self._compiled is None
+
+    def uses_response(self) -> bool:
+        """Whether the template refers to ``sample`` (the response) at all."""
+        return not self.constant and "sample" in self.source
+
+    def render(self, sample: Sample, untrusted: Callable[[str], str] | None = None) -> str:
+        """Render for one sample; a missing item field raises :class:`SampleError`."""
+        if self._compiled is None:
+            return self.source
+        from jinja2 import TemplateError
+
+        try:
+            return self._compiled.render(
+                sample=_SampleView(sample, untrusted), item=_ItemView(sample.item)
+            )
+        except TemplateError as err:
+            # Jinja's message names the missing attribute, never the response text.
+            raise SampleError(f"template {self.path}: {err.message}") from None
+
+
+def optional_template(spec: Spec, key: str) -> Template | None:
+    """The template under ``key``, or ``None`` when absent (the grader then reads the response
+    itself, without rendering)."""
+    if not spec.has(key):
+        return None
+    template = Template(spec.string(key, empty=True), spec.at(key))
+    return None if template.source.strip() in _PLAIN_RESPONSE else template
+
+
+def render_or_response(template: Template | None, sample: Sample) -> str:
+    """``template`` rendered for ``sample``, or the response when there is no template."""
+    return sample.output_text if template is None else template.render(sample)
+
+
+# Templates that are only the response: read it directly (no Jinja2 import, no rendering).
+_PLAIN_RESPONSE = frozenset({"{{ sample.output_text }}", "{{sample.output_text}}"})

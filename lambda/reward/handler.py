@@ -1,0 +1,48 @@
+"""The reward Lambda Bedrock invokes with batches of rollouts during reinforcement fine-tuning.
+
+The grader definition (``GRADER_CONFIG``) is loaded and validated once per cold start: an
+invalid one fails the import with the JSON path of the problem, never a batch. Each invocation
+gets a JSON array of rollouts and returns, in the same order, one
+``{id, aggregate_reward_score, metrics_list}`` per rollout; a rollout that cannot be graded
+scores 0 with a ``grader_error`` metric. Only an event that is not an array fails.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from grading import Batch, definition_from_env, grade_event
+from grading.log import logger
+from grading.metrics import publish
+
+ROOT = Path(__file__).resolve().parent
+DEFINITION = definition_from_env(ROOT)
+ENVIRONMENT = os.environ.get("RFT_ENVIRONMENT", "")
+# Time kept back from the invocation's remaining time to return the response and flush
+# metrics after the judges' deadline.
+_MARGIN_SECONDS = 1.5
+
+
+def deadline_from(context: Any) -> float | None:
+    """The ``time.monotonic()`` by which grading must end, from the Lambda context."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    seconds = max(0.0, float(remaining()) / 1000.0)
+    return time.monotonic() + seconds - min(_MARGIN_SECONDS, seconds * 0.2)
+
+
+def handler(event: Any, context: Any) -> list[dict[str, Any]]:
+    """Grade one batch of rollouts (see the module docstring for the contract)."""
+    if not isinstance(event, list):
+        kind = type(event).__name__
+        raise TypeError(f"reward handler: the event must be a JSON array of rollouts, got {kind}")
+    request_id = getattr(context, "aws_request_id", None)
+    if request_id:
+        logger.append_keys(request_id=request_id)
+    result = grade_event(event, DEFINITION, batch=Batch(deadline=deadline_from(context)))
+    publish(result.summary, environment=ENVIRONMENT, grader=DEFINITION.name)
+    return result.outputs

@@ -1,0 +1,145 @@
+"""Helpers for the reward Lambda's tests: loading the handler with a definition, building
+rollouts in the documented shape, a Lambda context, and reading what the handler printed."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.lambda_loader import LAMBDA_DIR, ROOT, load_handler
+
+FIXTURES = ROOT / "tests" / "fixtures" / "reward"
+GRADERS = ROOT / "graders"
+
+
+def reward_module(name: str = "grading") -> ModuleType:
+    """A module of the reward Lambda's own package (``grading``, ``grading.answers``, ...),
+    imported as the deployed bundle imports it."""
+    for folder in (LAMBDA_DIR / "common", LAMBDA_DIR / "reward"):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+    return importlib.import_module(name)
+
+
+class _CurrentStdout:
+    """A stream that writes to whatever ``sys.stdout`` is at the time of writing."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+def load_reward(
+    monkeypatch: pytest.MonkeyPatch, config: str | Path | dict[str, Any], environment: str = "test"
+) -> ModuleType:
+    """The reward handler freshly imported (a cold start) with ``config`` as GRADER_CONFIG."""
+    value = json.dumps(config) if isinstance(config, dict) else str(config)
+    monkeypatch.setenv("GRADER_CONFIG", value)
+    monkeypatch.setenv("RFT_ENVIRONMENT", environment)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "reward")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "BedrockRft/Grader")
+    monkeypatch.delenv("POWERTOOLS_DEV", raising=False)
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    module = load_handler("reward", fresh=True)
+    # Powertools' handler keeps the stdout of its creation; make it follow the current one so
+    # that pytest's capsys sees the log lines as it sees the EMF records.
+    for handler in logging.getLogger("reward").handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.stream = _CurrentStdout()  # not setStream: it would flush a closed stream
+    return module
+
+
+def rollout(
+    sample_id: str,
+    response: str,
+    reference: Any = None,
+    *,
+    prompt: str = "What is the answer?",
+    **metadata: Any,
+) -> dict[str, Any]:
+    """One rollout in the documented shape (reference under ``metadata``)."""
+    meta = dict(metadata)
+    if reference is not None:
+        meta["reference_answer"] = reference
+    return {
+        "id": sample_id,
+        "messages": [
+            {"role": "user", "content": prompt},
+            {"role": "assistant", "content": response},
+        ],
+        "metadata": meta,
+    }
+
+
+class FakeContext:
+    """The parts of the Lambda context the handler reads."""
+
+    def __init__(self, remaining_ms: float = 300_000, request_id: str = "req-1") -> None:
+        self.aws_request_id = request_id
+        self._end = time.monotonic() + remaining_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left, as the Lambda runtime reports them."""
+        return max(0, int((self._end - time.monotonic()) * 1000))
+
+
+def printed_json(text: str) -> list[dict[str, Any]]:
+    """Every JSON object line the handler printed (structured logs and EMF records)."""
+    records = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("{"):
+            records.append(json.loads(stripped))
+    return records
+
+
+def emf_records(text: str) -> list[dict[str, Any]]:
+    """The EMF records among the printed lines."""
+    return [record for record in printed_json(text) if "_aws" in record]
+
+
+def log_records(text: str) -> list[dict[str, Any]]:
+    """The structured log lines among the printed lines."""
+    return [record for record in printed_json(text) if "level" in record]
+
+
+def fixture(name: str) -> dict[str, Any]:
+    """A JSON fixture of tests/fixtures/reward."""
+    data: dict[str, Any] = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    return data
+
+
+def scores(outputs: list[dict[str, Any]]) -> list[float]:
+    """The aggregate rewards of a handler response."""
+    return [output["aggregate_reward_score"] for output in outputs]
+
+
+def check_contract(event: list[Any], outputs: list[dict[str, Any]]) -> None:
+    """Assert the response answers every rollout once, in order, in the documented shape."""
+    assert isinstance(outputs, list)
+    assert len(outputs) == len(event)
+    for raw, output in zip(event, outputs, strict=True):
+        expected_id = raw.get("id") if isinstance(raw, dict) else None
+        assert output["id"] == expected_id
+        assert set(output) == {"id", "aggregate_reward_score", "metrics_list"}
+        score = output["aggregate_reward_score"]
+        assert isinstance(score, float)
+        assert 0.0 <= score <= 1.0
+        assert output["metrics_list"], "the reward itself is always listed"
+        for metric in output["metrics_list"]:
+            assert set(metric) == {"name", "value", "type"}
+            assert metric["type"] in {"Reward", "Metric"}
+            assert isinstance(metric["name"], str)
+            assert metric["name"]
+            assert isinstance(metric["value"], float)
+    json.dumps(outputs, allow_nan=False)  # the response must be strict JSON
