@@ -78,6 +78,14 @@ diff: install bundle ## Show what a deploy would change: make diff ENV=dev
 	@test -n "$(ENV)" || { echo "make diff: set ENV=<environment>"; exit 2; }
 	$(CDK) diff $(CDK_CONTEXT)
 
+# The job's curves from its own API, drawn by the metrics collector's code.
+.PHONY: report report-args
+report: report-args $(VENV)/.installed ## Draw a job's training curves to a PNG: make report JOB=<id> [ENV=name]
+	$(PY) scripts/report.py "$(JOB)" $(if $(ENV),--env $(ENV),)
+
+report-args:
+	@test -n "$(JOB)" || { echo "make report: set JOB=<fine-tuning job id>"; exit 2; }
+
 clean: ## Remove build output (keeps the virtual environments)
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache
 

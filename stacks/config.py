@@ -142,6 +142,10 @@ class ObservabilityConfig(_Strict):
     response_length_ceiling: Annotated[float, Field(gt=0)] = 4096
     stall_minutes: Annotated[int, Field(ge=5, le=1440)] = 60
     reward_lambda_duration_ratio: Annotated[float, Field(gt=0, le=1)] = 0.8
+    # Errors / throttles of the reward Lambda within 5 minutes that raise the alarm: any
+    # failed invocation is a batch of rollouts Bedrock could not score.
+    reward_lambda_errors: Annotated[int, Field(ge=1, le=10000)] = 1
+    reward_lambda_throttles: Annotated[int, Field(ge=1, le=10000)] = 1
 
 
 class EnvironmentConfig(_Strict):

@@ -555,6 +555,11 @@ class FineTuningJob(Construct):
         assert child is not None
         return Stack.of(construct).get_logical_id(child)  # type: ignore[arg-type]
 
+    @property
+    def job_id(self) -> str:
+        """The job's id (the custom resource's physical id), resolved at deploy."""
+        return self.resource.ref
+
     # -- outputs ------------------------------------------------------------------------------
 
     def _outputs(self, config: EnvironmentConfig) -> None:

@@ -13,6 +13,7 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.job import FineTuningJob
 from stacks.lambda_code import PROJECT_ROOT
+from stacks.observability import Observability
 from stacks.reward import RewardFunction
 from stacks.service_role import BedrockServiceRole
 from stacks.staging import Staging
@@ -80,6 +81,17 @@ class RftStack(Stack):
                 service_role=self.service_role.role if self.service_role else None,
             )
 
+        self.observability = Observability(
+            self,
+            "Observability",
+            config=config,
+            key=self.staging.key,
+            artifacts_bucket=self.staging.artifacts_bucket,
+            output_prefix=self.staging.output_prefix,
+            reward_function=self.reward.function,
+            job_id=self.job.job_id if self.job else None,
+        )
+
         CfnOutput(self, "DatasetsBucket", value=self.staging.datasets_bucket.bucket_name)
         CfnOutput(
             self,
@@ -96,3 +108,16 @@ class RftStack(Stack):
         )
         if self.service_role is not None:
             CfnOutput(self, "BedrockServiceRoleArn", value=self.service_role.role.role_arn)
+        CfnOutput(
+            self,
+            "DashboardUrl",
+            value=f"https://{self.region}.console.aws.amazon.com/cloudwatch/home?region="
+            f"{self.region}#dashboards:name={self.observability.dashboard_name}",
+        )
+        CfnOutput(self, "NotificationTopicArn", value=self.observability.topic.topic_arn)
+        CfnOutput(
+            self,
+            "MetricsCollectorName",
+            value=self.observability.collector.function_name,
+            description='Backfill a job: invoke with {"job_id": "<id>"}',
+        )

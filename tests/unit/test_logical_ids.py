@@ -11,7 +11,11 @@ from typing import Any
 import pytest
 
 STATEFUL = {
-    "AWS::KMS::Key": {"StagingKey1A9D4FB3"},
+    # the notification topic's key: replacing it would re-encrypt the topic under a new key
+    "AWS::KMS::Key": {"StagingKey1A9D4FB3", "ObservabilityTopicKey41264573"},
+    # the metrics collector's cursor: replacing it resets it, and every job's points would be
+    # published a second time
+    "AWS::SSM::Parameter": {"ObservabilityMetricsCursor0D8C9DBB"},
     "AWS::S3::Bucket": {
         "StagingAccessLogs631C04EB",
         "StagingDatasets525BAF9E",

@@ -1,0 +1,149 @@
+"""The alarms of one environment, all to its notification topic, thresholds from config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from stacks.config import EnvironmentConfig
+from stacks.observability_collector import TRAINING_NAMESPACE
+
+FIVE_MINUTES = Duration.minutes(5)
+ABOVE_OR_AT = cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+ABOVE = cw.ComparisonOperator.GREATER_THAN_THRESHOLD
+BELOW = cw.ComparisonOperator.LESS_THAN_THRESHOLD
+NOT_BREACHING = cw.TreatMissingData.NOT_BREACHING
+MISSING = cw.TreatMissingData.MISSING
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    """What one alarm watches and when it goes off."""
+
+    metric: cw.IMetric
+    description: str
+    threshold: float
+    comparison: cw.ComparisonOperator
+    missing: cw.TreatMissingData
+    periods: int = 1  # consecutive breaching periods (all of them must breach)
+
+
+def training_metric(
+    config: EnvironmentConfig, name: str, statistic: str, period: Duration
+) -> cw.Metric:
+    """A training series of this environment (dimension ``Environment`` only)."""
+    return cw.Metric(
+        namespace=TRAINING_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"Environment": config.name},
+        statistic=statistic,
+        period=period,
+    )
+
+
+def build_alarms(
+    scope: Construct,
+    *,
+    config: EnvironmentConfig,
+    topic: sns.ITopic,
+    reward_function: lambda_.IFunction,
+    collector: lambda_.IFunction,
+) -> dict[str, cw.Alarm]:
+    """Create the alarms (name -> alarm); each notifies ``topic`` when it goes off."""
+    thresholds = config.observability
+    schedule = Duration.minutes(thresholds.collector_schedule_minutes)
+    timeout_ms = config.reward_function.timeout_seconds * 1000
+    prefix = f"bedrock-rft-{config.name}"
+    specs = {
+        "RewardLambdaErrors": AlarmSpec(
+            reward_function.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
+            "The reward Lambda failed: those rollouts got no score from the grader.",
+            threshold=thresholds.reward_lambda_errors,
+            comparison=ABOVE_OR_AT,
+            missing=NOT_BREACHING,
+        ),
+        "RewardLambdaThrottles": AlarmSpec(
+            reward_function.metric_throttles(period=FIVE_MINUTES, statistic="Sum"),
+            "Bedrock's calls to the reward Lambda were throttled: raise its concurrency.",
+            threshold=thresholds.reward_lambda_throttles,
+            comparison=ABOVE_OR_AT,
+            missing=NOT_BREACHING,
+        ),
+        "RewardLambdaDurationNearTimeout": AlarmSpec(
+            reward_function.metric_duration(period=FIVE_MINUTES, statistic="p99"),
+            f"The reward Lambda's p99 duration is above "
+            f"{thresholds.reward_lambda_duration_ratio:.0%} of its {timeout_ms // 1000} s "
+            "timeout: slow judges or a large batch will soon time out.",
+            threshold=round(timeout_ms * thresholds.reward_lambda_duration_ratio),
+            comparison=ABOVE,
+            missing=NOT_BREACHING,
+        ),
+        "JobFailed": AlarmSpec(
+            training_metric(config, "JobFailed", "Maximum", schedule),
+            "The fine-tuning job ended as failed (see the job-state message for the reason).",
+            threshold=1,
+            comparison=ABOVE_OR_AT,
+            missing=NOT_BREACHING,
+        ),
+        "EntropyCollapse": AlarmSpec(
+            # one-minute periods: each holds about one training step
+            training_metric(config, "Entropy", "Average", Duration.minutes(1)),
+            f"Policy entropy stayed below {thresholds.entropy_floor:g} for "
+            f"{thresholds.entropy_points} points: the policy is collapsing onto few answers.",
+            threshold=thresholds.entropy_floor,
+            comparison=BELOW,
+            periods=thresholds.entropy_points,
+            # steps are minutes apart: periods without a step are skipped, not counted
+            missing=MISSING,
+        ),
+        "ResponseLengthRunaway": AlarmSpec(
+            training_metric(config, "ResponseLengthMean", "Average", FIVE_MINUTES),
+            f"Mean response length is above {thresholds.response_length_ceiling:g} tokens: "
+            "a sign of reward hacking (longer answers scoring better for the wrong reason).",
+            threshold=thresholds.response_length_ceiling,
+            comparison=ABOVE,
+            missing=MISSING,
+        ),
+        "TrainingStalled": AlarmSpec(
+            training_metric(config, "MinutesSinceLastStep", "Maximum", schedule),
+            f"The job is running but no training step arrived for {thresholds.stall_minutes} "
+            "minutes.",
+            threshold=thresholds.stall_minutes,
+            comparison=ABOVE,
+            # published only while the job runs: nothing to say otherwise
+            missing=NOT_BREACHING,
+        ),
+        "CollectorFailing": AlarmSpec(
+            collector.metric_errors(period=schedule, statistic="Sum"),
+            "The training-metrics collector failed three runs in a row: the dashboard is "
+            "not being updated (see its logs).",
+            threshold=1,
+            comparison=ABOVE_OR_AT,
+            periods=3,
+            missing=NOT_BREACHING,
+        ),
+    }
+    alarms = {}
+    action = actions.SnsAction(topic)
+    for name, spec in specs.items():
+        alarm = cw.Alarm(
+            scope,
+            f"{name}Alarm",
+            alarm_name=f"{prefix}-{name}",
+            alarm_description=spec.description,
+            metric=spec.metric,
+            threshold=spec.threshold,
+            comparison_operator=spec.comparison,
+            evaluation_periods=spec.periods,
+            datapoints_to_alarm=spec.periods,
+            treat_missing_data=spec.missing,
+        )
+        alarm.add_alarm_action(action)
+        alarms[name] = alarm
+    return alarms

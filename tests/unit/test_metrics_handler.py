@@ -1,0 +1,66 @@
+"""The Lambda entry point as deployed: settings from the environment, real clients."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.events_server import EventsServer, synthetic_run
+from tests.lambda_loader import load_handler
+from tests.metrics_fixtures import ENVIRONMENT, FakeAws, fake_aws_fixture  # noqa: F401 (fixture)
+
+handler_module = load_handler("metrics")
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of the Lambda runtime's context object that Powertools reads."""
+
+    function_name: str = "rft-dev-metrics"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-west-2:123456789012:function:rft-dev-metrics"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+
+
+@pytest.fixture
+def deployed(fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[EventsServer]:
+    """The collector's environment as the construct sets it, pointed at the test server."""
+    handler_module._aws.cache_clear()
+    with EventsServer() as server:
+        monkeypatch.setenv("RFT_ENVIRONMENT", ENVIRONMENT)
+        monkeypatch.setenv("RFT_BACKEND", "openai")
+        monkeypatch.setenv("TOPIC_ARN", fake_aws.topic_arn)
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "metrics")
+        yield server
+    handler_module._aws.cache_clear()
+
+
+def test_scheduled_run_and_backfill_through_the_handler(
+    fake_aws: FakeAws, deployed: EventsServer
+) -> None:
+    deployed.add_job(synthetic_run("ftjob-live", steps=9))
+    deployed.add_job(synthetic_run("ftjob-past", steps=4, seed=2))
+    fake_aws.record_job("ftjob-live", status="queued")
+
+    scheduled = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+    summary = handler_module.handler(scheduled, LambdaContext())
+    assert summary["job_id"] == "ftjob-live" and summary["step"] == 9
+    assert summary["notified"] is True
+    assert len(fake_aws.series("RewardMean")) == 9
+
+    backfill = handler_module.handler({"job_id": "ftjob-past"}, LambdaContext())
+    assert backfill["action"] == "backfill" and backfill["step"] == 4
+    # both synthetic runs end now, so their steps share periods: count samples, not periods
+    assert sum(fake_aws.series("RewardMean").values()) == 13
+
+
+def test_missing_environment_is_named(
+    fake_aws: FakeAws, deployed: EventsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RFT_ENVIRONMENT")
+    with pytest.raises(ValueError, match="RFT_ENVIRONMENT is not set"):
+        handler_module.handler({}, LambdaContext())

@@ -1,0 +1,98 @@
+"""`make report`: a job's curves from the API (the collector's code path) into a PNG."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from matplotlib import image
+
+from tests.events_server import EventsServer, FakeJob, synthetic_run
+from tests.lambda_loader import ROOT
+
+
+def _load_report() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("rft_report", ROOT / "scripts" / "report.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+report = _load_report()
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[EventsServer]:
+    with EventsServer(max_page=20) as running:
+        monkeypatch.setenv("OPENAI_BASE_URL", running.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        yield running
+
+
+def test_png_has_one_panel_per_metric_and_the_path_comes_last(
+    server: EventsServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = server.add_job(synthetic_run("ftjob-report", steps=67))
+    job.status = "succeeded"
+    out = tmp_path / "curves.png"
+    assert report.main(["ftjob-report", "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == str(out)
+    assert "succeeded; 609 points" in lines[0]  # 67 steps x 9 series + 6 validation points
+    pixels = image.imread(out)
+    assert pixels.shape[0] > 1000 and pixels.shape[1] > 1300  # 4 rows x 2 columns at 110 dpi
+    assert pixels.std() > 0.05  # not a blank canvas
+
+
+def test_panels_follow_the_metrics_present(tmp_path: Path) -> None:
+    from training_metrics.model import JobState, Point
+
+    from stacks.config import ObservabilityConfig
+
+    state = JobState("ftjob-x", "bedrock", "running", "InProgress")
+    points = [
+        Point(m, s, 0.0, s / 10) for s in range(1, 9) for m in ("Entropy", "Step", "AbortedRatio")
+    ]
+    titles = report.draw(state, points, ObservabilityConfig(entropy_floor=0.3), tmp_path / "x.png")
+    assert titles == ["Policy entropy", "Aborted responses (share)"]
+
+
+def test_job_without_metrics_says_so(server: EventsServer, tmp_path: Path) -> None:
+    server.add_job(FakeJob("ftjob-empty", status="queued"))
+    with pytest.raises(SystemExit, match="job ftjob-empty has no training metrics yet"):
+        report.main(["ftjob-empty", "--out", str(tmp_path / "x.png")])
+
+
+def test_unknown_environment_is_named() -> None:
+    with pytest.raises(SystemExit, match="ENV=nowhere: no such environment; defined: dev"):
+        report.main(["ftjob-x", "--env", "nowhere"])
+
+
+def test_environment_sets_backend_region_and_thresholds() -> None:
+    config = report.environment("nova-dev")
+    assert (config.backend, config.region) == ("bedrock", "us-east-1")
+    assert config.observability.entropy_floor >= 0
+
+
+def test_command_line_prints_the_path_last(server: EventsServer, tmp_path: Path) -> None:
+    server.add_job(synthetic_run("ftjob-cli", steps=12))
+    out = tmp_path / "cli.png"
+    env = {**os.environ, "OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "k"}
+    done = subprocess.run(
+        [sys.executable, "scripts/report.py", "ftjob-cli", "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.strip().splitlines()[-1] == str(out)
+    assert out.stat().st_size > 10_000
