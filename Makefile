@@ -53,10 +53,11 @@ lint: $(VENV)/.installed ## ruff
 	$(PY) -m ruff format --check .
 
 typecheck: $(VENV)/.installed ## mypy, per deployable unit (every function has its own handler.py)
-	$(PY) -m mypy app.py stacks scripts lambda/common/rft_common
-	for fn in lambda/*/; do \
-	  [ "$$fn" = lambda/common/ ] && continue; \
-	  (cd $$fn && MYPYPATH=../common ../../$(PY) -m mypy --config-file ../../pyproject.toml .); \
+	$(PY) -m mypy app.py stacks scripts lambda/common/rft_common preflight benchmarks
+	for handler in lambda/*/handler.py; do \
+	  fn=$$(dirname $$handler); \
+	  (cd $$fn && MYPYPATH=../common ../../$(PY) -m mypy --config-file ../../pyproject.toml \
+	    --cache-dir ../../.mypy_cache/$$(basename $$fn) .); \
 	done
 
 cfn-lint: synth ## cfn-lint on every synthesized template (0 errors)
@@ -79,3 +80,23 @@ diff: install bundle ## Show what a deploy would change: make diff ENV=dev
 
 clean: ## Remove build output (keeps the virtual environments)
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache
+
+# Preflight: check a dataset and grader locally before a job spends money (see README).
+.PHONY: preflight convert bench
+preflight: $(VENV)/.installed ## Check data + grader: make preflight DATASET=<jsonl> GRADER=<json> [VALIDATION= ENV= MODEL= SAMPLES=]
+	@test -n "$(DATASET)" && test -n "$(GRADER)" || { echo "make preflight: set DATASET=<jsonl> GRADER=<json>"; exit 2; }
+	$(PY) -m preflight --dataset "$(DATASET)" --grader "$(GRADER)" \
+	  $(if $(VALIDATION),--validation "$(VALIDATION)") $(if $(ENV),--env "$(ENV)") \
+	  $(if $(MODEL),--model "$(MODEL)") $(if $(SAMPLES),--samples "$(SAMPLES)") \
+	  --json-out "$(or $(REPORT_DIR),reports)/preflight.json" --plot "$(or $(REPORT_DIR),reports)/preflight.png"
+
+convert: $(VENV)/.installed ## Q/A JSONL or CSV to RFT JSONL: make convert INPUT= OUTPUT= [QUESTION= ANSWER= SYSTEM_PROMPT= GSM8K=1 LIMIT= ID_PREFIX=]
+	@test -n "$(INPUT)" && test -n "$(OUTPUT)" || { echo "make convert: set INPUT=<jsonl|csv> OUTPUT=<jsonl>"; exit 2; }
+	$(PY) -m preflight.convert --input "$(INPUT)" --output "$(OUTPUT)" \
+	  --question-field "$(or $(QUESTION),question)" --answer-field "$(or $(ANSWER),answer)" \
+	  $${SYSTEM_PROMPT:+--system "$$SYSTEM_PROMPT"} $(if $(GSM8K),--gsm8k) \
+	  $(if $(LIMIT),--limit "$(LIMIT)") $(if $(OFFSET),--offset "$(OFFSET)") \
+	  $(if $(ID_PREFIX),--id-prefix "$(ID_PREFIX)")
+
+bench: $(VENV)/.installed ## Print performance figures (benchmarks/bench_*.py)
+	for script in benchmarks/bench_*.py; do $(PY) $$script || exit 1; done

@@ -1,0 +1,1 @@
+"""Preflight: check an RFT dataset and grader locally before a job spends money."""

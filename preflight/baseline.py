@@ -1,0 +1,238 @@
+"""Baseline sampling: does the base model already earn some reward on these prompts?
+
+RFT learns from differences between rewarded and unrewarded rollouts: a base model that never
+earns a reward gives it nothing to learn from, one that always does leaves nothing to learn
+(AWS guidance, bedrock-rft.md §3). This samples one response per prompt for a sample of the
+prompts from an OpenAI-compatible endpoint (Bedrock's by default; ``OPENAI_BASE_URL``
+overrides, through ``rft_common.mantle.openai_client``), concurrently, then grades them with
+the reward handler.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from preflight.dataset import Record
+from preflight.findings import Findings
+from preflight.grader_checks import distribution, rollout
+from preflight.reward import GraderContractError, RewardHandler, ensure_lambda_paths
+
+if TYPE_CHECKING:
+    from openai import OpenAI
+
+# Below this share of prompts with a non-zero reward, RFT has (almost) no signal.
+NEAR_ZERO_SHARE = 0.05
+# At or above this mean reward, there is little left to learn.
+NEAR_ONE_MEAN = 0.95
+# Stop sending requests when this many failed before any succeeded (bad key, wrong model).
+FAIL_FAST_AFTER = 5
+
+
+@dataclass
+class Sample:
+    """One prompt's sampled response and its reward (or why there is none)."""
+
+    record: Record
+    response: str | None = None
+    error: str | None = None
+    reward: float | None = None
+
+
+@dataclass
+class BaselineResult:
+    """The sampled responses and what they earned."""
+
+    model: str
+    requested: int
+    samples: list[Sample] = field(default_factory=list)
+    aborted: bool = False
+
+    @property
+    def rewards(self) -> list[float]:
+        """Rewards of the graded samples."""
+        return [s.reward for s in self.samples if s.reward is not None]
+
+    @property
+    def failed(self) -> int:
+        """Samples whose request failed."""
+        return sum(s.error is not None for s in self.samples)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Summary as plain JSON data, with the first few failures."""
+        return {
+            "model": self.model,
+            "requested": self.requested,
+            "sampled": len(self.samples) - self.failed,
+            "failed": self.failed,
+            "aborted": self.aborted,
+            "rewards": distribution(self.rewards),
+            "first_errors": [s.error for s in self.samples if s.error][:3],
+        }
+
+
+def make_client(region: str | None, timeout: float = 120.0) -> OpenAI:
+    """The project's OpenAI SDK client for Bedrock's endpoint (or ``OPENAI_BASE_URL``)."""
+    ensure_lambda_paths("reward")
+    from rft_common.mantle import openai_client  # lambda/common, as bundled in the Lambdas
+
+    client: OpenAI = openai_client(region, max_retries=2, timeout=timeout)
+    return client
+
+
+def choose(records: Sequence[Record], count: int, seed: int) -> list[Record]:
+    """A reproducible random sample of ``count`` records, in file order."""
+    if count >= len(records):
+        return list(records)
+    picked = random.Random(seed).sample(range(len(records)), count)  # noqa: S311
+    return [records[i] for i in sorted(picked)]
+
+
+def sample_responses(
+    client: OpenAI,
+    model: str,
+    records: Sequence[Record],
+    *,
+    concurrency: int = 8,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    on_done: Callable[[], None] | None = None,
+) -> tuple[list[Sample], bool]:
+    """One chat completion per record, ``concurrency`` at a time; (samples, aborted)."""
+    from openai import OpenAIError
+
+    samples = [Sample(record=r) for r in records]
+    lock = threading.Lock()
+    state = {"ok": 0, "failed": 0}
+    stop = threading.Event()
+    options: dict[str, Any] = {}
+    if max_tokens is not None:
+        options["max_tokens"] = max_tokens
+    if temperature is not None:
+        options["temperature"] = temperature
+
+    def work(sample: Sample) -> None:
+        if stop.is_set():
+            return
+        try:
+            answer = client.chat.completions.create(
+                model=model,
+                messages=sample.record.messages,  # type: ignore[arg-type]
+                **options,
+            )
+            if not answer.choices:
+                raise ValueError("the answer has no choices")
+            sample.response = answer.choices[0].message.content or ""
+            with lock:
+                state["ok"] += 1
+        except (OpenAIError, ValueError) as err:
+            sample.error = f"{sample.record.label}: {type(err).__name__}: {err}"[:400]
+            with lock:
+                state["failed"] += 1
+                if state["ok"] == 0 and state["failed"] >= FAIL_FAST_AFTER:
+                    stop.set()
+        finally:
+            if on_done is not None:
+                on_done()
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        for future in [pool.submit(work, s) for s in samples]:
+            future.result()
+    done = [s for s in samples if s.response is not None or s.error is not None]
+    return done, stop.is_set()
+
+
+def grade_samples(handler: RewardHandler, samples: Sequence[Sample]) -> None:
+    """Set each answered sample's reward, through the reward handler."""
+    answered = [s for s in samples if s.response is not None]
+    scores = handler.scores(
+        [rollout(s.record, s.response or "", f"baseline-{i}") for i, s in enumerate(answered)]
+    )
+    for sample, score in zip(answered, scores, strict=True):
+        sample.reward = score
+
+
+def judge_baseline(result: BaselineResult, findings: Findings) -> None:
+    """Findings about the sampled rewards and failed requests."""
+    model = result.model
+    if result.failed:
+        first = next(s.error for s in result.samples if s.error)
+        if result.failed == len(result.samples):
+            findings.error(
+                "baseline-failed",
+                "baseline sampling failed",
+                f"{model}: all {result.failed:,} requests failed"
+                + (" (stopped early)" if result.aborted else "")
+                + f"; first: {first}",
+            )
+        else:
+            findings.warning(
+                "baseline-request-failed",
+                "baseline requests failed",
+                f"{model}: {result.failed:,} of {len(result.samples):,} requests "
+                f"failed; first: {first}",
+            )
+    rewards = result.rewards
+    if not rewards:
+        return
+    nonzero = sum(r > 0 for r in rewards) / len(rewards)
+    mean = statistics.fmean(rewards)
+    if nonzero < NEAR_ZERO_SHARE:
+        findings.warning(
+            "baseline-near-zero",
+            "base model earns (almost) no reward",
+            f"{model}: {nonzero:.0%} of {len(rewards):,} prompts earn a non-zero "
+            "reward; RFT needs the base model to succeed sometimes (easier "
+            "prompts, a more lenient grader, or a stronger base model)",
+        )
+    if mean >= NEAR_ONE_MEAN:
+        findings.warning(
+            "baseline-near-one",
+            "base model already earns full reward",
+            f"{model}: mean reward {mean:.2f} over {len(rewards):,} prompts; "
+            "little left to learn (harder prompts or a stricter grader)",
+        )
+
+
+def run_baseline(
+    handler: RewardHandler,
+    client: OpenAI,
+    model: str,
+    records: Sequence[Record],
+    *,
+    count: int,
+    findings: Findings,
+    concurrency: int = 8,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    seed: int = 0,
+    on_done: Callable[[], None] | None = None,
+) -> BaselineResult:
+    """Sample ``count`` prompts from ``model``, grade them, and report on the rewards."""
+    chosen = choose(records, count, seed)
+    result = BaselineResult(model=model, requested=len(chosen))
+    result.samples, result.aborted = sample_responses(
+        client,
+        model,
+        chosen,
+        concurrency=concurrency,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        on_done=on_done,
+    )
+    try:
+        grade_samples(handler, result.samples)
+    except GraderContractError as err:
+        findings.error(
+            "grader-contract",
+            "the reward handler broke its contract",
+            f"{handler.grader}: grading the baseline: {err}",
+        )
+        return result
+    judge_baseline(result, findings)
+    return result

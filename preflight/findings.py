@@ -1,0 +1,89 @@
+"""Problems found by the checks, grouped so that thousands of bad lines stay readable.
+
+Every occurrence is counted, but only the first few messages of each kind are kept: a file
+with 5,000 broken lines gives one group "5,000 lines are not valid JSON" with its first
+examples, not 5,000 lines of output (and not 5,000 strings in memory).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Severity = Literal["error", "warning"]
+
+# How many example messages each group keeps for the report.
+DEFAULT_EXAMPLES = 5
+
+
+@dataclass
+class FindingGroup:
+    """All occurrences of one kind of problem (``code``) at one severity."""
+
+    code: str
+    severity: Severity
+    title: str
+    count: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The group as plain JSON data."""
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "title": self.title,
+            "count": self.count,
+            "examples": list(self.examples),
+        }
+
+
+class Findings:
+    """Collects problems by kind, keeping counts and the first few messages of each."""
+
+    def __init__(self, max_examples: int = DEFAULT_EXAMPLES) -> None:
+        self.max_examples = max_examples
+        self._groups: dict[tuple[str, str], FindingGroup] = {}
+
+    def add(self, severity: Severity, code: str, title: str, message: str) -> None:
+        """Record one occurrence; ``message`` names the file and line where there is one."""
+        key = (severity, code)
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = FindingGroup(code=code, severity=severity, title=title)
+        group.count += 1
+        if len(group.examples) < self.max_examples:
+            group.examples.append(message)
+
+    def error(self, code: str, title: str, message: str) -> None:
+        """Record an error (makes preflight exit 1)."""
+        self.add("error", code, title, message)
+
+    def warning(self, code: str, title: str, message: str) -> None:
+        """Record a warning (reported, does not fail)."""
+        self.add("warning", code, title, message)
+
+    @property
+    def groups(self) -> list[FindingGroup]:
+        """Errors first, then warnings, each in the order first seen."""
+        ordered = list(self._groups.values())
+        return [g for g in ordered if g.severity == "error"] + [
+            g for g in ordered if g.severity == "warning"
+        ]
+
+    @property
+    def error_count(self) -> int:
+        """Occurrences of errors, over all groups."""
+        return sum(g.count for g in self._groups.values() if g.severity == "error")
+
+    @property
+    def warning_count(self) -> int:
+        """Occurrences of warnings, over all groups."""
+        return sum(g.count for g in self._groups.values() if g.severity == "warning")
+
+    def codes(self, severity: Severity | None = None) -> set[str]:
+        """The codes of the groups present (optionally of one severity)."""
+        return {g.code for g in self._groups.values() if severity in (None, g.severity)}
+
+    def group(self, code: str, severity: Severity = "error") -> FindingGroup | None:
+        """The group of ``code`` at ``severity``, if any occurrence was recorded."""
+        return self._groups.get((severity, code))

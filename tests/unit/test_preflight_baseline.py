@@ -1,0 +1,175 @@
+"""Baseline sampling against a local OpenAI-compatible server, through the real openai SDK."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from preflight.baseline import (
+    BaselineResult,
+    Sample,
+    choose,
+    judge_baseline,
+    make_client,
+    sample_responses,
+)
+from preflight.dataset import Limits, Record, check_dataset
+from preflight.findings import Findings
+from tests.local_openai_server import HTTPFailure, ServerState, local_openai_server
+
+DATASET = Path(__file__).resolve().parents[2] / "datasets" / "gsm8k" / "train.jsonl"
+
+
+@pytest.fixture(scope="module")
+def records() -> list[Record]:
+    findings = Findings()
+    result = check_dataset(DATASET, "train", Limits(), findings)
+    assert findings.groups == []
+    return result.valid
+
+
+def _answers(records: list[Record]) -> dict[str, str]:
+    """Question -> final answer, so the server can answer some questions right."""
+    return {r.messages[-1]["content"]: r.reference_answer["final_answer"] for r in records}
+
+
+@pytest.fixture
+def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., ServerState]]:
+    """Start a local server answering with ``reply``; the project's client is pointed at it
+    through the SDK's own variables."""
+    with ExitStack() as stack:
+
+        def start(reply: Callable[[dict[str, Any]], str]) -> ServerState:
+            url, state = stack.enter_context(local_openai_server(reply))
+            monkeypatch.setenv("OPENAI_BASE_URL", url)
+            monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+            return state
+
+        yield start
+
+
+def test_samples_every_chosen_prompt_concurrently(
+    records: list[Record], endpoint: Callable[..., ServerState]
+) -> None:
+    answers = _answers(records)
+
+    def reply(body: dict[str, Any]) -> str:
+        question = body["messages"][-1]["content"]
+        return f"Working...\n#### {answers[question]}"
+
+    state = endpoint(reply)
+    state.rendezvous = 3
+    chosen = choose(records, 24, seed=1)
+    client = make_client(region=None)
+    done = []
+    samples, aborted = sample_responses(
+        client,
+        "openai.gpt-oss-20b",
+        chosen,
+        concurrency=4,
+        max_tokens=256,
+        temperature=0.7,
+        on_done=lambda: done.append(1),
+    )
+    assert not aborted
+    assert len(samples) == len(done) == 24
+    assert [s.record.line for s in samples] == sorted(s.record.line for s in samples)
+    for sample in samples:
+        assert sample.error is None
+        final = sample.record.reference_answer["final_answer"]
+        assert sample.response == f"Working...\n#### {final}"
+    # what went over the wire: the prompt's messages as they are, the options, the key
+    assert len(state.requests) == 24
+    first = state.requests[0]
+    assert first["model"] == "openai.gpt-oss-20b"
+    assert first["max_tokens"] == 256 and first["temperature"] == 0.7
+    assert {json.dumps(r["messages"]) for r in state.requests} == {
+        json.dumps(s.record.messages) for s in samples
+    }
+    assert set(state.authorizations) == {"Bearer test-key"}
+    assert state.max_in_flight >= 3
+
+
+def test_choose_is_reproducible_in_file_order(records: list[Record]) -> None:
+    first, again, other = choose(records, 50, 7), choose(records, 50, 7), choose(records, 50, 8)
+    assert [r.line for r in first] == [r.line for r in again]
+    assert [r.line for r in first] != [r.line for r in other]
+    assert [r.line for r in first] == sorted(r.line for r in first)
+    assert len({r.line for r in first}) == 50
+    assert choose(records, 10_000, 0) == records
+
+
+def test_stops_early_when_every_request_fails(
+    records: list[Record], endpoint: Callable[..., ServerState]
+) -> None:
+    def reply(body: dict[str, Any]) -> str:
+        raise HTTPFailure(404, f"model {body['model']} not found")
+
+    state = endpoint(reply)
+    samples, aborted = sample_responses(
+        make_client(region=None), "no-such-model", records[:40], concurrency=1
+    )
+    assert aborted
+    assert len(state.requests) == 5  # FAIL_FAST_AFTER, one at a time
+    assert len(samples) == 5
+    assert all(s.error and "NotFoundError" in s.error for s in samples)
+    assert samples[0].error is not None
+    assert re.match(r"line 1 \(id gsm8k-train-00000\): NotFoundError: ", samples[0].error)
+
+    result = BaselineResult(model="no-such-model", requested=40, samples=samples, aborted=True)
+    findings = Findings()
+    judge_baseline(result, findings)
+    group = findings.group("baseline-failed")
+    assert group is not None
+    assert group.examples[0].startswith(
+        "no-such-model: all 5 requests failed (stopped early); first: line 1 (id "
+    )
+
+
+def test_some_failed_requests_are_a_warning(
+    records: list[Record], endpoint: Callable[..., ServerState]
+) -> None:
+    def reply(body: dict[str, Any]) -> str:
+        if "Natalia" in body["messages"][-1]["content"]:
+            raise HTTPFailure(400, "prompt rejected")
+        return "#### 0"
+
+    endpoint(reply)
+    samples, aborted = sample_responses(make_client(region=None), "m", records[:6])
+    assert not aborted
+    assert sum(s.error is not None for s in samples) == 1
+    findings = Findings()
+    judge_baseline(BaselineResult(model="m", requested=6, samples=samples), findings)
+    group = findings.group("baseline-request-failed", "warning")
+    assert group is not None
+    assert group.examples[0].startswith("m: 1 of 6 requests failed; first: line 1 ")
+    assert findings.codes("error") == set()
+
+
+def _result_with(records: list[Record], rewards: list[float]) -> BaselineResult:
+    samples = [Sample(record=records[i], response="x", reward=r) for i, r in enumerate(rewards)]
+    return BaselineResult(model="m", requested=len(rewards), samples=samples)
+
+
+@pytest.mark.parametrize(
+    ("rewards", "codes"),
+    [
+        ([0.0] * 99 + [1.0], {"baseline-near-zero"}),  # 1% earn anything
+        ([0.0] * 90 + [1.0] * 10, set()),
+        ([1.0] * 96 + [0.0] * 4, {"baseline-near-one"}),
+        ([1.0] * 94 + [0.0] * 6, set()),
+    ],
+)
+def test_warns_when_rewards_are_near_zero_or_near_one(
+    records: list[Record], rewards: list[float], codes: set[str]
+) -> None:
+    findings = Findings()
+    judge_baseline(_result_with(records, rewards), findings)
+    assert findings.codes("warning") == codes
+    assert findings.codes("error") == set()

@@ -1,0 +1,294 @@
+"""``python -m preflight`` / ``make preflight``: exit status, terminal and JSON reports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from preflight.__main__ import main
+from tests.lambda_loader import ROOT
+from tests.local_openai_server import local_openai_server
+
+FIXTURES = ROOT / "tests" / "fixtures" / "preflight"
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main([*args, "--no-progress"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_bad_file_exits_1_and_names_the_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(["--dataset", str(FIXTURES / "bad_json.jsonl")], capsys)
+    assert code == 1
+    assert f"{FIXTURES / 'bad_json.jsonl'} line 7: not valid JSON" in out
+    assert "FAILED: 1 errors, 0 warnings" in out
+
+
+def test_json_report_on_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(["--dataset", str(FIXTURES / "duplicate_id.jsonl"), "--json"], capsys)
+    report = json.loads(out)
+    assert code == 1
+    assert report["passed"] is False and report["errors"] == 1
+    assert report["datasets"][0]["records"] == 100
+    assert report["datasets"][0]["valid_records"] == 99
+    [finding] = report["findings"]
+    assert finding["code"] == "duplicate-id" and finding["severity"] == "error"
+    assert finding["examples"][0].endswith('line 45: id "q-002" already used on line 3')
+
+
+def test_warnings_do_not_fail(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    json_out = tmp_path / "r" / "report.json"
+    code, out, _ = _run(
+        [
+            "--dataset",
+            str(FIXTURES / "good.jsonl"),
+            "--max-prompt-length",
+            "20",
+            "--json-out",
+            str(json_out),
+        ],
+        capsys,
+    )
+    assert code == 0
+    assert "PASSED: 0 errors, 50 warnings" in out
+    report = json.loads(json_out.read_text(encoding="utf-8"))
+    assert report["passed"] is True and report["warnings"] == 50
+    assert report["datasets"][0]["over_prompt_limit"] == 50
+
+
+def test_five_thousand_bad_lines_give_a_short_report(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    good = (FIXTURES / "good.jsonl").read_text(encoding="utf-8")
+    path = tmp_path / "train.jsonl"
+    path.write_text(good + '{"messages": []}\n' * 5_000, encoding="utf-8")
+    code, out, _ = _run(["--dataset", str(path)], capsys)
+    assert code == 1
+    assert "messages not a non-empty list: 5,000" in out
+    assert "... and 4,995 more" in out
+    assert len(out.splitlines()) < 30
+
+
+def test_env_supplies_max_prompt_length(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(
+        ["--dataset", str(FIXTURES / "good.jsonl"), "--env", "nova-dev", "--json"], capsys
+    )
+    report = json.loads(out)
+    assert code == 0
+    assert report["settings"]["max_prompt_length"] == 4096  # cdk.json, nova-dev
+    assert report["datasets"][0]["max_prompt_tokens"] == 4096
+
+    code, out, _ = _run(
+        ["--dataset", str(FIXTURES / "good.jsonl"), "--env", "dev", "--json"], capsys
+    )
+    report = json.loads(out)
+    assert report["settings"]["max_prompt_length"] is None
+    assert any(
+        "environment dev (backend openai) sets no maxPromptLength" in n for n in report["notes"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--dataset", "no/such.jsonl"], "preflight: --dataset no/such.jsonl: no such file\n"),
+        (
+            ["--dataset", str(FIXTURES / "good.jsonl"), "--env", "nope"],
+            'preflight: env = "nope": no such environment; defined: ',
+        ),
+        (
+            ["--dataset", str(FIXTURES / "good.jsonl"), "--samples", "5"],
+            "preflight: --samples needs --model\n",
+        ),
+        (
+            ["--dataset", str(FIXTURES / "good.jsonl"), "--model", "m"],
+            "preflight: --model needs --grader (the sampled responses are graded)\n",
+        ),
+        (
+            ["--dataset", str(FIXTURES / "good.jsonl"), "--max-prompt-length", "0"],
+            "preflight: --max-prompt-length must be at least 1\n",
+        ),
+    ],
+)
+def test_bad_usage_exits_2_with_one_line(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    code, out, err = _run(args, capsys)
+    assert code == 2
+    assert out == ""
+    assert err.startswith(message)
+    assert err.count("\n") == 1
+
+
+def test_make_preflight_passes_the_shipped_examples(tmp_path: Path) -> None:
+    """The documented command on the example dataset and grader (what `make test` runs)."""
+    run = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-o",
+            ".venv/.installed",
+            "preflight",
+            f"PY={sys.executable}",
+            "DATASET=datasets/gsm8k/train.jsonl",
+            "VALIDATION=datasets/gsm8k/validation.jsonl",
+            "GRADER=graders/gsm8k.json",
+            "ENV=nova-dev",
+            f"REPORT_DIR={tmp_path}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "PASSED: 0 errors" in run.stdout
+    report = json.loads((tmp_path / "preflight.json").read_text(encoding="utf-8"))
+    assert report["passed"] is True
+    assert [d["records"] for d in report["datasets"]] == [500, 100]
+    assert report["grader"]["probes"]["reference"]["mean"] == 1.0
+    assert report["settings"]["max_prompt_length"] == 4096
+    image = matplotlib_image().imread(tmp_path / "preflight.png")
+    height, width = image.shape[:2]
+    assert (width, height) == (1260, 640)  # 3 x 2 panels at 100 dpi
+
+
+def test_make_preflight_rejects_a_grader_that_rewards_an_empty_answer(tmp_path: Path) -> None:
+    grader = tmp_path / "typo.json"
+    grader.write_text(
+        json.dumps({"type": "math_answer", "input": "{{ item.reference_answer.final_answer }}"})
+    )
+    run = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-o",
+            ".venv/.installed",
+            "preflight",
+            f"PY={sys.executable}",
+            "DATASET=datasets/gsm8k/train.jsonl",
+            f"GRADER={grader}",
+            f"REPORT_DIR={tmp_path}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode != 0
+    assert "ERROR grader rewards an empty response: 500" in run.stdout
+    assert (
+        "datasets/gsm8k/train.jsonl line 1 (id gsm8k-train-00000): an empty response scores 1.00"
+    ) in run.stdout
+    assert json.loads((tmp_path / "preflight.json").read_text())["passed"] is False
+
+
+def test_make_preflight_needs_dataset_and_grader() -> None:
+    run = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-o",
+            ".venv/.installed",
+            "preflight",
+            f"PY={sys.executable}",
+            "DATASET=datasets/gsm8k/train.jsonl",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode != 0
+    assert "make preflight: set DATASET=<jsonl> GRADER=<json>" in run.stdout
+
+
+def matplotlib_image() -> Any:
+    import matplotlib.image
+
+    return matplotlib.image
+
+
+def test_baseline_sampling_end_to_end(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """--model/--samples: the real SDK to a local server, graded by the real handler."""
+    lines = (ROOT / "datasets/gsm8k/train.jsonl").read_text(encoding="utf-8").split("\n")
+    answers = {}
+    for line in filter(None, lines):
+        record = json.loads(line)
+        answers[record["messages"][-1]["content"]] = record["reference_answer"]["final_answer"]
+    asked: list[str] = []
+
+    def reply(body: dict[str, Any]) -> str:
+        question = body["messages"][-1]["content"]
+        asked.append(question)
+        # right on questions of even length, wrong otherwise: about half earn a reward
+        if len(question) % 2 == 0:
+            return f"Let me think.\n#### {answers[question]}"
+        return "Let me think.\n#### 123456789"
+
+    with local_openai_server(reply) as (url, state):
+        monkeypatch.setenv("OPENAI_BASE_URL", url)
+        monkeypatch.setenv("OPENAI_API_KEY", "k")
+        plot = tmp_path / "p.png"
+        code = main(
+            [
+                "--dataset",
+                str(ROOT / "datasets/gsm8k/train.jsonl"),
+                "--grader",
+                str(ROOT / "graders/gsm8k.json"),
+                "--model",
+                "openai.gpt-oss-20b",
+                "--samples",
+                "40",
+                "--concurrency",
+                "4",
+                "--json",
+                "--plot",
+                str(plot),
+            ]
+        )
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert code == 0
+    baseline = report["baseline"]
+    assert baseline["model"] == "openai.gpt-oss-20b"
+    assert baseline["sampled"] == 40 and baseline["failed"] == 0
+    right = sum(len(q) % 2 == 0 for q in asked)
+    assert len(asked) == 40 and 0 < right < 40
+    assert baseline["rewards"]["mean"] == round(right / 40, 4)
+    assert baseline["rewards"]["share_nonzero"] == round(right / 40, 4)
+    assert {r["model"] for r in state.requests} == {"openai.gpt-oss-20b"}
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Traceback" not in err
+
+
+def test_baseline_near_zero_is_a_warning(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with local_openai_server(lambda body: "I am not sure.") as (url, _):
+        monkeypatch.setenv("OPENAI_BASE_URL", url)
+        monkeypatch.setenv("OPENAI_API_KEY", "k")
+        code, out, _ = _run(
+            [
+                "--dataset",
+                str(ROOT / "datasets/gsm8k/train.jsonl"),
+                "--grader",
+                str(ROOT / "graders/gsm8k.json"),
+                "--model",
+                "m",
+                "--samples",
+                "20",
+            ],
+            capsys,
+        )
+    assert code == 0
+    assert "WARNING base model earns (almost) no reward: 1" in out
+    assert "m: 0% of 20 prompts earn a non-zero reward" in out
