@@ -14,6 +14,7 @@ Run with ``make bench``. Prints figures; asserts nothing (speed targets are read
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
@@ -113,13 +114,14 @@ def bench_rule_graders() -> None:
         event = gsm8k_batch(styles)
         with contextlib.redirect_stdout(io.StringIO()):  # the EMF record of each batch
             graded = handler(event, None)
-            ours = best_of(25, lambda event=event: handler(event, None))
-        naive = best_of(25, lambda event=event: naive_scorer(event))
+            ours = best_of(25, functools.partial(handler, event, None))
+        naive = best_of(25, functools.partial(naive_scorer, event))
         mean = sum(output["aggregate_reward_score"] for output in graded) / len(graded)
+        naive_mean = sum(o["aggregate_reward_score"] for o in naive_scorer(event)) / len(event)
         print(
             f"   {label:22s} handler() {ours * 1000:6.2f} ms ({ours / BATCH * 1e6:5.1f} us/sample)"
             f"   naive {naive * 1000:6.2f} ms ({naive / BATCH * 1e6:5.1f} us/sample)"
-            f"   handler/naive {ours / naive:4.2f}   mean reward {mean:.3f}"
+            f"   handler/naive {ours / naive:4.2f}   mean reward {mean:.3f}, naive {naive_mean:.3f}"
         )
 
 
@@ -130,9 +132,7 @@ def _process_seconds(code: str, env: dict[str, str]) -> float:
 
 
 def bench_cold_start(runs: int = 21) -> None:
-    importing = (
-        "import sys; sys.path[:0] = ['lambda/reward', 'lambda/common']; import handler"
-    )
+    importing = "import sys; sys.path[:0] = ['lambda/reward', 'lambda/common']; import handler"
     print(f"2. Cold start: a fresh interpreter per run, median of {runs} (interleaved)")
     for label, definition in (
         ("gsm8k.json (rule-based)", "graders/gsm8k.json"),
@@ -171,7 +171,10 @@ def bench_judge(samples: int = 64, latency: float = 0.2) -> None:
     event = [
         {
             "id": f"j{i}",
-            "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": f"a{i}"}],
+            "messages": [
+                {"role": "user", "content": "q"},
+                {"role": "assistant", "content": f"a{i}"},
+            ],
         }
         for i in range(samples)
     ]
