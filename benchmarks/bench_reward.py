@@ -137,7 +137,7 @@ def bench_cold_start(runs: int = 21) -> None:
     for label, definition in (
         ("gsm8k.json (rule-based)", "graders/gsm8k.json"),
         ("invoice_extraction.json", "graders/invoice_extraction.json"),
-        ("rubric_judge.json", "graders/rubric_judge.json"),
+        ("rubric_judge.json (+openai)", "graders/rubric_judge.json"),
     ):
         env = {**os.environ, "GRADER_CONFIG": definition}
         bare, loaded = [], []
@@ -147,7 +147,7 @@ def bench_cold_start(runs: int = 21) -> None:
             loaded.append(_process_seconds(importing, env))
         extra = (statistics.median(loaded) - statistics.median(bare)) * 1000
         print(
-            f"   {label:26s} bare {statistics.median(bare) * 1000:6.1f} ms   with handler "
+            f"   {label:28s} bare {statistics.median(bare) * 1000:6.1f} ms   with handler "
             f"{statistics.median(loaded) * 1000:6.1f} ms   import adds {extra:6.1f} ms"
         )
     env = {**os.environ, "GRADER_CONFIG": "graders/gsm8k.json", "PYTHONDONTWRITEBYTECODE": "1"}

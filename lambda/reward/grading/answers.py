@@ -37,8 +37,8 @@ NUMBER: Final = (
 _NUMBER = re.compile(NUMBER)
 _FRACTION_TAIL = re.compile(r"\s*/\s*([0-9]+(?:\.[0-9]+)?)(?![0-9.,])")
 _CALCULATOR = re.compile(r"<<[^<>\n]*>>")  # GSM8K calculator annotations: <<48/2=24>>
-# Markers are found in the lower-cased text (values do not depend on case) with patterns that
-# start with a literal, which the regex engine skips to quickly.
+# Marker patterns start with a literal, which the regex engine skips to quickly; the phrase
+# and tag patterns run on the lower-cased text (a value does not depend on case).
 _HASH = re.compile(r"####+[ \t]*([^\n]*)")
 _TAG = re.compile(r"<answer>([\s\S]*?)(?:</answer>|\n|$)")
 # "answer is", "answer is:", "answer:", "**answer:**" ("final answer: ..." included)
