@@ -118,6 +118,19 @@ class JobConfig(_Strict):
     on_delete: Literal["cancel", "retain"] = "cancel"
     # Completed custom models are kept unless an environment opts in to deleting them.
     delete_model_on_destroy: bool = False
+    # Native backend only: run the customization job inside these subnets / security groups.
+    subnet_ids: Annotated[
+        tuple[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")], ...], Field(max_length=16)
+    ] = ()
+    security_group_ids: Annotated[
+        tuple[Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8,17}$")], ...], Field(max_length=5)
+    ] = ()
+
+    @model_validator(mode="after")
+    def _vpc_pair(self) -> JobConfig:
+        if bool(self.subnet_ids) != bool(self.security_group_ids):
+            raise ValueError("subnet_ids and security_group_ids: set both or neither")
+        return self
 
 
 class ObservabilityConfig(_Strict):

@@ -1,5 +1,5 @@
-"""One deployable unit per environment: staging, reward function, roles (and, later, the job
-custom resource and observability), each a construct of its own."""
+"""One deployable unit per environment: staging, reward function, roles, the job custom
+resource (and, later, observability), each a construct of its own."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
+from stacks.job import FineTuningJob
 from stacks.lambda_code import PROJECT_ROOT
 from stacks.reward import RewardFunction
 from stacks.service_role import BedrockServiceRole
@@ -64,6 +65,19 @@ class RftStack(Stack):
                 output_prefix=self.staging.output_prefix,
                 reward_function=self.reward.function,
                 key=self.staging.key,
+            )
+
+        # The job custom resource, only where the environment starts a job (job.start).
+        self.job: FineTuningJob | None = None
+        if config.job.start:
+            self.job = FineTuningJob(
+                self,
+                "Job",
+                config=config,
+                staging=self.staging,
+                grader=self.reward.version,
+                grader_digest=self.reward.digest,
+                service_role=self.service_role.role if self.service_role else None,
             )
 
         CfnOutput(self, "DatasetsBucket", value=self.staging.datasets_bucket.bucket_name)

@@ -1,0 +1,88 @@
+"""A backend-neutral view of one fine-tuning job, and the errors the lifecycle raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+from rft_job.identity import Identity
+from rft_job.spec import JobSpec
+
+
+class Phase(Enum):
+    """Where a job is, in the terms the lifecycle decides on."""
+
+    VALIDATING = "validating"  # the service is still checking the data
+    RUNNING = "running"  # data accepted: queued or training
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    STOPPING = "stopping"  # a stop was requested; nothing left to do
+    CANCELLED = "cancelled"
+
+    @property
+    def active(self) -> bool:
+        """Still costs money and can be stopped."""
+        return self in (Phase.VALIDATING, Phase.RUNNING)
+
+    @property
+    def reusable(self) -> bool:
+        """A job of the same identity in this phase is adopted instead of starting another."""
+        return self in (Phase.VALIDATING, Phase.RUNNING, Phase.SUCCEEDED)
+
+
+@dataclass(frozen=True)
+class JobView:
+    """What the lifecycle needs to know about one job, whichever backend runs it."""
+
+    job_id: str
+    backend: str
+    region: str
+    status: str  # the service's own status value, as recorded for humans
+    phase: Phase
+    name: str | None = None
+    failure: str | None = None  # the service's failure text
+    fine_tuned_model: str | None = None
+    files: tuple[str, ...] = field(default_factory=tuple)  # uploaded files it owns
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """The result of looking for jobs of one identity."""
+
+    reusable: JobView | None  # the newest active or succeeded job, if any
+    attempts: int  # how many jobs of this identity exist at all (for the next name)
+
+
+class JobError(RuntimeError):
+    """A job could not be started or was rejected; the message is shown by CloudFormation."""
+
+
+class JobBackend(Protocol):
+    """One way of running RFT jobs (the OpenAI-compatible API or the native API)."""
+
+    name: str
+
+    def find(self, spec: JobSpec, identity: Identity) -> Lookup:
+        """Look for existing jobs of ``identity``."""
+        ...
+
+    def create(self, spec: JobSpec, identity: Identity, attempt: int) -> JobView:
+        """Start a job; on failure, remove whatever this call made before raising."""
+        ...
+
+    def describe(self, job_id: str) -> JobView | None:
+        """The job's current state, or ``None`` if the service does not know it."""
+        ...
+
+    def cancel(self, job: JobView) -> None:
+        """Stop an active job (succeeds if it finished meanwhile)."""
+        ...
+
+    def release(self, job: JobView) -> None:
+        """Delete what was uploaded for a job that no longer needs it (best effort)."""
+        ...
+
+    def delete_model(self, job: JobView) -> None:
+        """Delete a succeeded job's model (only when the environment opted in)."""
+        ...

@@ -1,0 +1,258 @@
+"""The OpenAI-compatible backend: Bedrock's Files and fine-tuning jobs API via the openai SDK.
+
+The staged dataset is read from S3 and uploaded with ``purpose="fine-tune"``; the job is
+created with the ``reinforcement`` method and a ``lambda`` grader (sent through
+``extra_body``: the SDK's typed grader union has no ``lambda`` member). The job's identity
+travels in its ``metadata`` so that a retried Create finds it. Whether Bedrock returns
+``metadata`` on jobs is not documented [open]; the lifecycle also checks the SSM record.
+
+Retries: reads and deletes use the SDK's own retries (429 and 5xx, with backoff that honours
+``Retry-After``). Creating a job is not idempotent in this API, so it is sent without SDK
+retries: a 429 is resent after a pause (the request was refused, nothing was created); an
+ambiguous failure (timeout, 5xx) is resolved by looking the identity up before resending.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import PurePosixPath
+from typing import Any
+
+import openai
+from aws_lambda_powertools import Logger
+from rft_common.mantle import openai_client
+
+from rft_job import aws
+from rft_job.identity import METADATA_IDENTITY, Identity
+from rft_job.model import JobError, JobView, Lookup, Phase
+from rft_job.spec import JobSpec, parse_s3_uri
+
+logger = Logger(service="job", child=True)
+
+BACKEND = "openai"
+SDK_RETRIES = 6
+CREATE_ATTEMPTS = 6
+# Polling the uploaded files: bounded so Create stays far inside the Lambda timeout.
+FILE_WAIT_SECONDS = 300.0
+POLL_SECONDS = 2.0
+RETRY_PAUSE_SECONDS = 2.0
+# The identity lookup pages through the newest jobs only: a retried Create happens minutes
+# after the first attempt, so its job is near the top.
+LOOKUP_PAGES = 10
+PAGE_SIZE = 100
+
+_STATUS_PHASE = {
+    "validating_files": Phase.VALIDATING,
+    "queued": Phase.RUNNING,
+    "running": Phase.RUNNING,
+    "succeeded": Phase.SUCCEEDED,
+    "failed": Phase.FAILED,
+    "cancelled": Phase.CANCELLED,
+}
+
+
+def phase_of(status: str) -> Phase:
+    """The lifecycle phase of an OpenAI fine-tuning job status."""
+    if status in _STATUS_PHASE:
+        return _STATUS_PHASE[status]
+    # Which statuses Bedrock emits is not documented [open]: an unknown one is treated as
+    # still validating, so the deploy waits (bounded) instead of declaring success.
+    logger.warning("unknown fine-tuning job status; treating it as validating", status=status)
+    return Phase.VALIDATING
+
+
+class OpenAIBackend:
+    """RFT jobs through Bedrock's OpenAI-compatible API."""
+
+    name = BACKEND
+
+    def __init__(self, region: str, client: openai.OpenAI | None = None) -> None:
+        self.region = region
+        if client is None:
+            client = openai_client(region, max_retries=SDK_RETRIES, timeout=60.0)
+        self._client = client
+
+    # -- the JobBackend protocol ----------------------------------------------------------
+
+    def find(self, spec: JobSpec, identity: Identity) -> Lookup:
+        """The newest active or succeeded job whose metadata carries ``identity``."""
+        count = 0
+        reusable: JobView | None = None
+        page = self._client.fine_tuning.jobs.list(limit=PAGE_SIZE)
+        for _ in range(LOOKUP_PAGES):
+            for job in page.data:
+                if (job.metadata or {}).get(METADATA_IDENTITY) != identity.digest:
+                    continue
+                count += 1
+                view = self._view(job)
+                if reusable is None and view.phase.reusable:
+                    reusable = view  # the list is newest first
+            if not page.has_next_page():
+                break
+            page = page.get_next_page()
+        return Lookup(reusable=reusable, attempts=count)
+
+    def create(self, spec: JobSpec, identity: Identity, attempt: int) -> JobView:
+        """Upload the dataset, wait for the files, create the job; clean up on failure."""
+        uploaded: list[str] = []
+        try:
+            training = self._upload(spec.training_data_uri, identity, "train")
+            uploaded.append(training)
+            validation = None
+            if spec.validation_data_uri:
+                validation = self._upload(spec.validation_data_uri, identity, "validation")
+                uploaded.append(validation)
+            for file_id in uploaded:
+                self._wait_for_file(file_id)
+            job = self._create_job(spec, identity, training, validation)
+        except Exception:
+            for file_id in uploaded:
+                self._delete_file(file_id)
+            raise
+        logger.info("started fine-tuning job", job_id=job.job_id, files=uploaded)
+        return job
+
+    def describe(self, job_id: str) -> JobView | None:
+        """``jobs.retrieve``; ``None`` if the service does not know the id."""
+        try:
+            job = self._client.fine_tuning.jobs.retrieve(job_id)
+        except openai.NotFoundError:
+            return None
+        return self._view(job)
+
+    def cancel(self, job: JobView) -> None:
+        """``jobs.cancel``; a job that ended meanwhile is fine."""
+        try:
+            self._client.fine_tuning.jobs.cancel(job.job_id)
+        except openai.NotFoundError:
+            return
+        except (openai.BadRequestError, openai.ConflictError) as err:
+            current = self.describe(job.job_id)
+            if current is not None and current.phase.active:
+                raise JobError(f"could not cancel RFT job {job.job_id}: {err.message}") from err
+        logger.info("cancelled fine-tuning job", job_id=job.job_id)
+
+    def release(self, job: JobView) -> None:
+        """Delete the job's uploaded training and validation files (best effort)."""
+        for file_id in job.files:
+            self._delete_file(file_id)
+
+    def delete_model(self, job: JobView) -> None:
+        """Not offered: Bedrock documents no deletion of OpenAI-compatible fine-tuned models
+        [open]; the construct refuses ``delete_model_on_destroy`` for this backend."""
+        logger.warning("model deletion is not supported by this backend", job_id=job.job_id)
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def _upload(self, uri: str, identity: Identity, split: str) -> str:
+        bucket, key = parse_s3_uri(uri)
+        s3 = aws.client("s3", self.region)
+        filename = f"{identity.name_stem}-{split}{PurePosixPath(key).suffix or '.jsonl'}"
+        # Spooled to disk: datasets may be larger than the function's memory.
+        with tempfile.TemporaryFile() as buffer:
+            try:
+                s3.download_fileobj(bucket, key, buffer)
+            except Exception as err:
+                raise JobError(f"could not read the dataset {uri}: {err}") from err
+            buffer.seek(0)
+            created = self._client.files.create(
+                file=(filename, buffer, "application/jsonl"), purpose="fine-tune"
+            )
+        logger.info("uploaded dataset", file_id=created.id, source=uri)
+        return str(created.id)
+
+    def _wait_for_file(self, file_id: str) -> None:
+        deadline = time.monotonic() + FILE_WAIT_SECONDS
+        while True:
+            file = self._client.files.retrieve(file_id)
+            status = getattr(file, "status", None)
+            if status in (None, "processed"):
+                return
+            if status == "error":
+                details = getattr(file, "status_details", None) or "no details given"
+                raise JobError(f"file {file_id} was rejected by the service: {details}")
+            if time.monotonic() >= deadline:
+                # The job create below gets the service's own verdict on an unready file.
+                logger.warning("file still not processed; creating the job anyway", file_id=file_id)
+                return
+            time.sleep(POLL_SECONDS)
+
+    def _create_job(
+        self, spec: JobSpec, identity: Identity, training: str, validation: str | None
+    ) -> JobView:
+        body: dict[str, Any] = {
+            "method": {
+                "type": "reinforcement",
+                "reinforcement": {
+                    "grader": {
+                        "type": "lambda",
+                        "lambda": {"function": spec.grader_function_arn},
+                    },
+                    "hyperparameters": dict(spec.hyperparameters),
+                },
+            }
+        }
+        client = self._client.with_options(max_retries=0)
+        last: Exception | None = None
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                if validation is None:
+                    job = client.fine_tuning.jobs.create(
+                        model=spec.base_model,
+                        training_file=training,
+                        metadata=identity.metadata(spec.environment),
+                        extra_body=body,
+                    )
+                else:
+                    job = client.fine_tuning.jobs.create(
+                        model=spec.base_model,
+                        training_file=training,
+                        validation_file=validation,
+                        metadata=identity.metadata(spec.environment),
+                        extra_body=body,
+                    )
+                return self._view(job)
+            except openai.RateLimitError as err:
+                last = err  # refused outright: nothing was created
+            except (openai.APIConnectionError, openai.InternalServerError) as err:
+                last = err  # maybe created: look before resending
+                found = self.find(spec, identity).reusable
+                if found is not None and training in found.files:
+                    return found
+            except openai.APIStatusError as err:
+                raise JobError(
+                    f"creating the fine-tuning job was rejected ({err.status_code}): {err.message}"
+                ) from err
+            logger.warning("job create failed; retrying", attempt=attempt, error=str(last))
+            time.sleep(RETRY_PAUSE_SECONDS * attempt)
+        raise JobError(f"creating the fine-tuning job failed {CREATE_ATTEMPTS} times: {last}")
+
+    def _delete_file(self, file_id: str) -> None:
+        try:
+            self._client.files.delete(file_id)
+        except openai.NotFoundError:
+            pass
+        except openai.APIError as err:
+            # Leaving a file behind costs nothing and must not block a Delete or mask the
+            # error that led here.
+            logger.warning("could not delete uploaded file", file_id=file_id, error=str(err))
+
+    def _view(self, job: Any) -> JobView:
+        status = str(job.status)
+        error = getattr(job, "error", None)
+        failure = None
+        if error is not None and (getattr(error, "message", None) or getattr(error, "code", None)):
+            code = getattr(error, "code", None)
+            failure = f"{error.message} (code {code})" if code else str(error.message)
+        files = tuple(f for f in (job.training_file, getattr(job, "validation_file", None)) if f)
+        return JobView(
+            job_id=str(job.id),
+            backend=BACKEND,
+            region=self.region,
+            status=status,
+            phase=phase_of(status),
+            failure=failure,
+            fine_tuned_model=getattr(job, "fine_tuned_model", None) or None,
+            files=files,
+        )

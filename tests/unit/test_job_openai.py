@@ -1,0 +1,474 @@
+"""The job custom resource on the OpenAI-compatible backend: the real ``openai`` SDK over HTTP
+against the local Mantle server, S3 and SSM in moto, events from the CloudFormation fixture."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.job_support import (
+    LambdaContext,
+    aws_credentials,  # noqa: F401 (fixture)
+    delete_event,
+    fixture_event,
+    gsm8k_records,
+    job_modules,
+    jsonl,
+    stage_dataset,
+    update_event,
+    with_hyperparameter,
+)
+from tests.mantle_server import MantleServer
+
+pytestmark = pytest.mark.usefixtures("aws_credentials")
+REGION = "us-west-2"
+PARAMETER = "/bedrock-rft/staging/job"
+
+
+@pytest.fixture
+def server(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[MantleServer]:
+    """The local Mantle server, with S3/SSM mocked and the SDK pointed at the server."""
+    request.getfixturevalue("aws_credentials")
+    from rft_job import openai_backend
+
+    monkeypatch.setattr(openai_backend, "POLL_SECONDS", 0.01)
+    monkeypatch.setattr(openai_backend, "RETRY_PAUSE_SECONDS", 0.01)
+    with MantleServer() as mantle, mock_aws():
+        monkeypatch.setenv("OPENAI_BASE_URL", mantle.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", mantle.api_key)
+        yield mantle
+
+
+class Driver:
+    """Sends events to the handler the way the Provider framework does."""
+
+    def __init__(self) -> None:
+        self.handler = job_modules()
+
+    def on_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.handler.on_event(event, LambdaContext())
+        return result
+
+    def is_complete(self, event: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
+        merged = {**event, **response}
+        result: dict[str, Any] = self.handler.is_complete(merged, LambdaContext())
+        return result
+
+    def deploy(self, event: dict[str, Any], polls: int = 5) -> dict[str, Any]:
+        """``on_event`` then ``is_complete`` until complete; the final response."""
+        response = self.on_event(event)
+        for _ in range(polls):
+            done = self.is_complete(event, response)
+            if done["IsComplete"]:
+                return {**response, "Data": {**response["Data"], **done.get("Data", {})}}
+        raise AssertionError(f"not complete after {polls} polls")
+
+
+@pytest.fixture
+def driver(server: MantleServer) -> Driver:
+    return Driver()
+
+
+def record() -> dict[str, Any] | None:
+    ssm = boto3.client("ssm", region_name=REGION)
+    try:
+        value = ssm.get_parameter(Name=PARAMETER)["Parameter"]["Value"]
+    except ssm.exceptions.ParameterNotFound:
+        return None
+    parsed: dict[str, Any] = json.loads(value)
+    return parsed
+
+
+def job_creates(server: MantleServer) -> list[Any]:
+    return [
+        r for r in server.state.requests if r.method == "POST" and r.path == "/v1/fine_tuning/jobs"
+    ]
+
+
+def test_done_when_scenario(server: MantleServer, driver: Driver) -> None:
+    """Create, retried Create, Update unchanged, Update with one hyperparameter changed,
+    Delete of the first job, Delete of an unknown id: two jobs, the first cancelled."""
+    create = fixture_event("openai")
+    stage_dataset(create)
+
+    first = driver.deploy(create)["PhysicalResourceId"]
+    assert driver.deploy(create)["PhysicalResourceId"] == first
+    unchanged = update_event(create, first)
+    assert driver.deploy(unchanged)["PhysicalResourceId"] == first
+    changed = update_event(
+        create, first, Hyperparameters=with_hyperparameter(create, "n_epochs", 3)
+    )
+    second = driver.deploy(changed)["PhysicalResourceId"]
+    assert second != first
+    driver.on_event(delete_event(changed, first))
+    driver.on_event(delete_event(changed, "ftjob-never-existed"))
+
+    jobs = server.state.jobs
+    assert sorted(jobs) == sorted([first, second])
+    assert jobs[first]["status"] == "cancelled"
+    assert jobs[second]["status"] == "queued"
+    assert jobs[second]["method"]["reinforcement"]["hyperparameters"]["n_epochs"] == 3
+    current = record()
+    assert current is not None and current["job_id"] == second
+
+
+def test_create_uploads_the_staged_dataset_and_starts_a_reinforcement_job(
+    server: MantleServer, driver: Driver
+) -> None:
+    create = fixture_event("openai")
+    train, validation = jsonl(gsm8k_records(120)), jsonl(gsm8k_records(15, offset=300))
+    stage_dataset(create, train, validation)
+
+    response = driver.on_event(create)
+
+    job_id = response["PhysicalResourceId"]
+    job = server.state.jobs[job_id]
+    assert server.state.contents[job["training_file"]] == train
+    assert server.state.contents[job["validation_file"]] == validation
+    assert all(f["purpose"] == "fine-tune" for f in server.state.files.values())
+    props = create["ResourceProperties"]
+    assert job["model"] == "openai.gpt-oss-20b"
+    assert job["method"] == {
+        "type": "reinforcement",
+        "reinforcement": {
+            "grader": {"type": "lambda", "lambda": {"function": props["GraderFunctionArn"]}},
+            "hyperparameters": {"batch_size": 8, "learning_rate_multiplier": 1.0, "n_epochs": 2},
+        },
+    }
+    assert job["metadata"]["rft_environment"] == "staging"
+    assert job["metadata"]["rft_identity"] == response["Data"]["Identity"]
+    assert response["Data"]["AwaitValidation"] == "true"
+    assert response["Data"]["Backend"] == "openai"
+    assert response["Data"]["Status"] == "validating_files"
+    # the handover record, in the contract's shape
+    current = record()
+    assert current is not None
+    assert {"job_id", "backend", "region", "status", "updated_at"} <= set(current)
+    assert current["job_id"] == job_id and current["backend"] == "openai"
+    assert current["region"] == REGION and current["status"] == "validating_files"
+
+
+def test_is_complete_waits_for_validation_then_records_the_status(
+    server: MantleServer, driver: Driver
+) -> None:
+    server.state.validation_polls = 2
+    create = fixture_event("openai")
+    stage_dataset(create)
+    response = driver.on_event(create)
+
+    assert driver.is_complete(create, response) == {"IsComplete": False}
+    done = driver.is_complete(create, response)
+
+    assert done == {"IsComplete": True, "Data": {"Status": "queued"}}
+    current = record()
+    assert current is not None and current["status"] == "queued"
+
+
+def test_not_waiting_for_validation_completes_at_once(server: MantleServer, driver: Driver) -> None:
+    server.state.validation_polls = 100
+    create = fixture_event("openai")
+    create["ResourceProperties"]["WaitForValidation"] = "false"
+    stage_dataset(create)
+    response = driver.on_event(create)
+
+    assert response["Data"]["AwaitValidation"] == "false"
+    assert driver.is_complete(create, response) == {"IsComplete": True}
+
+
+def test_retried_create_adopts_the_running_job(server: MantleServer, driver: Driver) -> None:
+    create = fixture_event("openai")
+    stage_dataset(create)
+    first = driver.on_event(create)
+    server.state.set_status(first["PhysicalResourceId"], "running")
+
+    again = driver.on_event(create)
+
+    assert again["PhysicalResourceId"] == first["PhysicalResourceId"]
+    assert len(job_creates(server)) == 1
+    assert len(server.state.files) == 2  # nothing uploaded twice
+
+
+def test_retried_create_finds_the_job_through_the_record_without_metadata(
+    server: MantleServer, driver: Driver
+) -> None:
+    """A service that drops job metadata [open] still gets no second job."""
+    server.state.store_metadata = False
+    create = fixture_event("openai")
+    stage_dataset(create)
+    first = driver.on_event(create)["PhysicalResourceId"]
+
+    assert driver.on_event(create)["PhysicalResourceId"] == first
+    assert len(server.state.jobs) == 1
+
+
+def test_create_after_a_cancelled_job_of_the_same_inputs_starts_a_new_one(
+    server: MantleServer, driver: Driver
+) -> None:
+    create = fixture_event("openai")
+    stage_dataset(create)
+    first = driver.on_event(create)["PhysicalResourceId"]
+    server.state.set_status(first, "cancelled")
+
+    second = driver.on_event(create)["PhysicalResourceId"]
+
+    assert second != first
+    assert len(server.state.jobs) == 2
+
+
+def test_update_of_an_operational_property_keeps_the_job(
+    server: MantleServer, driver: Driver
+) -> None:
+    create = fixture_event("openai")
+    stage_dataset(create)
+    first = driver.deploy(create)["PhysicalResourceId"]
+
+    update = update_event(create, first, OnDelete="retain", WaitForValidation="false")
+    response = driver.deploy(update)
+
+    assert response["PhysicalResourceId"] == first
+    assert len(job_creates(server)) == 1
+
+
+def test_update_moving_the_record_parameter_moves_the_record(
+    server: MantleServer, driver: Driver
+) -> None:
+    create = fixture_event("openai")
+    stage_dataset(create)
+    first = driver.deploy(create)["PhysicalResourceId"]
+
+    driver.deploy(update_event(create, first, ParameterName="/bedrock-rft/staging/current-job"))
+
+    assert record() is None
+    moved = boto3.client("ssm", region_name=REGION).get_parameter(
+        Name="/bedrock-rft/staging/current-job"
+    )
+    assert json.loads(moved["Parameter"]["Value"])["job_id"] == first
+
+
+def test_rollback_of_a_changed_update_returns_to_the_first_job(
+    server: MantleServer, driver: Driver
+) -> None:
+    create = fixture_event("openai")
+    stage_dataset(create)
+    first = driver.deploy(create)["PhysicalResourceId"]
+    changed = update_event(
+        create, first, Hyperparameters=with_hyperparameter(create, "batch_size", 16)
+    )
+    second = driver.deploy(changed)["PhysicalResourceId"]
+
+    # CloudFormation's rollback: an Update back to the old inputs, then Delete of the new id.
+    rollback = update_event(changed, second, **create["ResourceProperties"])
+    restored = driver.deploy(rollback)["PhysicalResourceId"]
+    driver.on_event(delete_event(rollback, second))
+
+    assert restored == first
+    assert server.state.jobs[first]["status"] == "queued"
+    assert server.state.jobs[second]["status"] == "cancelled"
+    current = record()
+    assert current is not None and current["job_id"] == first
+
+
+def test_delete_of_an_active_job_cancels_it_and_deletes_its_files(
+    server: MantleServer, driver: Driver
+) -> None:
+    create = fixture_event("openai")
+    stage_dataset(create)
+    job_id = driver.deploy(create)["PhysicalResourceId"]
+
+    response = driver.on_event(delete_event(create, job_id))
+
+    assert response == {"PhysicalResourceId": job_id}
+    assert server.state.jobs[job_id]["status"] == "cancelled"
+    assert server.state.files == {}
+    assert record() is None
+
+
+def test_delete_with_retain_leaves_the_job_running(server: MantleServer, driver: Driver) -> None:
+    create = fixture_event("openai")
+    create["ResourceProperties"]["OnDelete"] = "retain"
+    stage_dataset(create)
+    job_id = driver.deploy(create)["PhysicalResourceId"]
+    server.state.set_status(job_id, "running")
+
+    driver.on_event(delete_event(create, job_id))
+
+    assert server.state.jobs[job_id]["status"] == "running"
+    assert len(server.state.files) == 2
+    current = record()
+    assert current is not None and current["job_id"] == job_id
+
+
+def test_delete_of_a_finished_job_is_success_and_keeps_the_model(
+    server: MantleServer, driver: Driver
+) -> None:
+    create = fixture_event("openai")
+    stage_dataset(create)
+    job_id = driver.deploy(create)["PhysicalResourceId"]
+    server.state.set_status(job_id, "succeeded", fine_tuned_model="openai.gpt-oss-20b:ft-1")
+    before = len(server.state.requests)
+
+    driver.on_event(delete_event(create, job_id))
+
+    assert server.state.jobs[job_id]["status"] == "succeeded"
+    later = server.state.requests[before:]
+    assert not any(r.path.endswith("/cancel") for r in later)
+    assert not any(r.path.startswith("/v1/models") for r in later)
+    assert record() is None
+
+
+@pytest.mark.parametrize("job_id", ["ftjob-unknown", "not-a-job-id"])
+def test_delete_of_an_unknown_job_is_success(
+    server: MantleServer, driver: Driver, job_id: str
+) -> None:
+    assert driver.on_event(delete_event(fixture_event("openai"), job_id)) == {
+        "PhysicalResourceId": job_id
+    }
+
+
+def test_validation_failure_fails_the_deploy_with_the_service_message(
+    server: MantleServer, driver: Driver
+) -> None:
+    create = fixture_event("openai")
+    stage_dataset(create, train=jsonl(gsm8k_records(40)))
+    response = driver.on_event(create)
+    job_id = response["PhysicalResourceId"]
+    handler = job_modules()
+    from rft_job.model import JobError
+
+    with pytest.raises(JobError) as caught:
+        driver.is_complete(create, response)
+
+    message = str(caught.value)
+    assert job_id in message
+    assert "has 40 examples; at least 100 are required" in message
+    assert server.state.files == {}  # no Delete follows a failed Create: cleaned up here
+    assert record() is None
+    assert handler is job_modules()
+
+
+def test_a_job_still_validating_at_the_deadline_is_cancelled(
+    server: MantleServer, driver: Driver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.state.validation_polls = 1000
+    monkeypatch.setenv("JOB_WAIT_TIMEOUT_SECONDS", "-1")
+    create = fixture_event("openai")
+    stage_dataset(create)
+    response = driver.on_event(create)
+    from rft_job.model import JobError
+
+    with pytest.raises(JobError, match="still validating its data"):
+        driver.is_complete(create, response)
+
+    assert server.state.jobs[response["PhysicalResourceId"]]["status"] == "cancelled"
+    assert server.state.files == {}
+    assert record() is None
+
+
+def test_a_rejected_create_deletes_the_uploaded_files(server: MantleServer, driver: Driver) -> None:
+    server.state.models = frozenset({"qwen.qwen3-32b"})
+    create = fixture_event("openai")
+    stage_dataset(create)
+    from rft_job.model import JobError
+
+    with pytest.raises(JobError) as caught:
+        driver.on_event(create)
+
+    assert "environment 'staging'" in str(caught.value)
+    assert "'openai.gpt-oss-20b' is not available for fine-tuning" in str(caught.value)
+    assert server.state.files == {}
+    assert server.state.jobs == {}
+
+
+def test_a_file_the_service_rejects_fails_the_create_with_its_details(
+    server: MantleServer, driver: Driver
+) -> None:
+    create = fixture_event("openai")
+    stage_dataset(create, train=b'{"messages": []}\nnot json\n')
+    from rft_job.model import JobError
+
+    with pytest.raises(JobError, match=r"rejected by the service: Line 2: invalid JSON"):
+        driver.on_event(create)
+
+    assert server.state.files == {}
+    assert server.state.jobs == {}
+
+
+def test_a_job_that_cannot_be_recorded_is_cancelled(server: MantleServer, driver: Driver) -> None:
+    create = fixture_event("openai")
+    stage_dataset(create)
+    from botocore.exceptions import ClientError
+    from rft_job import aws
+    from rft_job.model import JobError
+
+    def refuse(**kwargs: Any) -> None:
+        raise ClientError(
+            {"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}},
+            "PutParameter",
+        )
+
+    aws.client("ssm", REGION).meta.events.register("before-call.ssm.PutParameter", refuse)
+
+    with pytest.raises(JobError, match=r"could not be recorded.*the job was cancelled"):
+        driver.on_event(create)
+
+    (job,) = server.state.jobs.values()
+    assert job["status"] == "cancelled"
+    assert server.state.files == {}
+
+
+def test_throttled_requests_are_retried(server: MantleServer, driver: Driver) -> None:
+    create = fixture_event("openai")
+    stage_dataset(create)
+    server.state.throttle(2, method="POST", path_prefix="/v1/files")
+    server.state.throttle(2, method="POST", path_prefix="/v1/fine_tuning/jobs")
+    server.state.throttle(2, method="GET", path_prefix="/v1/fine_tuning/jobs")
+
+    driver.deploy(create)
+
+    assert len(server.state.jobs) == 1
+    assert len(job_creates(server)) == 3  # two refused with 429, one accepted
+
+
+def test_a_lost_create_response_does_not_start_a_second_job(
+    server: MantleServer, driver: Driver
+) -> None:
+    create = fixture_event("openai")
+    stage_dataset(create)
+    server.state.fail(500, method="POST", path_prefix="/v1/fine_tuning/jobs", after=True)
+
+    response = driver.on_event(create)
+
+    assert list(server.state.jobs) == [response["PhysicalResourceId"]]
+
+
+def test_without_an_api_key_a_short_term_bedrock_key_is_minted(
+    server: MantleServer, driver: Driver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY")
+    server.state.api_key = None
+    server.state.api_key_prefix = "bedrock-api-key-"
+    create = fixture_event("openai")
+    stage_dataset(create)
+
+    driver.deploy(create)
+
+    assert len(server.state.jobs) == 1
+    tokens = {r.headers["authorization"] for r in server.state.requests}
+    assert all(t.startswith("Bearer bedrock-api-key-") for t in tokens)
+
+
+def test_a_missing_property_is_named(server: MantleServer, driver: Driver) -> None:
+    create = fixture_event("openai")
+    del create["ResourceProperties"]["GraderFunctionArn"]
+    from rft_job.spec import PropertyError
+
+    with pytest.raises(PropertyError, match=r"ResourceProperties\.GraderFunctionArn: required"):
+        driver.on_event(create)
+    assert server.state.requests == []
