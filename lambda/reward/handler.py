@@ -20,6 +20,10 @@ from grading.metrics import publish
 
 ROOT = Path(__file__).resolve().parent
 DEFINITION = definition_from_env(ROOT)
+if DEFINITION.remote:
+    from grading.remote import prepare
+
+    prepare()
 ENVIRONMENT = os.environ.get("RFT_ENVIRONMENT", "")
 # Time kept back from the invocation's remaining time to return the response and flush
 # metrics after the judges' deadline.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +108,21 @@ def test_every_shipped_definition_is_valid(path: Path) -> None:
     grading = reward_module()
     definition = grading.load_definition(path)
     assert definition.name
+
+
+def _readme_examples() -> list[str]:
+    readme = (GRADERS.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Graders: the reward Lambda's grader library", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    return re.findall(r"```json\n(.*?)\n```", section, re.DOTALL)
+
+
+def test_the_readme_documents_every_grader_type_with_a_valid_example() -> None:
+    grading = reward_module()
+    registry = reward_module("grading.registry")
+    examples = _readme_examples()
+    documented: set[str] = set()
+    for example in examples:
+        definition = grading.parse_definition(json.loads(example), default_name="readme")
+        documented.update(grader.type_name for grader in definition.graders())
+    assert documented == set(registry.GRADER_TYPES)

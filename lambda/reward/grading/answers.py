@@ -20,8 +20,11 @@ tokens are compared, so 180 never counts as 18.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from itertools import accumulate
 from typing import Final
 
 # One number token. Not glued to a word or another number, so "x3", "v1.2" and the "4" of
@@ -34,8 +37,8 @@ NUMBER: Final = (
 _NUMBER = re.compile(NUMBER)
 _FRACTION_TAIL = re.compile(r"\s*/\s*([0-9]+(?:\.[0-9]+)?)(?![0-9.,])")
 _CALCULATOR = re.compile(r"<<[^<>\n]*>>")  # GSM8K calculator annotations: <<48/2=24>>
-# Markers are found in the lower-cased text (values do not depend on case) with patterns that
-# start with a literal, which the regex engine skips to quickly.
+# Marker patterns start with a literal, which the regex engine skips to quickly; the phrase
+# and tag patterns run on the lower-cased text (a value does not depend on case).
 _HASH = re.compile(r"####+[ \t]*([^\n]*)")
 _TAG = re.compile(r"<answer>([\s\S]*?)(?:</answer>|\n|$)")
 # "answer is", "answer is:", "answer:", "**answer:**" ("final answer: ..." included)
@@ -215,31 +218,43 @@ def _stretch(run: int) -> re.Pattern[bytes]:
     return re.compile(rb"0[0 ,.]{%d,}0" % (2 * run - 3))
 
 
-def _sprays(text: str, limits: Limits) -> bool:
-    """Rule 2. The text's shape (a byte per character, see :data:`_SHAPE`) is scanned in C;
-    only a stretch of digits and separators long enough for a run is examined number by
-    number."""
-    raw = text.encode("ascii", "replace")  # one byte per character: offsets are kept
+def spraying(texts: Sequence[str], limits: Limits = Limits()) -> set[int]:
+    """Rule 2 for a whole batch: the indices of the texts that spray numbers.
+
+    The texts' shape (a byte per character, see :data:`_SHAPE`) is built and scanned in C for
+    the batch at once; only a stretch of digits and separators long enough for a run is then
+    examined number by number, and only a text long enough to hold too many numbers is counted.
+    """
+    texts = [_CALCULATOR.sub("", text) if "<<" in text else text for text in texts]
+    joined = "\x00".join(texts)  # NUL is no separator: nothing runs across two texts
+    raw = joined.encode("ascii", "replace")  # one byte per character: offsets are kept
     # "12 or 14 or 16": joined by words, a list all the same (same length: offsets are kept)
     raw = raw.replace(b" or ", b"    ").replace(b" and ", b"     ").replace(b" OR ", b"    ")
     shape = raw.translate(_SHAPE)
-    # a number starts wherever a digit follows anything but a digit, "," or "."; a text
-    # shorter than two characters per number cannot hold too many
-    if len(shape) > 2 * limits.max_numbers:
-        starts = shape.count(b"x0") + shape.count(b" 0") + (shape[:1] == b"0")
-        if starts > limits.max_numbers:
-            return True
+    starts = list(accumulate((len(text) + 1 for text in texts), initial=0))
+    found: set[int] = set()
+    for index, text in enumerate(texts):
+        # a number starts wherever a digit follows anything but a digit, "," or "."; a text
+        # shorter than two characters per number cannot hold too many
+        if len(text) > 2 * limits.max_numbers:
+            own = shape[starts[index] : starts[index + 1] - 1]
+            numbers = own.count(b"x0") + own.count(b" 0") + (own[:1] == b"0")
+            if numbers > limits.max_numbers:
+                found.add(index)
     stretches = _stretch(limits.max_number_run)
-    if stretches.search(shape) is None:  # the common case: no list-like stretch at all
-        return False
+    if stretches.search(shape) is None:  # the common case: no list-like stretch anywhere
+        return found
     for stretch in stretches.finditer(shape):
-        parts = _SPLIT.split(text[stretch.start() : stretch.end()])  # [text, number, ...]
+        index = bisect_right(starts, stretch.start()) - 1
+        if index in found:
+            continue
+        parts = _SPLIT.split(joined[stretch.start() : stretch.end()])  # [text, number, ...]
         # 1 where two consecutive numbers are joined only by a list separator; a run of
         # max_number_run numbers is max_number_run - 1 such joins in a row.
         joins = bytes(map(_LIST_SEPARATORS.__contains__, parts[2:-1:2]))
         if b"\x01" * (limits.max_number_run - 1) in joins:
-            return True
-    return False
+            found.add(index)
+    return found
 
 
 def final_answer(text: str, limits: Limits = Limits()) -> Answer:
@@ -251,8 +266,8 @@ def final_answer(text: str, limits: Limits = Limits()) -> Answer:
 
 
 def candidate_answer(text: str) -> Answer:
-    """The answer by every rule but the spray rule (rule 2), which is the costly one: a grader
-    checks :func:`sprays` only for an answer that would otherwise earn a reward."""
+    """The answer by every rule but the spray rule (rule 2), which a grader applies to a whole
+    batch at once (:func:`spraying`)."""
     if not text or text.isspace():
         return Answer(None, "empty")
     if "<<" in text:
@@ -262,9 +277,7 @@ def candidate_answer(text: str) -> Answer:
 
 def sprays(text: str, limits: Limits = Limits()) -> bool:
     """Rule 2: whether ``text`` sprays numbers (see :class:`Limits`)."""
-    if "<<" in text:
-        text = _CALCULATOR.sub("", text)
-    return _sprays(text, limits)
+    return bool(spraying([text], limits))
 
 
 def _marked_answer(text: str) -> Answer | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -25,8 +26,16 @@ class BatchResult:
 
 
 def _echo_id(raw: Any) -> Any:
-    """The id to answer with: whatever the rollout carried (``None`` if it had none)."""
-    return raw.get("id") if isinstance(raw, dict) else None
+    """The id to answer with: whatever the rollout carried (``None`` if it had none), as long
+    as strict JSON can carry it back (an infinite number becomes its text)."""
+    sample_id = raw.get("id") if isinstance(raw, dict) else None
+    if sample_id is None or type(sample_id) is str or type(sample_id) is int:
+        return sample_id
+    try:
+        json.dumps(sample_id, allow_nan=False)
+    except (TypeError, ValueError):
+        return str(sample_id)
+    return sample_id
 
 
 def _shown(sample_id: Any) -> str:

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from grading.answers import NUMBER, Limits, candidate_answer, final_answer, sprays, to_number
-from grading.base import FAIL, PASS, Grade, Grader
+from grading.answers import NUMBER, Limits, candidate_answer, final_answer, spraying, to_number
+from grading.base import FAIL, PASS, Batch, Grade, Grader
 from grading.errors import SampleError
 from grading.log import logger
 from grading.samples import Sample
@@ -113,19 +114,43 @@ class MathAnswer(Grader):
 
     def grade(self, sample: Sample) -> Grade:
         """Grade one sample."""
+        return self.grade_batch([sample], Batch())[0]
+
+    def grade_batch(self, samples: Sequence[Sample], batch: Batch) -> list[Grade]:
+        """Grade a batch: the spray rule runs over the whole batch at once (C-level scans)."""
+        texts: list[str] = []
+        failures: dict[int, Grade] = {}
+        for index, sample in enumerate(samples):
+            try:
+                texts.append(
+                    sample.output_text if self.input is None else self.input.render(sample)
+                )
+            except SampleError as err:
+                failures[index] = Grade.failed(f"{self.name}: {err}")
+                texts.append("")
+        spray = spraying(texts, self.limits)
+        grades = []
+        for index, (sample, text) in enumerate(zip(samples, texts, strict=True)):
+            failed = failures.get(index)
+            if failed is None:
+                try:
+                    grades.append(self._grade(sample, text, index in spray))
+                    continue
+                except SampleError as err:
+                    failed = Grade.failed(f"{self.name}: {err}")
+            grades.append(failed)
+        return grades
+
+    def _grade(self, sample: Sample, text: str, sprayed: bool) -> Grade:
         if self.reference is not None:
             expected = reference_value(self.reference.render(sample))
         else:
             expected = reference_value(sample.item.get("reference_answer"))
-        text = sample.output_text if self.input is None else self.input.render(sample)
         answer = candidate_answer(text)
-        if answer.value is None:
+        if answer.value is None or sprayed:
             logger.debug("sample %r: no final answer (%s)", sample.id, answer.reason)
             return FAIL
         correct = math.isclose(
             answer.value, expected, rel_tol=self.relative_tolerance, abs_tol=self.tolerance
         )
-        # The spray rule can only take a reward away: it is checked for correct answers only.
-        if not correct or sprays(text, self.limits):
-            return FAIL
-        return PASS
+        return PASS if correct else FAIL

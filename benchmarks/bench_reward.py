@@ -1,0 +1,209 @@
+"""Benchmarks of the reward Lambda: rule graders against a naive scorer, cold start, judge.
+
+Run with ``make bench``. Prints figures; asserts nothing (speed targets are read, not tested):
+
+1. A 1,024-sample GSM8K batch through ``handler()`` with ``graders/gsm8k.json``, against a
+   naive scorer (``#### N`` on the tail, else the last number, exact match) over the same
+   batch in the same run; best of several rounds each, and the ratio.
+2. Cold start: importing ``handler`` with a rule-based definition, over a bare interpreter
+   (median of fresh processes, interleaved).
+3. Judge: 64 samples through ``handler()`` with a ``score_model`` definition against a local
+   OpenAI-compatible server answering after 200 ms (default concurrency, 16).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.judge_server import JudgeServer, Reply  # noqa: E402
+from tests.lambda_loader import SHARED_DATA, load_handler  # noqa: E402
+
+BATCH = 1024
+STYLES = (
+    "{working}#### {final}",
+    "{working}The answer is {final}.",
+    "{working}**Answer:** {final}",
+    "{working}So the final answer is $\\boxed{{{final}}}$.",
+    "{working}In total that makes {final}.",
+)
+_CALCULATOR = re.compile(r"<<[^<>]*>>")
+
+
+def gsm8k_batch(styles: tuple[str, ...]) -> list[dict[str, Any]]:
+    """1,024 rollouts: GSM8K test solutions as responses (calculator annotations removed, the
+    final answer phrased in one of ``styles``), a third graded against a neighbour's answer."""
+    with (SHARED_DATA / "gsm8k" / "test.jsonl").open(encoding="utf-8") as lines:
+        rows = [json.loads(line) for line in lines][:BATCH]
+    finals = [row["answer"].rsplit("####", 1)[1].strip() for row in rows]
+    event = []
+    for index, row in enumerate(rows):
+        working = _CALCULATOR.sub("", row["answer"]).rsplit("####", 1)[0]
+        response = styles[index % len(styles)].format(working=working, final=finals[index])
+        reference = finals[index] if index % 3 else finals[(index + 1) % len(rows)]
+        event.append(
+            {
+                "id": f"gsm8k-test-{index:05d}",
+                "messages": [
+                    {"role": "system", "content": "Solve the problem."},
+                    {"role": "user", "content": row["question"]},
+                    {"role": "assistant", "content": response},
+                ],
+                "metadata": {"reference_answer": {"final_answer": reference}},
+            }
+        )
+    return event
+
+
+_TAIL = re.compile(r"####\s*(-?[\d,.]+)")
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def naive_scorer(event: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The baseline: ``#### N`` in the last 100 characters, else the last number; exact match."""
+    outputs = []
+    for rollout in event:
+        text = rollout["messages"][-1]["content"]
+        reference = rollout["metadata"]["reference_answer"]["final_answer"]
+        tail = _TAIL.search(text[-100:])
+        if tail is not None:
+            answer = tail.group(1)
+        else:
+            numbers = _NUMBER.findall(text)
+            answer = numbers[-1] if numbers else ""
+        score = 1.0 if answer.replace(",", "").rstrip(".") == reference.replace(",", "") else 0.0
+        outputs.append(
+            {
+                "id": rollout["id"],
+                "aggregate_reward_score": score,
+                "metrics_list": [{"name": "naive", "value": score, "type": "Reward"}],
+            }
+        )
+    return outputs
+
+
+def best_of(rounds: int, run: Callable[[], object]) -> float:
+    """The fastest of ``rounds`` runs, in seconds (the least disturbed by other processes)."""
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def bench_rule_graders() -> None:
+    os.environ["GRADER_CONFIG"] = str(ROOT / "graders" / "gsm8k.json")
+    handler = load_handler("reward", fresh=True).handler
+    print(f"1. Rule graders: {BATCH}-sample GSM8K batch, best of 25 rounds")
+    for label, styles in (("mixed answer styles", STYLES), ("all '#### N'", STYLES[:1])):
+        event = gsm8k_batch(styles)
+        with contextlib.redirect_stdout(io.StringIO()):  # the EMF record of each batch
+            graded = handler(event, None)
+            ours = best_of(25, functools.partial(handler, event, None))
+        naive = best_of(25, functools.partial(naive_scorer, event))
+        mean = sum(output["aggregate_reward_score"] for output in graded) / len(graded)
+        naive_mean = sum(o["aggregate_reward_score"] for o in naive_scorer(event)) / len(event)
+        print(
+            f"   {label:22s} handler() {ours * 1000:6.2f} ms ({ours / BATCH * 1e6:5.1f} us/sample)"
+            f"   naive {naive * 1000:6.2f} ms ({naive / BATCH * 1e6:5.1f} us/sample)"
+            f"   handler/naive {ours / naive:4.2f}   mean reward {mean:.3f}, naive {naive_mean:.3f}"
+        )
+
+
+def _process_seconds(code: str, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
+    return time.perf_counter() - started
+
+
+def bench_cold_start(runs: int = 21) -> None:
+    importing = "import sys; sys.path[:0] = ['lambda/reward', 'lambda/common']; import handler"
+    print(f"2. Cold start: a fresh interpreter per run, median of {runs} (interleaved)")
+    for label, definition in (
+        ("gsm8k.json (rule-based)", "graders/gsm8k.json"),
+        ("invoice_extraction.json", "graders/invoice_extraction.json"),
+        ("rubric_judge.json (+openai)", "graders/rubric_judge.json"),
+    ):
+        env = {**os.environ, "GRADER_CONFIG": definition}
+        bare, loaded = [], []
+        _process_seconds(importing, env)  # bytecode cache warm, as for every later run
+        for _ in range(runs):
+            bare.append(_process_seconds("pass", env))
+            loaded.append(_process_seconds(importing, env))
+        extra = (statistics.median(loaded) - statistics.median(bare)) * 1000
+        print(
+            f"   {label:28s} bare {statistics.median(bare) * 1000:6.1f} ms   with handler "
+            f"{statistics.median(loaded) * 1000:6.1f} ms   import adds {extra:6.1f} ms"
+        )
+    env = {**os.environ, "GRADER_CONFIG": "graders/gsm8k.json", "PYTHONDONTWRITEBYTECODE": "1"}
+    openai = [_process_seconds("import openai", env) for _ in range(5)]
+    bare = [_process_seconds("pass", env) for _ in range(5)]
+    cost = (statistics.median(openai) - statistics.median(bare)) * 1000
+    print(f"   for comparison, 'import openai' alone adds {cost:6.1f} ms")
+
+
+def bench_judge(samples: int = 64, latency: float = 0.2) -> None:
+    def judge(body: dict[str, Any], number: int) -> Reply:
+        return Reply(content='{"score": 7}')
+
+    definition = {
+        "type": "score_model",
+        "name": "bench-judge",
+        "model": "bench",
+        "input": [{"role": "user", "content": "Rate 0-10: {{ sample.output_text }}"}],
+        "range": [0, 10],
+    }
+    event = [
+        {
+            "id": f"j{i}",
+            "messages": [
+                {"role": "user", "content": "q"},
+                {"role": "assistant", "content": f"a{i}"},
+            ],
+        }
+        for i in range(samples)
+    ]
+    with JudgeServer(judge, latency=latency) as server:
+        os.environ["OPENAI_BASE_URL"] = server.base_url
+        os.environ["OPENAI_API_KEY"] = "bench"
+        os.environ["GRADER_CONFIG"] = json.dumps(definition)
+        handler = load_handler("reward", fresh=True).handler
+        with contextlib.redirect_stdout(io.StringIO()):
+            handler(event[:1], None)  # first use: imports the SDK, opens a connection
+            runs = [best_of(1, lambda: handler(event, None)) for _ in range(5)]
+        in_flight = server.max_in_flight
+    print(
+        f"3. Judge: {samples} samples, server latency {latency * 1000:.0f} ms, concurrency 16:"
+        f" median {statistics.median(runs):.3f} s, best {min(runs):.3f} s"
+        f" (lower bound {samples / 16 * latency:.1f} s), at most {in_flight} requests in flight"
+    )
+
+
+def main() -> int:
+    """Run every benchmark and print its figures."""
+    print(f"Python {sys.version.split()[0]} on {os.cpu_count()} CPUs\n")
+    bench_rule_graders()
+    print()
+    bench_cold_start()
+    print()
+    bench_judge()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
