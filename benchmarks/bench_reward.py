@@ -30,8 +30,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.judge_server import JudgeServer, Reply  # noqa: E402
 from tests.lambda_loader import SHARED_DATA, load_handler  # noqa: E402
+from tests.openai_server import Chat, OpenAIServer, Reply  # noqa: E402
 
 BATCH = 1024
 STYLES = (
@@ -178,9 +178,8 @@ def bench_judge(samples: int = 64, latency: float = 0.2) -> None:
         }
         for i in range(samples)
     ]
-    with JudgeServer(judge, latency=latency) as server:
-        os.environ["OPENAI_BASE_URL"] = server.base_url
-        os.environ["OPENAI_API_KEY"] = "bench"
+    with OpenAIServer(chat=Chat(judge, latency=latency)) as server:
+        os.environ.update(server.sdk_environment())
         os.environ["GRADER_CONFIG"] = json.dumps(definition)
         handler = load_handler("reward", fresh=True).handler
         with contextlib.redirect_stdout(io.StringIO()):

@@ -1,4 +1,5 @@
-"""Shared fixtures: the synthesized stacks of every environment defined in cdk.json."""
+"""Shared fixtures: the synthesized stacks of every environment defined in cdk.json, and the
+local OpenAI-compatible server."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.lambda_loader import ROOT
+from tests.openai_server import OpenAIServer
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
@@ -52,3 +54,13 @@ def resources_of(template: Any, resource_type: str) -> dict[str, dict[str, Any]]
 def project_root() -> Path:
     """The repository root."""
     return ROOT
+
+
+@pytest.fixture
+def openai_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIServer]:
+    """The local OpenAI-compatible server, with the SDK's environment variables pointing at it
+    (``OPENAI_BASE_URL``, and ``OPENAI_API_KEY`` set to the key it accepts)."""
+    with OpenAIServer() as server:
+        for name, value in server.sdk_environment().items():
+            monkeypatch.setenv(name, value)
+        yield server

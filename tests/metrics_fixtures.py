@@ -1,8 +1,12 @@
-"""Shared pieces of the metrics collector's tests: moto-backed AWS and CloudWatch read-back."""
+"""Shared pieces of the metrics collector's tests: moto-backed AWS and CloudWatch read-back, and
+a synthetic RFT run served by the local OpenAI-compatible server."""
 
 from __future__ import annotations
 
 import json
+import math
+import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,6 +17,7 @@ import pytest
 from moto import mock_aws
 
 from tests.lambda_loader import load_handler
+from tests.openai_server import FineTuning
 
 REGION = "us-west-2"
 ENVIRONMENT = "dev"
@@ -130,3 +135,81 @@ def fake_aws_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAws]:
             topic_arn=topic_arn,
         )
         yield FakeAws(aws, sqs, queue_url, topic_arn, settings)
+
+
+def synthetic_step(step: int, total: int, rng: random.Random) -> dict[str, Any]:
+    """One step's metrics in the documented event shape (bedrock-rft.md §4)."""
+    progress = step / total
+    reward = 0.32 + 0.5 * (1 - math.exp(-step / (0.3 * total))) + rng.gauss(0, 0.045)
+    grad = 0.0009 * (1 + abs(rng.gauss(0, 0.25)))
+    if step == int(0.45 * total):
+        grad *= 7  # one instability spike, as real runs show
+    return {
+        "step": step,
+        "total_steps": total,
+        "critic_rewards_mean": round(min(1.0, max(0.0, reward)), 4),
+        "actor_pg_loss": round(0.11 * (1 - 0.6 * progress) + rng.gauss(0, 0.02), 5),
+        "actor_entropy": round(1.02 - 0.28 * progress + rng.gauss(0, 0.025), 4),
+        "actor_grad_norm": round(grad, 6),
+        "critic_advantages_mean": round(rng.gauss(0, 0.012), 5),
+        "response_length_mean": round(515 + 95 * progress + rng.gauss(0, 14), 2),
+    }
+
+
+def synthetic_run(
+    service: FineTuning,
+    job_id: str,
+    *,
+    total_steps: int = 67,
+    steps: int | None = None,
+    seed: int = 7,
+    start: int | None = None,
+    step_seconds: int = 90,
+    eval_every: int = 10,
+) -> dict[str, Any]:
+    """A running job in ``service`` with ``steps`` (default all) steps of metrics and a
+    checkpoint per eval: a plausible RFT run (rising reward, slowly falling entropy, one
+    grad-norm spike, slowly growing responses) from a seed. Test data, not a real job."""
+    rng = random.Random(seed)
+    steps = total_steps if steps is None else steps
+    start = int(time.time()) - (steps + 3) * step_seconds if start is None else start
+    job = service.add_job(job_id, status="running", created_at=start - 600)
+    service.add_event(job_id, "Fine-tuning job created", created_at=start - 600)
+    service.add_event(job_id, "Validating training file", created_at=start - 300)
+    service.add_event(job_id, "Fine-tuning job started", created_at=start)
+    extend_run(
+        service,
+        job_id,
+        1,
+        steps,
+        total_steps=total_steps,
+        rng=rng,
+        start=start,
+        step_seconds=step_seconds,
+        eval_every=eval_every,
+    )
+    return job
+
+
+def extend_run(
+    service: FineTuning,
+    job_id: str,
+    first: int,
+    last: int,
+    *,
+    total_steps: int,
+    rng: random.Random,
+    start: int,
+    step_seconds: int = 90,
+    eval_every: int = 10,
+) -> None:
+    """Add steps ``first``..``last`` (metrics events, and checkpoints every ``eval_every``)."""
+    for step in range(first, last + 1):
+        stamp = start + step * step_seconds
+        service.add_metrics(job_id, created_at=stamp, **synthetic_step(step, total_steps, rng))
+        if step % eval_every == 0:
+            val = 0.3 + 0.48 * (1 - math.exp(-step / (0.35 * total_steps))) + rng.gauss(0, 0.02)
+            service.add_checkpoint(
+                job_id, step=step, metrics={"val_reward_mean": round(val, 4)}, created_at=stamp + 5
+            )
+            service.add_event(job_id, f"Checkpoint created at step {step}", created_at=stamp + 5)

@@ -23,7 +23,7 @@ from tests.job_support import (
     update_event,
     with_hyperparameter,
 )
-from tests.mantle_server import MantleServer
+from tests.openai_server import OpenAIServer
 
 pytestmark = pytest.mark.usefixtures("aws_credentials")
 REGION = "us-west-2"
@@ -31,19 +31,16 @@ PARAMETER = "/bedrock-rft/staging/job"
 
 
 @pytest.fixture
-def server(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[MantleServer]:
-    """The local Mantle server, with S3/SSM mocked and the SDK pointed at the server."""
-    request.getfixturevalue("aws_credentials")
+def server(openai_server: OpenAIServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIServer]:
+    """The local OpenAI-compatible server (the SDK pointed at it, after ``aws_credentials``
+    has cleared the environment: the module's ``usefixtures`` sets that up first), with S3 and
+    SSM mocked."""
     from rft_job import openai_backend
 
     monkeypatch.setattr(openai_backend, "POLL_SECONDS", 0.01)
     monkeypatch.setattr(openai_backend, "RETRY_PAUSE_SECONDS", 0.01)
-    with MantleServer() as mantle, mock_aws():
-        monkeypatch.setenv("OPENAI_BASE_URL", mantle.base_url)
-        monkeypatch.setenv("OPENAI_API_KEY", mantle.api_key)
-        yield mantle
+    with mock_aws():
+        yield openai_server
 
 
 class Driver:
@@ -72,7 +69,7 @@ class Driver:
 
 
 @pytest.fixture
-def driver(server: MantleServer) -> Driver:
+def driver(server: OpenAIServer) -> Driver:
     return Driver()
 
 
@@ -86,13 +83,11 @@ def record() -> dict[str, Any] | None:
     return parsed
 
 
-def job_creates(server: MantleServer) -> list[Any]:
-    return [
-        r for r in server.state.requests if r.method == "POST" and r.path == "/v1/fine_tuning/jobs"
-    ]
+def job_creates(server: OpenAIServer) -> list[Any]:
+    return [r for r in server.requests if r.method == "POST" and r.path == "/v1/fine_tuning/jobs"]
 
 
-def test_done_when_scenario(server: MantleServer, driver: Driver) -> None:
+def test_done_when_scenario(server: OpenAIServer, driver: Driver) -> None:
     """Create, retried Create, Update unchanged, Update with one hyperparameter changed,
     Delete of the first job, Delete of an unknown id: two jobs, the first cancelled."""
     create = fixture_event("openai")
@@ -110,7 +105,7 @@ def test_done_when_scenario(server: MantleServer, driver: Driver) -> None:
     driver.on_event(delete_event(changed, first))
     driver.on_event(delete_event(changed, "ftjob-never-existed"))
 
-    jobs = server.state.jobs
+    jobs = server.fine_tuning.jobs
     assert sorted(jobs) == sorted([first, second])
     assert jobs[first]["status"] == "cancelled"
     assert jobs[second]["status"] == "queued"
@@ -120,7 +115,7 @@ def test_done_when_scenario(server: MantleServer, driver: Driver) -> None:
 
 
 def test_create_uploads_the_staged_dataset_and_starts_a_reinforcement_job(
-    server: MantleServer, driver: Driver
+    server: OpenAIServer, driver: Driver
 ) -> None:
     create = fixture_event("openai")
     train, validation = jsonl(gsm8k_records(120)), jsonl(gsm8k_records(15, offset=300))
@@ -129,10 +124,10 @@ def test_create_uploads_the_staged_dataset_and_starts_a_reinforcement_job(
     response = driver.on_event(create)
 
     job_id = response["PhysicalResourceId"]
-    job = server.state.jobs[job_id]
-    assert server.state.contents[job["training_file"]] == train
-    assert server.state.contents[job["validation_file"]] == validation
-    assert all(f["purpose"] == "fine-tune" for f in server.state.files.values())
+    job = server.fine_tuning.jobs[job_id]
+    assert server.fine_tuning.contents[job["training_file"]] == train
+    assert server.fine_tuning.contents[job["validation_file"]] == validation
+    assert all(f["purpose"] == "fine-tune" for f in server.fine_tuning.files.values())
     props = create["ResourceProperties"]
     assert job["model"] == "openai.gpt-oss-20b"
     assert job["method"] == {
@@ -156,9 +151,9 @@ def test_create_uploads_the_staged_dataset_and_starts_a_reinforcement_job(
 
 
 def test_is_complete_waits_for_validation_then_records_the_status(
-    server: MantleServer, driver: Driver
+    server: OpenAIServer, driver: Driver
 ) -> None:
-    server.state.validation_polls = 2
+    server.fine_tuning.validation_polls = 2
     create = fixture_event("openai")
     stage_dataset(create)
     response = driver.on_event(create)
@@ -171,8 +166,8 @@ def test_is_complete_waits_for_validation_then_records_the_status(
     assert current is not None and current["status"] == "queued"
 
 
-def test_not_waiting_for_validation_completes_at_once(server: MantleServer, driver: Driver) -> None:
-    server.state.validation_polls = 100
+def test_not_waiting_for_validation_completes_at_once(server: OpenAIServer, driver: Driver) -> None:
+    server.fine_tuning.validation_polls = 100
     create = fixture_event("openai")
     create["ResourceProperties"]["WaitForValidation"] = "false"
     stage_dataset(create)
@@ -182,48 +177,48 @@ def test_not_waiting_for_validation_completes_at_once(server: MantleServer, driv
     assert driver.is_complete(create, response) == {"IsComplete": True}
 
 
-def test_retried_create_adopts_the_running_job(server: MantleServer, driver: Driver) -> None:
+def test_retried_create_adopts_the_running_job(server: OpenAIServer, driver: Driver) -> None:
     create = fixture_event("openai")
     stage_dataset(create)
     first = driver.on_event(create)
-    server.state.set_status(first["PhysicalResourceId"], "running")
+    server.fine_tuning.set_status(first["PhysicalResourceId"], "running")
 
     again = driver.on_event(create)
 
     assert again["PhysicalResourceId"] == first["PhysicalResourceId"]
     assert len(job_creates(server)) == 1
-    assert len(server.state.files) == 2  # nothing uploaded twice
+    assert len(server.fine_tuning.files) == 2  # nothing uploaded twice
 
 
 def test_retried_create_finds_the_job_through_the_record_without_metadata(
-    server: MantleServer, driver: Driver
+    server: OpenAIServer, driver: Driver
 ) -> None:
     """A service that drops job metadata [open] still gets no second job."""
-    server.state.store_metadata = False
+    server.fine_tuning.store_metadata = False
     create = fixture_event("openai")
     stage_dataset(create)
     first = driver.on_event(create)["PhysicalResourceId"]
 
     assert driver.on_event(create)["PhysicalResourceId"] == first
-    assert len(server.state.jobs) == 1
+    assert len(server.fine_tuning.jobs) == 1
 
 
 def test_create_after_a_cancelled_job_of_the_same_inputs_starts_a_new_one(
-    server: MantleServer, driver: Driver
+    server: OpenAIServer, driver: Driver
 ) -> None:
     create = fixture_event("openai")
     stage_dataset(create)
     first = driver.on_event(create)["PhysicalResourceId"]
-    server.state.set_status(first, "cancelled")
+    server.fine_tuning.set_status(first, "cancelled")
 
     second = driver.on_event(create)["PhysicalResourceId"]
 
     assert second != first
-    assert len(server.state.jobs) == 2
+    assert len(server.fine_tuning.jobs) == 2
 
 
 def test_update_of_an_operational_property_keeps_the_job(
-    server: MantleServer, driver: Driver
+    server: OpenAIServer, driver: Driver
 ) -> None:
     create = fixture_event("openai")
     stage_dataset(create)
@@ -237,7 +232,7 @@ def test_update_of_an_operational_property_keeps_the_job(
 
 
 def test_update_moving_the_record_parameter_moves_the_record(
-    server: MantleServer, driver: Driver
+    server: OpenAIServer, driver: Driver
 ) -> None:
     create = fixture_event("openai")
     stage_dataset(create)
@@ -253,7 +248,7 @@ def test_update_moving_the_record_parameter_moves_the_record(
 
 
 def test_rollback_of_a_changed_update_returns_to_the_first_job(
-    server: MantleServer, driver: Driver
+    server: OpenAIServer, driver: Driver
 ) -> None:
     create = fixture_event("openai")
     stage_dataset(create)
@@ -269,14 +264,14 @@ def test_rollback_of_a_changed_update_returns_to_the_first_job(
     driver.on_event(delete_event(rollback, second))
 
     assert restored == first
-    assert server.state.jobs[first]["status"] == "queued"
-    assert server.state.jobs[second]["status"] == "cancelled"
+    assert server.fine_tuning.jobs[first]["status"] == "queued"
+    assert server.fine_tuning.jobs[second]["status"] == "cancelled"
     current = record()
     assert current is not None and current["job_id"] == first
 
 
 def test_delete_of_an_active_job_cancels_it_and_deletes_its_files(
-    server: MantleServer, driver: Driver
+    server: OpenAIServer, driver: Driver
 ) -> None:
     create = fixture_event("openai")
     stage_dataset(create)
@@ -285,39 +280,39 @@ def test_delete_of_an_active_job_cancels_it_and_deletes_its_files(
     response = driver.on_event(delete_event(create, job_id))
 
     assert response == {"PhysicalResourceId": job_id}
-    assert server.state.jobs[job_id]["status"] == "cancelled"
-    assert server.state.files == {}
+    assert server.fine_tuning.jobs[job_id]["status"] == "cancelled"
+    assert server.fine_tuning.files == {}
     assert record() is None
 
 
-def test_delete_with_retain_leaves_the_job_running(server: MantleServer, driver: Driver) -> None:
+def test_delete_with_retain_leaves_the_job_running(server: OpenAIServer, driver: Driver) -> None:
     create = fixture_event("openai")
     create["ResourceProperties"]["OnDelete"] = "retain"
     stage_dataset(create)
     job_id = driver.deploy(create)["PhysicalResourceId"]
-    server.state.set_status(job_id, "running")
+    server.fine_tuning.set_status(job_id, "running")
 
     driver.on_event(delete_event(create, job_id))
 
-    assert server.state.jobs[job_id]["status"] == "running"
-    assert len(server.state.files) == 2
+    assert server.fine_tuning.jobs[job_id]["status"] == "running"
+    assert len(server.fine_tuning.files) == 2
     current = record()
     assert current is not None and current["job_id"] == job_id
 
 
 def test_delete_of_a_finished_job_is_success_and_keeps_the_model(
-    server: MantleServer, driver: Driver
+    server: OpenAIServer, driver: Driver
 ) -> None:
     create = fixture_event("openai")
     stage_dataset(create)
     job_id = driver.deploy(create)["PhysicalResourceId"]
-    server.state.set_status(job_id, "succeeded", fine_tuned_model="openai.gpt-oss-20b:ft-1")
-    before = len(server.state.requests)
+    server.fine_tuning.set_status(job_id, "succeeded", fine_tuned_model="openai.gpt-oss-20b:ft-1")
+    before = len(server.requests)
 
     driver.on_event(delete_event(create, job_id))
 
-    assert server.state.jobs[job_id]["status"] == "succeeded"
-    later = server.state.requests[before:]
+    assert server.fine_tuning.jobs[job_id]["status"] == "succeeded"
+    later = server.requests[before:]
     assert not any(r.path.endswith("/cancel") for r in later)
     assert not any(r.path.startswith("/v1/models") for r in later)
     assert record() is None
@@ -325,7 +320,7 @@ def test_delete_of_a_finished_job_is_success_and_keeps_the_model(
 
 @pytest.mark.parametrize("job_id", ["ftjob-unknown", "not-a-job-id"])
 def test_delete_of_an_unknown_job_is_success(
-    server: MantleServer, driver: Driver, job_id: str
+    server: OpenAIServer, driver: Driver, job_id: str
 ) -> None:
     assert driver.on_event(delete_event(fixture_event("openai"), job_id)) == {
         "PhysicalResourceId": job_id
@@ -333,7 +328,7 @@ def test_delete_of_an_unknown_job_is_success(
 
 
 def test_validation_failure_fails_the_deploy_with_the_service_message(
-    server: MantleServer, driver: Driver
+    server: OpenAIServer, driver: Driver
 ) -> None:
     create = fixture_event("openai")
     stage_dataset(create, train=jsonl(gsm8k_records(40)))
@@ -348,15 +343,15 @@ def test_validation_failure_fails_the_deploy_with_the_service_message(
     message = str(caught.value)
     assert job_id in message
     assert "has 40 examples; at least 100 are required" in message
-    assert server.state.files == {}  # no Delete follows a failed Create: cleaned up here
+    assert server.fine_tuning.files == {}  # no Delete follows a failed Create: cleaned up here
     assert record() is None
     assert handler is job_modules()
 
 
 def test_a_job_still_validating_at_the_deadline_is_cancelled(
-    server: MantleServer, driver: Driver, monkeypatch: pytest.MonkeyPatch
+    server: OpenAIServer, driver: Driver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server.state.validation_polls = 1000
+    server.fine_tuning.validation_polls = 1000
     monkeypatch.setenv("JOB_WAIT_TIMEOUT_SECONDS", "-1")
     create = fixture_event("openai")
     stage_dataset(create)
@@ -366,13 +361,13 @@ def test_a_job_still_validating_at_the_deadline_is_cancelled(
     with pytest.raises(JobError, match="still validating its data"):
         driver.is_complete(create, response)
 
-    assert server.state.jobs[response["PhysicalResourceId"]]["status"] == "cancelled"
-    assert server.state.files == {}
+    assert server.fine_tuning.jobs[response["PhysicalResourceId"]]["status"] == "cancelled"
+    assert server.fine_tuning.files == {}
     assert record() is None
 
 
-def test_a_rejected_create_deletes_the_uploaded_files(server: MantleServer, driver: Driver) -> None:
-    server.state.models = frozenset({"qwen.qwen3-32b"})
+def test_a_rejected_create_deletes_the_uploaded_files(server: OpenAIServer, driver: Driver) -> None:
+    server.fine_tuning.models = frozenset({"qwen.qwen3-32b"})
     create = fixture_event("openai")
     stage_dataset(create)
     from rft_job.model import JobError
@@ -382,12 +377,12 @@ def test_a_rejected_create_deletes_the_uploaded_files(server: MantleServer, driv
 
     assert "environment 'staging'" in str(caught.value)
     assert "'openai.gpt-oss-20b' is not available for fine-tuning" in str(caught.value)
-    assert server.state.files == {}
-    assert server.state.jobs == {}
+    assert server.fine_tuning.files == {}
+    assert server.fine_tuning.jobs == {}
 
 
 def test_a_file_the_service_rejects_fails_the_create_with_its_details(
-    server: MantleServer, driver: Driver
+    server: OpenAIServer, driver: Driver
 ) -> None:
     create = fixture_event("openai")
     stage_dataset(create, train=b'{"messages": []}\nnot json\n')
@@ -396,11 +391,11 @@ def test_a_file_the_service_rejects_fails_the_create_with_its_details(
     with pytest.raises(JobError, match=r"rejected by the service: Line 2: invalid JSON"):
         driver.on_event(create)
 
-    assert server.state.files == {}
-    assert server.state.jobs == {}
+    assert server.fine_tuning.files == {}
+    assert server.fine_tuning.jobs == {}
 
 
-def test_a_job_that_cannot_be_recorded_is_cancelled(server: MantleServer, driver: Driver) -> None:
+def test_a_job_that_cannot_be_recorded_is_cancelled(server: OpenAIServer, driver: Driver) -> None:
     create = fixture_event("openai")
     stage_dataset(create)
     from botocore.exceptions import ClientError
@@ -418,57 +413,57 @@ def test_a_job_that_cannot_be_recorded_is_cancelled(server: MantleServer, driver
     with pytest.raises(JobError, match=r"could not be recorded.*the job was cancelled"):
         driver.on_event(create)
 
-    (job,) = server.state.jobs.values()
+    (job,) = server.fine_tuning.jobs.values()
     assert job["status"] == "cancelled"
-    assert server.state.files == {}
+    assert server.fine_tuning.files == {}
 
 
-def test_throttled_requests_are_retried(server: MantleServer, driver: Driver) -> None:
+def test_throttled_requests_are_retried(server: OpenAIServer, driver: Driver) -> None:
     create = fixture_event("openai")
     stage_dataset(create)
-    server.state.throttle(2, method="POST", path_prefix="/v1/files")
-    server.state.throttle(2, method="POST", path_prefix="/v1/fine_tuning/jobs")
-    server.state.throttle(2, method="GET", path_prefix="/v1/fine_tuning/jobs")
+    server.throttle(2, method="POST", path_prefix="/v1/files")
+    server.throttle(2, method="POST", path_prefix="/v1/fine_tuning/jobs")
+    server.throttle(2, method="GET", path_prefix="/v1/fine_tuning/jobs")
 
     driver.deploy(create)
 
-    assert len(server.state.jobs) == 1
+    assert len(server.fine_tuning.jobs) == 1
     assert len(job_creates(server)) == 3  # two refused with 429, one accepted
 
 
 def test_a_lost_create_response_does_not_start_a_second_job(
-    server: MantleServer, driver: Driver
+    server: OpenAIServer, driver: Driver
 ) -> None:
     create = fixture_event("openai")
     stage_dataset(create)
-    server.state.fail(500, method="POST", path_prefix="/v1/fine_tuning/jobs", after=True)
+    server.fail(500, method="POST", path_prefix="/v1/fine_tuning/jobs", after=True)
 
     response = driver.on_event(create)
 
-    assert list(server.state.jobs) == [response["PhysicalResourceId"]]
+    assert list(server.fine_tuning.jobs) == [response["PhysicalResourceId"]]
 
 
 def test_without_an_api_key_a_short_term_bedrock_key_is_minted(
-    server: MantleServer, driver: Driver, monkeypatch: pytest.MonkeyPatch
+    server: OpenAIServer, driver: Driver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("OPENAI_API_KEY")
-    server.state.api_key = None
-    server.state.api_key_prefix = "bedrock-api-key-"
+    server.api_key = None
+    server.api_key_prefix = "bedrock-api-key-"
     create = fixture_event("openai")
     stage_dataset(create)
 
     driver.deploy(create)
 
-    assert len(server.state.jobs) == 1
-    tokens = {r.headers["authorization"] for r in server.state.requests}
+    assert len(server.fine_tuning.jobs) == 1
+    tokens = {r.headers["authorization"] for r in server.requests}
     assert all(t.startswith("Bearer bedrock-api-key-") for t in tokens)
 
 
-def test_a_missing_property_is_named(server: MantleServer, driver: Driver) -> None:
+def test_a_missing_property_is_named(server: OpenAIServer, driver: Driver) -> None:
     create = fixture_event("openai")
     del create["ResourceProperties"]["GraderFunctionArn"]
     from rft_job.spec import PropertyError
 
     with pytest.raises(PropertyError, match=r"ResourceProperties\.GraderFunctionArn: required"):
         driver.on_event(create)
-    assert server.state.requests == []
+    assert server.requests == []

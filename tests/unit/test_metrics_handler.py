@@ -7,9 +7,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.events_server import EventsServer, synthetic_run
 from tests.lambda_loader import load_handler
-from tests.metrics_fixtures import ENVIRONMENT, FakeAws, fake_aws_fixture  # noqa: F401 (fixture)
+from tests.metrics_fixtures import (
+    ENVIRONMENT,
+    FakeAws,
+    fake_aws_fixture,  # noqa: F401 (fixture)
+    synthetic_run,
+)
+from tests.openai_server import OpenAIServer
 
 handler_module = load_handler("metrics")
 
@@ -25,25 +30,24 @@ class LambdaContext:
 
 
 @pytest.fixture
-def deployed(fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[EventsServer]:
+def deployed(
+    fake_aws: FakeAws, openai_server: OpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[OpenAIServer]:
     """The collector's environment as the construct sets it, pointed at the test server."""
     handler_module._aws.cache_clear()
-    with EventsServer() as server:
-        monkeypatch.setenv("RFT_ENVIRONMENT", ENVIRONMENT)
-        monkeypatch.setenv("RFT_BACKEND", "openai")
-        monkeypatch.setenv("TOPIC_ARN", fake_aws.topic_arn)
-        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-        monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "metrics")
-        yield server
+    monkeypatch.setenv("RFT_ENVIRONMENT", ENVIRONMENT)
+    monkeypatch.setenv("RFT_BACKEND", "openai")
+    monkeypatch.setenv("TOPIC_ARN", fake_aws.topic_arn)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "metrics")
+    yield openai_server
     handler_module._aws.cache_clear()
 
 
 def test_scheduled_run_and_backfill_through_the_handler(
-    fake_aws: FakeAws, deployed: EventsServer
+    fake_aws: FakeAws, deployed: OpenAIServer
 ) -> None:
-    deployed.add_job(synthetic_run("ftjob-live", steps=9))
-    deployed.add_job(synthetic_run("ftjob-past", steps=4, seed=2))
+    synthetic_run(deployed.fine_tuning, "ftjob-live", steps=9)
+    synthetic_run(deployed.fine_tuning, "ftjob-past", steps=4, seed=2)
     fake_aws.record_job("ftjob-live", status="queued")
 
     scheduled = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
@@ -59,7 +63,7 @@ def test_scheduled_run_and_backfill_through_the_handler(
 
 
 def test_missing_environment_is_named(
-    fake_aws: FakeAws, deployed: EventsServer, monkeypatch: pytest.MonkeyPatch
+    fake_aws: FakeAws, deployed: OpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("RFT_ENVIRONMENT")
     with pytest.raises(ValueError, match="RFT_ENVIRONMENT is not set"):

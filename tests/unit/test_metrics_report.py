@@ -6,15 +6,15 @@ import importlib.util
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 from matplotlib import image
 
-from tests.events_server import EventsServer, FakeJob, synthetic_run
 from tests.lambda_loader import ROOT
+from tests.metrics_fixtures import synthetic_run
+from tests.openai_server import OpenAIServer
 
 
 def _load_report() -> ModuleType:
@@ -29,18 +29,17 @@ report = _load_report()
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[EventsServer]:
-    with EventsServer(max_page=20) as running:
-        monkeypatch.setenv("OPENAI_BASE_URL", running.base_url)
-        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-        yield running
+def server(openai_server: OpenAIServer) -> OpenAIServer:
+    """The local server (the report reads it through the SDK's environment), paging by 20."""
+    openai_server.fine_tuning.max_page = 20
+    return openai_server
 
 
 def test_png_has_one_panel_per_metric_and_the_path_comes_last(
-    server: EventsServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: OpenAIServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    job = server.add_job(synthetic_run("ftjob-report", steps=67))
-    job.status = "succeeded"
+    synthetic_run(server.fine_tuning, "ftjob-report", steps=67)
+    server.fine_tuning.set_status("ftjob-report", "succeeded")
     out = tmp_path / "curves.png"
     assert report.main(["ftjob-report", "--out", str(out)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
@@ -64,8 +63,8 @@ def test_panels_follow_the_metrics_present(tmp_path: Path) -> None:
     assert titles == ["Policy entropy", "Aborted responses (share)"]
 
 
-def test_job_without_metrics_says_so(server: EventsServer, tmp_path: Path) -> None:
-    server.add_job(FakeJob("ftjob-empty", status="queued"))
+def test_job_without_metrics_says_so(server: OpenAIServer, tmp_path: Path) -> None:
+    server.fine_tuning.add_job("ftjob-empty", status="queued")
     with pytest.raises(SystemExit, match="job ftjob-empty has no training metrics yet"):
         report.main(["ftjob-empty", "--out", str(tmp_path / "x.png")])
 
@@ -81,10 +80,10 @@ def test_environment_sets_backend_region_and_thresholds() -> None:
     assert config.observability.entropy_floor >= 0
 
 
-def test_command_line_prints_the_path_last(server: EventsServer, tmp_path: Path) -> None:
-    server.add_job(synthetic_run("ftjob-cli", steps=12))
+def test_command_line_prints_the_path_last(server: OpenAIServer, tmp_path: Path) -> None:
+    synthetic_run(server.fine_tuning, "ftjob-cli", steps=12)
     out = tmp_path / "cli.png"
-    env = {**os.environ, "OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "k"}
+    env = {**os.environ, **server.sdk_environment()}
     done = subprocess.run(
         [sys.executable, "scripts/report.py", "ftjob-cli", "--out", str(out)],
         cwd=ROOT,

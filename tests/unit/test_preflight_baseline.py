@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ from preflight.baseline import (
 )
 from preflight.dataset import Limits, Record, check_dataset
 from preflight.findings import Findings
-from tests.local_openai_server import HTTPFailure, ServerState, local_openai_server
+from tests.openai_server import OpenAIServer, Reply
 
 DATASET = Path(__file__).resolve().parents[2] / "datasets" / "gsm8k" / "train.jsonl"
 
@@ -39,32 +37,18 @@ def _answers(records: list[Record]) -> dict[str, str]:
     return {r.messages[-1]["content"]: r.reference_answer["final_answer"] for r in records}
 
 
-@pytest.fixture
-def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., ServerState]]:
-    """Start a local server answering with ``reply``; the project's client is pointed at it
-    through the SDK's own variables."""
-    with ExitStack() as stack:
-
-        def start(reply: Callable[[dict[str, Any]], str]) -> ServerState:
-            url, state = stack.enter_context(local_openai_server(reply))
-            monkeypatch.setenv("OPENAI_BASE_URL", url)
-            monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-            return state
-
-        yield start
-
-
 def test_samples_every_chosen_prompt_concurrently(
-    records: list[Record], endpoint: Callable[..., ServerState]
+    records: list[Record], openai_server: OpenAIServer
 ) -> None:
+    """The project's client finds the local server through the SDK's own variables."""
     answers = _answers(records)
 
-    def reply(body: dict[str, Any]) -> str:
+    def reply(body: dict[str, Any], number: int) -> Reply:
         question = body["messages"][-1]["content"]
-        return f"Working...\n#### {answers[question]}"
+        return Reply(content=f"Working...\n#### {answers[question]}")
 
-    state = endpoint(reply)
-    state.rendezvous = 3
+    openai_server.chat.behaviour = reply
+    openai_server.rendezvous(3)
     chosen = choose(records, 24, seed=1)
     client = make_client(region=None)
     done = []
@@ -85,15 +69,16 @@ def test_samples_every_chosen_prompt_concurrently(
         final = sample.record.reference_answer["final_answer"]
         assert sample.response == f"Working...\n#### {final}"
     # what went over the wire: the prompt's messages as they are, the options, the key
-    assert len(state.requests) == 24
-    first = state.requests[0]
+    bodies = [r.body for r in openai_server.requests]
+    assert len(bodies) == 24
+    first = bodies[0]
     assert first["model"] == "openai.gpt-oss-20b"
     assert first["max_tokens"] == 256 and first["temperature"] == 0.7
-    assert {json.dumps(r["messages"]) for r in state.requests} == {
+    assert {json.dumps(body["messages"]) for body in bodies} == {
         json.dumps(s.record.messages) for s in samples
     }
-    assert set(state.authorizations) == {"Bearer test-key"}
-    assert state.max_in_flight >= 3
+    assert {r.headers["authorization"] for r in openai_server.requests} == {"Bearer test-key"}
+    assert openai_server.max_in_flight >= 3
 
 
 def test_choose_is_reproducible_in_file_order(records: list[Record]) -> None:
@@ -106,17 +91,17 @@ def test_choose_is_reproducible_in_file_order(records: list[Record]) -> None:
 
 
 def test_stops_early_when_every_request_fails(
-    records: list[Record], endpoint: Callable[..., ServerState]
+    records: list[Record], openai_server: OpenAIServer
 ) -> None:
-    def reply(body: dict[str, Any]) -> str:
-        raise HTTPFailure(404, f"model {body['model']} not found")
+    def reply(body: dict[str, Any], number: int) -> Reply:
+        return Reply(status=404, error=f"model {body['model']} not found")
 
-    state = endpoint(reply)
+    openai_server.chat.behaviour = reply
     samples, aborted = sample_responses(
         make_client(region=None), "no-such-model", records[:40], concurrency=1
     )
     assert aborted
-    assert len(state.requests) == 5  # FAIL_FAST_AFTER, one at a time
+    assert len(openai_server.requests) == 5  # FAIL_FAST_AFTER, one at a time
     assert len(samples) == 5
     assert all(s.error and "NotFoundError" in s.error for s in samples)
     assert samples[0].error is not None
@@ -133,14 +118,14 @@ def test_stops_early_when_every_request_fails(
 
 
 def test_some_failed_requests_are_a_warning(
-    records: list[Record], endpoint: Callable[..., ServerState]
+    records: list[Record], openai_server: OpenAIServer
 ) -> None:
-    def reply(body: dict[str, Any]) -> str:
+    def reply(body: dict[str, Any], number: int) -> Reply:
         if "Natalia" in body["messages"][-1]["content"]:
-            raise HTTPFailure(400, "prompt rejected")
-        return "#### 0"
+            return Reply(status=400, error="prompt rejected")
+        return Reply(content="#### 0")
 
-    endpoint(reply)
+    openai_server.chat.behaviour = reply
     samples, aborted = sample_responses(make_client(region=None), "m", records[:6])
     assert not aborted
     assert sum(s.error is not None for s in samples) == 1

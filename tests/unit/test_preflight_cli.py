@@ -12,7 +12,7 @@ import pytest
 
 from preflight.__main__ import main
 from tests.lambda_loader import ROOT
-from tests.local_openai_server import local_openai_server
+from tests.openai_server import OpenAIServer, Reply
 
 FIXTURES = ROOT / "tests" / "fixtures" / "preflight"
 
@@ -216,7 +216,7 @@ def matplotlib_image() -> Any:
 
 
 def test_baseline_sampling_end_to_end(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], openai_server: OpenAIServer, tmp_path: Path
 ) -> None:
     """--model/--samples: the real SDK to a local server, graded by the real handler."""
     lines = (ROOT / "datasets/gsm8k/train.jsonl").read_text(encoding="utf-8").split("\n")
@@ -226,35 +226,33 @@ def test_baseline_sampling_end_to_end(
         answers[record["messages"][-1]["content"]] = record["reference_answer"]["final_answer"]
     asked: list[str] = []
 
-    def reply(body: dict[str, Any]) -> str:
+    def reply(body: dict[str, Any], number: int) -> Reply:
         question = body["messages"][-1]["content"]
         asked.append(question)
         # right on questions of even length, wrong otherwise: about half earn a reward
         if len(question) % 2 == 0:
-            return f"Let me think.\n#### {answers[question]}"
-        return "Let me think.\n#### 123456789"
+            return Reply(content=f"Let me think.\n#### {answers[question]}")
+        return Reply(content="Let me think.\n#### 123456789")
 
-    with local_openai_server(reply) as (url, state):
-        monkeypatch.setenv("OPENAI_BASE_URL", url)
-        monkeypatch.setenv("OPENAI_API_KEY", "k")
-        plot = tmp_path / "p.png"
-        code = main(
-            [
-                "--dataset",
-                str(ROOT / "datasets/gsm8k/train.jsonl"),
-                "--grader",
-                str(ROOT / "graders/gsm8k.json"),
-                "--model",
-                "openai.gpt-oss-20b",
-                "--samples",
-                "40",
-                "--concurrency",
-                "4",
-                "--json",
-                "--plot",
-                str(plot),
-            ]
-        )
+    openai_server.chat.behaviour = reply
+    plot = tmp_path / "p.png"
+    code = main(
+        [
+            "--dataset",
+            str(ROOT / "datasets/gsm8k/train.jsonl"),
+            "--grader",
+            str(ROOT / "graders/gsm8k.json"),
+            "--model",
+            "openai.gpt-oss-20b",
+            "--samples",
+            "40",
+            "--concurrency",
+            "4",
+            "--json",
+            "--plot",
+            str(plot),
+        ]
+    )
     out, err = capsys.readouterr()
     report = json.loads(out)
     assert code == 0
@@ -265,30 +263,28 @@ def test_baseline_sampling_end_to_end(
     assert len(asked) == 40 and 0 < right < 40
     assert baseline["rewards"]["mean"] == round(right / 40, 4)
     assert baseline["rewards"]["share_nonzero"] == round(right / 40, 4)
-    assert {r["model"] for r in state.requests} == {"openai.gpt-oss-20b"}
+    assert {r.body["model"] for r in openai_server.requests} == {"openai.gpt-oss-20b"}
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Traceback" not in err
 
 
 def test_baseline_near_zero_is_a_warning(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], openai_server: OpenAIServer
 ) -> None:
-    with local_openai_server(lambda body: "I am not sure.") as (url, _):
-        monkeypatch.setenv("OPENAI_BASE_URL", url)
-        monkeypatch.setenv("OPENAI_API_KEY", "k")
-        code, out, _ = _run(
-            [
-                "--dataset",
-                str(ROOT / "datasets/gsm8k/train.jsonl"),
-                "--grader",
-                str(ROOT / "graders/gsm8k.json"),
-                "--model",
-                "m",
-                "--samples",
-                "20",
-            ],
-            capsys,
-        )
+    openai_server.chat.behaviour = lambda body, number: Reply(content="I am not sure.")
+    code, out, _ = _run(
+        [
+            "--dataset",
+            str(ROOT / "datasets/gsm8k/train.jsonl"),
+            "--grader",
+            str(ROOT / "graders/gsm8k.json"),
+            "--model",
+            "m",
+            "--samples",
+            "20",
+        ],
+        capsys,
+    )
     assert code == 0
     assert "WARNING base model earns (almost) no reward: 1" in out
     assert "m: 0% of 20 prompts earn a non-zero reward" in out

@@ -29,7 +29,7 @@ from preflight.reward import (
     ensure_lambda_paths,
 )
 from tests.lambda_loader import ROOT
-from tests.local_openai_server import HTTPFailure, local_openai_server
+from tests.openai_server import OpenAIServer, Reply
 
 DATASET = ROOT / "datasets" / "gsm8k" / "train.jsonl"
 GSM8K_GRADER = ROOT / "graders" / "gsm8k.json"
@@ -342,7 +342,7 @@ def test_graders_that_reward_an_empty_answer_are_rejected(
     )
 
 
-def _judge_reply(body: dict[str, Any]) -> str:
+def _judge_reply(body: dict[str, Any], number: int) -> Reply:
     """A judge that gives 10 when the graded solution contains the reference answer."""
     prompt = body["messages"][-1]["content"]
     reference = re.search(r"Reference final answer: (\S+)", prompt)
@@ -350,42 +350,36 @@ def _judge_reply(body: dict[str, Any]) -> str:
     # the response sits between markers with a random hex name: drop them first
     solution = re.sub(r"</?[\w-]+>", " ", prompt.split("Solution to grade:", 1)[1])
     right = re.search(rf"(?<![\w.]){re.escape(reference.group(1))}(?![\w.])", solution)
-    return json.dumps({"score": 10 if right else 0})
+    return Reply(content=json.dumps({"score": 10 if right else 0}))
 
 
 def test_model_judged_grader_runs_on_100_records_through_the_judge_endpoint(
-    monkeypatch: pytest.MonkeyPatch, records: list[Record]
+    openai_server: OpenAIServer, records: list[Record]
 ) -> None:
-    with local_openai_server(_judge_reply) as (url, state):
-        monkeypatch.setenv("OPENAI_BASE_URL", url)
-        monkeypatch.setenv("OPENAI_API_KEY", "judge-key")
-        findings, result = _check(ROOT / "graders" / "rubric_judge.json", records)
+    openai_server.chat.behaviour = _judge_reply
+    findings, result = _check(ROOT / "graders" / "rubric_judge.json", records)
     assert result.records == 100
     assert result.notes == [
         f"{ROOT / 'graders' / 'rubric_judge.json'} calls a model: grader checks ran on the "
         "first 100 records only (--grader-records to choose)"
     ]
     judged = 6 * 20 + 5 * 100
-    assert result.handler_metrics["JudgeCalls"] == judged == len(state.requests)
-    assert {r["model"] for r in state.requests} == {"openai.gpt-oss-120b"}
+    assert result.handler_metrics["JudgeCalls"] == judged == len(openai_server.requests)
+    assert {r.body["model"] for r in openai_server.requests} == {"openai.gpt-oss-120b"}
     assert findings.codes("error") == set()
     assert result.probes["reference"].to_dict()["mean"] == 1.0
     assert result.probes["empty"].to_dict()["max"] == 0.0
 
 
 def test_failing_judge_is_reported(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, records: list[Record]
+    openai_server: OpenAIServer, tmp_path: Path, records: list[Record]
 ) -> None:
     definition = json.loads((ROOT / "graders" / "rubric_judge.json").read_text())
     definition.update(max_retries=0, name="judge")
-
-    def unavailable(body: dict[str, Any]) -> str:
-        raise HTTPFailure(503, "model is not ready")
-
-    with local_openai_server(unavailable) as (url, _):
-        monkeypatch.setenv("OPENAI_BASE_URL", url)
-        monkeypatch.setenv("OPENAI_API_KEY", "judge-key")
-        findings, _ = _check(_grader(tmp_path, definition), records[:30])
+    openai_server.chat.behaviour = lambda body, number: Reply(
+        status=503, error="model is not ready"
+    )
+    findings, _ = _check(_grader(tmp_path, definition), records[:30])
     assert "grader-cannot-score" in findings.codes("error")
     failed = findings.group("judge-errors", "warning")
     assert failed is not None

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.judge_server import JudgeServer, Reply, enclosed_response, outside_markers
 from tests.lambda_loader import SHARED_DATA
+from tests.openai_server import OpenAIServer, Reply, enclosed_response, outside_markers
 from tests.reward_support import (
     GRADERS,
     FakeContext,
@@ -85,23 +85,21 @@ def rubric_following_judge(body: dict[str, Any], number: int) -> Reply:
     return Reply(content=json.dumps({"score": min(10, 4 + 2 * shown)}))
 
 
-def test_rubric_judge(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rubric_judge(monkeypatch: pytest.MonkeyPatch, openai_server: OpenAIServer) -> None:
     event = _gsm8k_rollouts(12)
     bare = _final(event[2]["messages"][-1]["content"])
     assert bare is not None
     event[2]["messages"][-1]["content"] = f"#### {bare}"
-    with JudgeServer(rubric_following_judge) as server:
-        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-        module = load_reward(monkeypatch, GRADERS / "rubric_judge.json")
-        outputs = module.handler(event, FakeContext())
+    openai_server.chat.behaviour = rubric_following_judge
+    module = load_reward(monkeypatch, GRADERS / "rubric_judge.json")
+    outputs = module.handler(event, FakeContext())
     check_contract(event, outputs)
     values = scores(outputs)
     assert values[1::2] == [0.0] * 6  # wrong final answers
     assert values[2] == 0.4  # right answer, no working shown
     assert all(value >= 0.6 for index, value in enumerate(values) if index % 2 == 0 and index != 2)
     questions = [rollout["messages"][1]["content"] for rollout in event]
-    for request in server.requests:
+    for request in (recorded.body for recorded in openai_server.requests):
         assert request["model"] == "openai.gpt-oss-120b"
         assert request["temperature"] == 0
         assert request["max_completion_tokens"] == 512
