@@ -283,6 +283,9 @@ def _parse_json(raw: bytes, content_type: str) -> Any:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's connection pool expects
+    # Headers and body are two writes: without TCP_NODELAY the second waits for the client's
+    # delayed ACK of the first on a kept-alive connection (tens of ms per request).
+    disable_nagle_algorithm = True
     server: _HTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
