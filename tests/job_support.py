@@ -1,5 +1,6 @@
-"""Helpers for the job custom resource's tests: events from the fixtures, real GSM8K data in
-the RFT format, a Lambda context, and the work-arounds for moto's Bedrock gaps."""
+"""Helpers for the job custom resource's tests: events from the fixtures, the handler driven as
+the Provider framework drives it, the job record, real GSM8K data in the RFT format, a Lambda
+context, and the work-arounds for moto's Bedrock gaps."""
 
 from __future__ import annotations
 
@@ -73,6 +74,42 @@ class LambdaContext:
     def get_remaining_time_in_millis(self) -> int:
         """As if just invoked with a 10-minute timeout."""
         return 600_000
+
+
+def on_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The handler's ``on_event`` for ``event``, as the Provider framework calls it."""
+    result: dict[str, Any] = job_modules().on_event(event, LambdaContext())
+    return result
+
+
+def is_complete(event: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
+    """The handler's ``is_complete`` for ``event`` after ``on_event`` answered ``response``."""
+    result: dict[str, Any] = job_modules().is_complete({**event, **response}, LambdaContext())
+    return result
+
+
+def deploy(event: dict[str, Any], polls: int = 5) -> dict[str, Any]:
+    """``on_event`` then ``is_complete`` until complete (at most ``polls`` times): the final
+    response, its ``Data`` merged with what ``is_complete`` added."""
+    response = on_event(event)
+    for _ in range(polls):
+        done = is_complete(event, response)
+        if done["IsComplete"]:
+            return {**response, "Data": {**response.get("Data", {}), **done.get("Data", {})}}
+    raise AssertionError(f"not complete after {polls} polls")
+
+
+def job_record(region: str, parameter: str) -> dict[str, Any] | None:
+    """The job record in SSM parameter ``parameter`` (inside a moto mock), or None."""
+    import boto3
+
+    ssm = boto3.client("ssm", region_name=region)
+    try:
+        value = ssm.get_parameter(Name=parameter)["Parameter"]["Value"]
+    except ssm.exceptions.ParameterNotFound:
+        return None
+    parsed: dict[str, Any] = json.loads(value)
+    return parsed
 
 
 def gsm8k_records(count: int, *, offset: int = 0) -> list[dict[str, Any]]:

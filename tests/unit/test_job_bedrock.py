@@ -16,13 +16,16 @@ from moto import mock_aws
 
 from tests.job_support import (
     ACCOUNT,
-    LambdaContext,
     aws_credentials,  # noqa: F401 (fixture)
     delete_event,
+    deploy,
     fixture_event,
+    is_complete,
     job_modules,
+    job_record,
     moto_job_names,
     moto_jobs,
+    on_event,
     update_event,
     with_hyperparameter,
 )
@@ -35,26 +38,13 @@ MODEL = "amazon.nova-2-lite-v1:0:256k"
 REAL_ARN = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:model-customization-job/{MODEL}/a1b2c3d4e5f6"
 
 
-def call(name: str, event: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = getattr(job_modules(), name)(event, LambdaContext())
-    return result
-
-
-def deploy(event: dict[str, Any]) -> dict[str, Any]:
-    response = call("on_event", event)
-    done = call("is_complete", {**event, **response})
-    assert done["IsComplete"], done
-    return response
+def deploy_now(event: dict[str, Any]) -> dict[str, Any]:
+    """``deploy``, complete at the first ``is_complete`` (moto reports no validation status)."""
+    return deploy(event, polls=1)
 
 
 def record() -> dict[str, Any] | None:
-    ssm = boto3.client("ssm", region_name=REGION)
-    try:
-        value = ssm.get_parameter(Name=PARAMETER)["Parameter"]["Value"]
-    except ssm.exceptions.ParameterNotFound:
-        return None
-    parsed: dict[str, Any] = json.loads(value)
-    return parsed
+    return job_record(REGION, PARAMETER)
 
 
 @pytest.fixture
@@ -89,16 +79,16 @@ def test_done_when_scenario() -> None:
     Delete of the first job, Delete of an unknown id: two jobs, the first stopped."""
     create = fixture_event("bedrock")
 
-    first = deploy(create)["PhysicalResourceId"]
-    assert deploy(create)["PhysicalResourceId"] == first
-    assert deploy(update_event(create, first))["PhysicalResourceId"] == first
+    first = deploy_now(create)["PhysicalResourceId"]
+    assert deploy_now(create)["PhysicalResourceId"] == first
+    assert deploy_now(update_event(create, first))["PhysicalResourceId"] == first
     changed = update_event(
         create, first, Hyperparameters=with_hyperparameter(create, "epochCount", 3)
     )
-    second = deploy(changed)["PhysicalResourceId"]
+    second = deploy_now(changed)["PhysicalResourceId"]
     assert second != first
-    call("on_event", delete_event(changed, first))
-    call("on_event", delete_event(changed, REAL_ARN))
+    on_event(delete_event(changed, first))
+    on_event(delete_event(changed, REAL_ARN))
 
     jobs = moto_jobs(REGION)
     assert len(jobs) == 2
@@ -113,7 +103,7 @@ def test_done_when_scenario() -> None:
 def test_create_names_the_job_after_its_identity_and_records_it() -> None:
     create = fixture_event("bedrock")
 
-    response = call("on_event", create)
+    response = on_event(create)
 
     (job,) = moto_jobs(REGION).values()
     data = response["Data"]
@@ -137,10 +127,10 @@ def test_create_names_the_job_after_its_identity_and_records_it() -> None:
 @pytest.mark.usefixtures("moto_bedrock")
 def test_create_after_a_stopped_job_of_the_same_inputs_uses_the_next_name() -> None:
     create = fixture_event("bedrock")
-    first = call("on_event", create)
-    call("on_event", delete_event(create, first["PhysicalResourceId"]))
+    first = on_event(create)
+    on_event(delete_event(create, first["PhysicalResourceId"]))
 
-    second = call("on_event", create)
+    second = on_event(create)
 
     assert second["PhysicalResourceId"] != first["PhysicalResourceId"]
     assert second["Data"]["JobName"].endswith("-2")
@@ -149,9 +139,9 @@ def test_create_after_a_stopped_job_of_the_same_inputs_uses_the_next_name() -> N
 @pytest.mark.usefixtures("moto_bedrock")
 def test_update_of_an_operational_property_keeps_the_job() -> None:
     create = fixture_event("bedrock")
-    first = deploy(create)["PhysicalResourceId"]
+    first = deploy_now(create)["PhysicalResourceId"]
 
-    kept = deploy(
+    kept = deploy_now(
         update_event(
             create,
             first,
@@ -168,9 +158,9 @@ def test_update_of_an_operational_property_keeps_the_job() -> None:
 def test_delete_with_retain_leaves_the_job_running() -> None:
     create = fixture_event("bedrock")
     create["ResourceProperties"]["OnDelete"] = "retain"
-    job_arn = deploy(create)["PhysicalResourceId"]
+    job_arn = deploy_now(create)["PhysicalResourceId"]
 
-    call("on_event", delete_event(create, job_arn))
+    on_event(delete_event(create, job_arn))
 
     (job,) = moto_jobs(REGION).values()
     assert job.status == "InProgress"
@@ -181,11 +171,11 @@ def test_delete_with_retain_leaves_the_job_running() -> None:
 @pytest.mark.parametrize("status", ["Completed", "Failed", "Stopped"])
 def test_delete_of_a_finished_job_is_success(status: str) -> None:
     create = fixture_event("bedrock")
-    job_arn = deploy(create)["PhysicalResourceId"]
+    job_arn = deploy_now(create)["PhysicalResourceId"]
     (job,) = moto_jobs(REGION).values()
     job.status = status
 
-    assert call("on_event", delete_event(create, job_arn)) == {"PhysicalResourceId": job_arn}
+    assert on_event(delete_event(create, job_arn)) == {"PhysicalResourceId": job_arn}
 
     assert job.status == status
     assert record() is None
@@ -194,7 +184,7 @@ def test_delete_of_a_finished_job_is_success(status: str) -> None:
 @pytest.mark.usefixtures("moto_bedrock")
 @pytest.mark.parametrize("job_id", [REAL_ARN, "not a job id", ""])
 def test_delete_of_an_unknown_job_is_success(job_id: str) -> None:
-    assert call("on_event", delete_event(fixture_event("bedrock"), job_id)) == {
+    assert on_event(delete_event(fixture_event("bedrock"), job_id)) == {
         "PhysicalResourceId": job_id
     }
 
@@ -202,14 +192,14 @@ def test_delete_of_an_unknown_job_is_success(job_id: str) -> None:
 @pytest.mark.usefixtures("moto_bedrock")
 def test_a_failed_validation_fails_the_deploy_with_the_service_message() -> None:
     create = fixture_event("bedrock")
-    response = call("on_event", create)
+    response = on_event(create)
     (job,) = moto_jobs(REGION).values()
     job.status = "Failed"
     job.failure_message = "Training data row 7 is missing 'messages'"
     from rft_job.model import JobError
 
     with pytest.raises(JobError) as caught:
-        call("is_complete", {**create, **response})
+        is_complete(create, response)
 
     assert job.job_arn in str(caught.value)
     assert "Training data row 7 is missing 'messages'" in str(caught.value)
@@ -236,7 +226,7 @@ def test_throttling_is_retried() -> None:
         "before-send.bedrock.ListModelCustomizationJobs", throttle_once
     )
 
-    call("on_event", fixture_event("bedrock"))
+    on_event(fixture_event("bedrock"))
 
     assert len(attempts) == 2
     assert len(moto_jobs(REGION)) == 1
@@ -362,7 +352,7 @@ def test_the_create_request_matches_the_service_model(stubbed: Stubber) -> None:
         {"jobIdentifier": REAL_ARN},
     )
 
-    response = call("on_event", create)
+    response = on_event(create)
 
     assert response["PhysicalResourceId"] == REAL_ARN
     assert response["Data"]["AwaitValidation"] == "true"
@@ -382,13 +372,12 @@ def test_is_complete_follows_the_validation_sub_status(
         _job(name, "InProgress", statusDetails={"validationDetails": {"status": validation}}),
         {"jobIdentifier": REAL_ARN},
     )
-    event = {
-        **create,
+    response = {
         "PhysicalResourceId": REAL_ARN,
         "Data": {"AwaitValidation": "true", "StartedAt": str(int(datetime.now(UTC).timestamp()))},
     }
 
-    result = call("is_complete", event)
+    result = is_complete(create, response)
 
     assert result["IsComplete"] is complete
 
@@ -422,7 +411,7 @@ def test_a_failed_create_stops_the_half_created_job(stubbed: Stubber) -> None:
     from rft_job.model import JobError
 
     with pytest.raises(JobError) as caught:
-        call("on_event", create)
+        on_event(create)
 
     message = str(caught.value)
     assert "Internal failure" in message
@@ -445,7 +434,7 @@ def test_a_rejected_create_raises_the_service_message(stubbed: Stubber) -> None:
     from rft_job.model import JobError
 
     with pytest.raises(JobError, match="batchSize 64 exceeds the quota for this account"):
-        call("on_event", create)
+        on_event(create)
 
 
 def test_retried_create_adopts_the_job_of_its_identity(stubbed: Stubber) -> None:
@@ -466,7 +455,7 @@ def test_retried_create_adopts_the_job_of_its_identity(stubbed: Stubber) -> None
         "get_model_customization_job", _job(name, "InProgress"), {"jobIdentifier": REAL_ARN}
     )
 
-    response = call("on_event", create)
+    response = on_event(create)
 
     assert response["PhysicalResourceId"] == REAL_ARN
 
@@ -477,12 +466,12 @@ def test_destroy_deletes_the_model_only_when_opted_in(stubbed: Stubber) -> None:
     model_arn = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model/{MODEL}/abcdef012345"
     finished = _job(name, "Completed", outputModelArn=model_arn)
     stubbed.add_response("get_model_customization_job", finished, {"jobIdentifier": REAL_ARN})
-    call("on_event", delete_event(create, REAL_ARN))  # kept: no delete_custom_model call
+    on_event(delete_event(create, REAL_ARN))  # kept: no delete_custom_model call
 
     create["ResourceProperties"]["DeleteModelOnDestroy"] = "true"
     stubbed.add_response("get_model_customization_job", finished, {"jobIdentifier": REAL_ARN})
     stubbed.add_response("delete_custom_model", {}, {"modelIdentifier": model_arn})
-    call("on_event", delete_event(create, REAL_ARN))
+    on_event(delete_event(create, REAL_ARN))
 
 
 def test_an_update_replacing_a_succeeded_job_keeps_its_model(stubbed: Stubber) -> None:
@@ -500,7 +489,7 @@ def test_an_update_replacing_a_succeeded_job_keeps_its_model(stubbed: Stubber) -
         {"jobIdentifier": REAL_ARN},
     )
 
-    call("on_event", delete_event(create, REAL_ARN))  # no delete_custom_model expected
+    on_event(delete_event(create, REAL_ARN))  # no delete_custom_model expected
 
     assert record() == {"job_id": REAL_ARN + "-newer"}
 
@@ -522,4 +511,4 @@ def test_stopping_a_job_that_just_ended_is_success(stubbed: Stubber) -> None:
         "get_model_customization_job", _job(name, "Completed"), {"jobIdentifier": ANY}
     )
 
-    assert call("on_event", delete_event(create, REAL_ARN)) == {"PhysicalResourceId": REAL_ARN}
+    assert on_event(delete_event(create, REAL_ARN)) == {"PhysicalResourceId": REAL_ARN}

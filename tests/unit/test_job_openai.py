@@ -12,13 +12,16 @@ import pytest
 from moto import mock_aws
 
 from tests.job_support import (
-    LambdaContext,
     aws_credentials,  # noqa: F401 (fixture)
     delete_event,
+    deploy,
     fixture_event,
     gsm8k_records,
+    is_complete,
     job_modules,
+    job_record,
     jsonl,
+    on_event,
     stage_dataset,
     update_event,
     with_hyperparameter,
@@ -43,67 +46,36 @@ def server(openai_server: OpenAIServer, monkeypatch: pytest.MonkeyPatch) -> Iter
         yield openai_server
 
 
-class Driver:
-    """Sends events to the handler the way the Provider framework does."""
-
-    def __init__(self) -> None:
-        self.handler = job_modules()
-
-    def on_event(self, event: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self.handler.on_event(event, LambdaContext())
-        return result
-
-    def is_complete(self, event: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
-        merged = {**event, **response}
-        result: dict[str, Any] = self.handler.is_complete(merged, LambdaContext())
-        return result
-
-    def deploy(self, event: dict[str, Any], polls: int = 5) -> dict[str, Any]:
-        """``on_event`` then ``is_complete`` until complete; the final response."""
-        response = self.on_event(event)
-        for _ in range(polls):
-            done = self.is_complete(event, response)
-            if done["IsComplete"]:
-                return {**response, "Data": {**response["Data"], **done.get("Data", {})}}
-        raise AssertionError(f"not complete after {polls} polls")
-
-
 @pytest.fixture
-def driver(server: OpenAIServer) -> Driver:
-    return Driver()
+def create(server: OpenAIServer) -> dict[str, Any]:
+    """The fixture's Create event, with its dataset (real GSM8K records) staged in S3."""
+    event = fixture_event("openai")
+    stage_dataset(event)
+    return event
 
 
 def record() -> dict[str, Any] | None:
-    ssm = boto3.client("ssm", region_name=REGION)
-    try:
-        value = ssm.get_parameter(Name=PARAMETER)["Parameter"]["Value"]
-    except ssm.exceptions.ParameterNotFound:
-        return None
-    parsed: dict[str, Any] = json.loads(value)
-    return parsed
+    return job_record(REGION, PARAMETER)
 
 
 def job_creates(server: OpenAIServer) -> list[Any]:
     return [r for r in server.requests if r.method == "POST" and r.path == "/v1/fine_tuning/jobs"]
 
 
-def test_done_when_scenario(server: OpenAIServer, driver: Driver) -> None:
+def test_done_when_scenario(server: OpenAIServer, create: dict[str, Any]) -> None:
     """Create, retried Create, Update unchanged, Update with one hyperparameter changed,
     Delete of the first job, Delete of an unknown id: two jobs, the first cancelled."""
-    create = fixture_event("openai")
-    stage_dataset(create)
-
-    first = driver.deploy(create)["PhysicalResourceId"]
-    assert driver.deploy(create)["PhysicalResourceId"] == first
+    first = deploy(create)["PhysicalResourceId"]
+    assert deploy(create)["PhysicalResourceId"] == first
     unchanged = update_event(create, first)
-    assert driver.deploy(unchanged)["PhysicalResourceId"] == first
+    assert deploy(unchanged)["PhysicalResourceId"] == first
     changed = update_event(
         create, first, Hyperparameters=with_hyperparameter(create, "n_epochs", 3)
     )
-    second = driver.deploy(changed)["PhysicalResourceId"]
+    second = deploy(changed)["PhysicalResourceId"]
     assert second != first
-    driver.on_event(delete_event(changed, first))
-    driver.on_event(delete_event(changed, "ftjob-never-existed"))
+    on_event(delete_event(changed, first))
+    on_event(delete_event(changed, "ftjob-never-existed"))
 
     jobs = server.fine_tuning.jobs
     assert sorted(jobs) == sorted([first, second])
@@ -115,13 +87,13 @@ def test_done_when_scenario(server: OpenAIServer, driver: Driver) -> None:
 
 
 def test_create_uploads_the_staged_dataset_and_starts_a_reinforcement_job(
-    server: OpenAIServer, driver: Driver
+    server: OpenAIServer,
 ) -> None:
     create = fixture_event("openai")
     train, validation = jsonl(gsm8k_records(120)), jsonl(gsm8k_records(15, offset=300))
     stage_dataset(create, train, validation)
 
-    response = driver.on_event(create)
+    response = on_event(create)
 
     job_id = response["PhysicalResourceId"]
     job = server.fine_tuning.jobs[job_id]
@@ -151,39 +123,37 @@ def test_create_uploads_the_staged_dataset_and_starts_a_reinforcement_job(
 
 
 def test_is_complete_waits_for_validation_then_records_the_status(
-    server: OpenAIServer, driver: Driver
+    server: OpenAIServer, create: dict[str, Any]
 ) -> None:
     server.fine_tuning.validation_polls = 2
-    create = fixture_event("openai")
-    stage_dataset(create)
-    response = driver.on_event(create)
+    response = on_event(create)
 
-    assert driver.is_complete(create, response) == {"IsComplete": False}
-    done = driver.is_complete(create, response)
+    assert is_complete(create, response) == {"IsComplete": False}
+    done = is_complete(create, response)
 
     assert done == {"IsComplete": True, "Data": {"Status": "queued"}}
     current = record()
     assert current is not None and current["status"] == "queued"
 
 
-def test_not_waiting_for_validation_completes_at_once(server: OpenAIServer, driver: Driver) -> None:
+def test_not_waiting_for_validation_completes_at_once(
+    server: OpenAIServer, create: dict[str, Any]
+) -> None:
     server.fine_tuning.validation_polls = 100
-    create = fixture_event("openai")
     create["ResourceProperties"]["WaitForValidation"] = "false"
-    stage_dataset(create)
-    response = driver.on_event(create)
+    response = on_event(create)
 
     assert response["Data"]["AwaitValidation"] == "false"
-    assert driver.is_complete(create, response) == {"IsComplete": True}
+    assert is_complete(create, response) == {"IsComplete": True}
 
 
-def test_retried_create_adopts_the_running_job(server: OpenAIServer, driver: Driver) -> None:
-    create = fixture_event("openai")
-    stage_dataset(create)
-    first = driver.on_event(create)
+def test_retried_create_adopts_the_running_job(
+    server: OpenAIServer, create: dict[str, Any]
+) -> None:
+    first = on_event(create)
     server.fine_tuning.set_status(first["PhysicalResourceId"], "running")
 
-    again = driver.on_event(create)
+    again = on_event(create)
 
     assert again["PhysicalResourceId"] == first["PhysicalResourceId"]
     assert len(job_creates(server)) == 1
@@ -191,54 +161,46 @@ def test_retried_create_adopts_the_running_job(server: OpenAIServer, driver: Dri
 
 
 def test_retried_create_finds_the_job_through_the_record_without_metadata(
-    server: OpenAIServer, driver: Driver
+    server: OpenAIServer, create: dict[str, Any]
 ) -> None:
     """A service that drops job metadata [open] still gets no second job."""
     server.fine_tuning.store_metadata = False
-    create = fixture_event("openai")
-    stage_dataset(create)
-    first = driver.on_event(create)["PhysicalResourceId"]
+    first = on_event(create)["PhysicalResourceId"]
 
-    assert driver.on_event(create)["PhysicalResourceId"] == first
+    assert on_event(create)["PhysicalResourceId"] == first
     assert len(server.fine_tuning.jobs) == 1
 
 
 def test_create_after_a_cancelled_job_of_the_same_inputs_starts_a_new_one(
-    server: OpenAIServer, driver: Driver
+    server: OpenAIServer, create: dict[str, Any]
 ) -> None:
-    create = fixture_event("openai")
-    stage_dataset(create)
-    first = driver.on_event(create)["PhysicalResourceId"]
+    first = on_event(create)["PhysicalResourceId"]
     server.fine_tuning.set_status(first, "cancelled")
 
-    second = driver.on_event(create)["PhysicalResourceId"]
+    second = on_event(create)["PhysicalResourceId"]
 
     assert second != first
     assert len(server.fine_tuning.jobs) == 2
 
 
 def test_update_of_an_operational_property_keeps_the_job(
-    server: OpenAIServer, driver: Driver
+    server: OpenAIServer, create: dict[str, Any]
 ) -> None:
-    create = fixture_event("openai")
-    stage_dataset(create)
-    first = driver.deploy(create)["PhysicalResourceId"]
+    first = deploy(create)["PhysicalResourceId"]
 
     update = update_event(create, first, OnDelete="retain", WaitForValidation="false")
-    response = driver.deploy(update)
+    response = deploy(update)
 
     assert response["PhysicalResourceId"] == first
     assert len(job_creates(server)) == 1
 
 
 def test_update_moving_the_record_parameter_moves_the_record(
-    server: OpenAIServer, driver: Driver
+    server: OpenAIServer, create: dict[str, Any]
 ) -> None:
-    create = fixture_event("openai")
-    stage_dataset(create)
-    first = driver.deploy(create)["PhysicalResourceId"]
+    first = deploy(create)["PhysicalResourceId"]
 
-    driver.deploy(update_event(create, first, ParameterName="/bedrock-rft/staging/current-job"))
+    deploy(update_event(create, first, ParameterName="/bedrock-rft/staging/current-job"))
 
     assert record() is None
     moved = boto3.client("ssm", region_name=REGION).get_parameter(
@@ -248,20 +210,18 @@ def test_update_moving_the_record_parameter_moves_the_record(
 
 
 def test_rollback_of_a_changed_update_returns_to_the_first_job(
-    server: OpenAIServer, driver: Driver
+    server: OpenAIServer, create: dict[str, Any]
 ) -> None:
-    create = fixture_event("openai")
-    stage_dataset(create)
-    first = driver.deploy(create)["PhysicalResourceId"]
+    first = deploy(create)["PhysicalResourceId"]
     changed = update_event(
         create, first, Hyperparameters=with_hyperparameter(create, "batch_size", 16)
     )
-    second = driver.deploy(changed)["PhysicalResourceId"]
+    second = deploy(changed)["PhysicalResourceId"]
 
     # CloudFormation's rollback: an Update back to the old inputs, then Delete of the new id.
     rollback = update_event(changed, second, **create["ResourceProperties"])
-    restored = driver.deploy(rollback)["PhysicalResourceId"]
-    driver.on_event(delete_event(rollback, second))
+    restored = deploy(rollback)["PhysicalResourceId"]
+    on_event(delete_event(rollback, second))
 
     assert restored == first
     assert server.fine_tuning.jobs[first]["status"] == "queued"
@@ -271,13 +231,11 @@ def test_rollback_of_a_changed_update_returns_to_the_first_job(
 
 
 def test_delete_of_an_active_job_cancels_it_and_deletes_its_files(
-    server: OpenAIServer, driver: Driver
+    server: OpenAIServer, create: dict[str, Any]
 ) -> None:
-    create = fixture_event("openai")
-    stage_dataset(create)
-    job_id = driver.deploy(create)["PhysicalResourceId"]
+    job_id = deploy(create)["PhysicalResourceId"]
 
-    response = driver.on_event(delete_event(create, job_id))
+    response = on_event(delete_event(create, job_id))
 
     assert response == {"PhysicalResourceId": job_id}
     assert server.fine_tuning.jobs[job_id]["status"] == "cancelled"
@@ -285,14 +243,14 @@ def test_delete_of_an_active_job_cancels_it_and_deletes_its_files(
     assert record() is None
 
 
-def test_delete_with_retain_leaves_the_job_running(server: OpenAIServer, driver: Driver) -> None:
-    create = fixture_event("openai")
+def test_delete_with_retain_leaves_the_job_running(
+    server: OpenAIServer, create: dict[str, Any]
+) -> None:
     create["ResourceProperties"]["OnDelete"] = "retain"
-    stage_dataset(create)
-    job_id = driver.deploy(create)["PhysicalResourceId"]
+    job_id = deploy(create)["PhysicalResourceId"]
     server.fine_tuning.set_status(job_id, "running")
 
-    driver.on_event(delete_event(create, job_id))
+    on_event(delete_event(create, job_id))
 
     assert server.fine_tuning.jobs[job_id]["status"] == "running"
     assert len(server.fine_tuning.files) == 2
@@ -301,15 +259,13 @@ def test_delete_with_retain_leaves_the_job_running(server: OpenAIServer, driver:
 
 
 def test_delete_of_a_finished_job_is_success_and_keeps_the_model(
-    server: OpenAIServer, driver: Driver
+    server: OpenAIServer, create: dict[str, Any]
 ) -> None:
-    create = fixture_event("openai")
-    stage_dataset(create)
-    job_id = driver.deploy(create)["PhysicalResourceId"]
+    job_id = deploy(create)["PhysicalResourceId"]
     server.fine_tuning.set_status(job_id, "succeeded", fine_tuned_model="openai.gpt-oss-20b:ft-1")
     before = len(server.requests)
 
-    driver.on_event(delete_event(create, job_id))
+    on_event(delete_event(create, job_id))
 
     assert server.fine_tuning.jobs[job_id]["status"] == "succeeded"
     later = server.requests[before:]
@@ -319,26 +275,20 @@ def test_delete_of_a_finished_job_is_success_and_keeps_the_model(
 
 
 @pytest.mark.parametrize("job_id", ["ftjob-unknown", "not-a-job-id"])
-def test_delete_of_an_unknown_job_is_success(
-    server: OpenAIServer, driver: Driver, job_id: str
-) -> None:
-    assert driver.on_event(delete_event(fixture_event("openai"), job_id)) == {
-        "PhysicalResourceId": job_id
-    }
+def test_delete_of_an_unknown_job_is_success(server: OpenAIServer, job_id: str) -> None:
+    assert on_event(delete_event(fixture_event("openai"), job_id)) == {"PhysicalResourceId": job_id}
 
 
-def test_validation_failure_fails_the_deploy_with_the_service_message(
-    server: OpenAIServer, driver: Driver
-) -> None:
+def test_validation_failure_fails_the_deploy_with_the_service_message(server: OpenAIServer) -> None:
     create = fixture_event("openai")
     stage_dataset(create, train=jsonl(gsm8k_records(40)))
-    response = driver.on_event(create)
+    response = on_event(create)
     job_id = response["PhysicalResourceId"]
     handler = job_modules()
     from rft_job.model import JobError
 
     with pytest.raises(JobError) as caught:
-        driver.is_complete(create, response)
+        is_complete(create, response)
 
     message = str(caught.value)
     assert job_id in message
@@ -349,31 +299,29 @@ def test_validation_failure_fails_the_deploy_with_the_service_message(
 
 
 def test_a_job_still_validating_at_the_deadline_is_cancelled(
-    server: OpenAIServer, driver: Driver, monkeypatch: pytest.MonkeyPatch
+    server: OpenAIServer, monkeypatch: pytest.MonkeyPatch, create: dict[str, Any]
 ) -> None:
     server.fine_tuning.validation_polls = 1000
     monkeypatch.setenv("JOB_WAIT_TIMEOUT_SECONDS", "-1")
-    create = fixture_event("openai")
-    stage_dataset(create)
-    response = driver.on_event(create)
+    response = on_event(create)
     from rft_job.model import JobError
 
     with pytest.raises(JobError, match="still validating its data"):
-        driver.is_complete(create, response)
+        is_complete(create, response)
 
     assert server.fine_tuning.jobs[response["PhysicalResourceId"]]["status"] == "cancelled"
     assert server.fine_tuning.files == {}
     assert record() is None
 
 
-def test_a_rejected_create_deletes_the_uploaded_files(server: OpenAIServer, driver: Driver) -> None:
+def test_a_rejected_create_deletes_the_uploaded_files(
+    server: OpenAIServer, create: dict[str, Any]
+) -> None:
     server.fine_tuning.models = frozenset({"qwen.qwen3-32b"})
-    create = fixture_event("openai")
-    stage_dataset(create)
     from rft_job.model import JobError
 
     with pytest.raises(JobError) as caught:
-        driver.on_event(create)
+        on_event(create)
 
     assert "environment 'staging'" in str(caught.value)
     assert "'openai.gpt-oss-20b' is not available for fine-tuning" in str(caught.value)
@@ -381,23 +329,21 @@ def test_a_rejected_create_deletes_the_uploaded_files(server: OpenAIServer, driv
     assert server.fine_tuning.jobs == {}
 
 
-def test_a_file_the_service_rejects_fails_the_create_with_its_details(
-    server: OpenAIServer, driver: Driver
-) -> None:
+def test_a_file_the_service_rejects_fails_the_create_with_its_details(server: OpenAIServer) -> None:
     create = fixture_event("openai")
     stage_dataset(create, train=b'{"messages": []}\nnot json\n')
     from rft_job.model import JobError
 
     with pytest.raises(JobError, match=r"rejected by the service: Line 2: invalid JSON"):
-        driver.on_event(create)
+        on_event(create)
 
     assert server.fine_tuning.files == {}
     assert server.fine_tuning.jobs == {}
 
 
-def test_a_job_that_cannot_be_recorded_is_cancelled(server: OpenAIServer, driver: Driver) -> None:
-    create = fixture_event("openai")
-    stage_dataset(create)
+def test_a_job_that_cannot_be_recorded_is_cancelled(
+    server: OpenAIServer, create: dict[str, Any]
+) -> None:
     from botocore.exceptions import ClientError
     from rft_job import aws
     from rft_job.model import JobError
@@ -411,59 +357,53 @@ def test_a_job_that_cannot_be_recorded_is_cancelled(server: OpenAIServer, driver
     aws.client("ssm", REGION).meta.events.register("before-call.ssm.PutParameter", refuse)
 
     with pytest.raises(JobError, match=r"could not be recorded.*the job was cancelled"):
-        driver.on_event(create)
+        on_event(create)
 
     (job,) = server.fine_tuning.jobs.values()
     assert job["status"] == "cancelled"
     assert server.fine_tuning.files == {}
 
 
-def test_throttled_requests_are_retried(server: OpenAIServer, driver: Driver) -> None:
-    create = fixture_event("openai")
-    stage_dataset(create)
+def test_throttled_requests_are_retried(server: OpenAIServer, create: dict[str, Any]) -> None:
     server.throttle(2, method="POST", path_prefix="/v1/files")
     server.throttle(2, method="POST", path_prefix="/v1/fine_tuning/jobs")
     server.throttle(2, method="GET", path_prefix="/v1/fine_tuning/jobs")
 
-    driver.deploy(create)
+    deploy(create)
 
     assert len(server.fine_tuning.jobs) == 1
     assert len(job_creates(server)) == 3  # two refused with 429, one accepted
 
 
 def test_a_lost_create_response_does_not_start_a_second_job(
-    server: OpenAIServer, driver: Driver
+    server: OpenAIServer, create: dict[str, Any]
 ) -> None:
-    create = fixture_event("openai")
-    stage_dataset(create)
     server.fail(500, method="POST", path_prefix="/v1/fine_tuning/jobs", after=True)
 
-    response = driver.on_event(create)
+    response = on_event(create)
 
     assert list(server.fine_tuning.jobs) == [response["PhysicalResourceId"]]
 
 
 def test_without_an_api_key_a_short_term_bedrock_key_is_minted(
-    server: OpenAIServer, driver: Driver, monkeypatch: pytest.MonkeyPatch
+    server: OpenAIServer, monkeypatch: pytest.MonkeyPatch, create: dict[str, Any]
 ) -> None:
     monkeypatch.delenv("OPENAI_API_KEY")
     server.api_key = None
     server.api_key_prefix = "bedrock-api-key-"
-    create = fixture_event("openai")
-    stage_dataset(create)
 
-    driver.deploy(create)
+    deploy(create)
 
     assert len(server.fine_tuning.jobs) == 1
     tokens = {r.headers["authorization"] for r in server.requests}
     assert all(t.startswith("Bearer bedrock-api-key-") for t in tokens)
 
 
-def test_a_missing_property_is_named(server: OpenAIServer, driver: Driver) -> None:
+def test_a_missing_property_is_named(server: OpenAIServer) -> None:
     create = fixture_event("openai")
     del create["ResourceProperties"]["GraderFunctionArn"]
     from rft_job.spec import PropertyError
 
     with pytest.raises(PropertyError, match=r"ResourceProperties\.GraderFunctionArn: required"):
-        driver.on_event(create)
+        on_event(create)
     assert server.requests == []
