@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,19 +16,10 @@ from preflight.baseline import (
     make_client,
     sample_responses,
 )
-from preflight.dataset import Limits, Record, check_dataset
+from preflight.dataset import Record
 from preflight.findings import Findings
 from tests.openai_server import OpenAIServer, Reply
-
-DATASET = Path(__file__).resolve().parents[2] / "datasets" / "gsm8k" / "train.jsonl"
-
-
-@pytest.fixture(scope="module")
-def records() -> list[Record]:
-    findings = Findings()
-    result = check_dataset(DATASET, "train", Limits(), findings)
-    assert findings.groups == []
-    return result.valid
+from tests.preflight_support import records_fixture  # noqa: F401 (fixture)
 
 
 def _answers(records: list[Record]) -> dict[str, str]:

@@ -126,9 +126,9 @@ def test_bad_usage_exits_2_with_one_line(
     assert err.count("\n") == 1
 
 
-def test_make_preflight_passes_the_shipped_examples(tmp_path: Path) -> None:
-    """The documented command on the example dataset and grader (what `make test` runs)."""
-    run = subprocess.run(
+def _make_preflight(*variables: str) -> subprocess.CompletedProcess[str]:
+    """``make preflight <variables>`` with this interpreter (the virtualenv is not rebuilt)."""
+    return subprocess.run(
         [
             "make",
             "--no-print-directory",
@@ -136,16 +136,23 @@ def test_make_preflight_passes_the_shipped_examples(tmp_path: Path) -> None:
             ".venv/.installed",
             "preflight",
             f"PY={sys.executable}",
-            "DATASET=datasets/gsm8k/train.jsonl",
-            "VALIDATION=datasets/gsm8k/validation.jsonl",
-            "GRADER=graders/gsm8k.json",
-            "ENV=nova-dev",
-            f"REPORT_DIR={tmp_path}",
+            *variables,
         ],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=False,
+    )
+
+
+def test_make_preflight_passes_the_shipped_examples(tmp_path: Path) -> None:
+    """The documented command on the example dataset and grader (what `make test` runs)."""
+    run = _make_preflight(
+        "DATASET=datasets/gsm8k/train.jsonl",
+        "VALIDATION=datasets/gsm8k/validation.jsonl",
+        "GRADER=graders/gsm8k.json",
+        "ENV=nova-dev",
+        f"REPORT_DIR={tmp_path}",
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "PASSED: 0 errors" in run.stdout
@@ -164,22 +171,8 @@ def test_make_preflight_rejects_a_grader_that_rewards_an_empty_answer(tmp_path: 
     grader.write_text(
         json.dumps({"type": "math_answer", "input": "{{ item.reference_answer.final_answer }}"})
     )
-    run = subprocess.run(
-        [
-            "make",
-            "--no-print-directory",
-            "-o",
-            ".venv/.installed",
-            "preflight",
-            f"PY={sys.executable}",
-            "DATASET=datasets/gsm8k/train.jsonl",
-            f"GRADER={grader}",
-            f"REPORT_DIR={tmp_path}",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
+    run = _make_preflight(
+        "DATASET=datasets/gsm8k/train.jsonl", f"GRADER={grader}", f"REPORT_DIR={tmp_path}"
     )
     assert run.returncode != 0
     assert "ERROR grader rewards an empty response: 500" in run.stdout
@@ -190,21 +183,7 @@ def test_make_preflight_rejects_a_grader_that_rewards_an_empty_answer(tmp_path: 
 
 
 def test_make_preflight_needs_dataset_and_grader() -> None:
-    run = subprocess.run(
-        [
-            "make",
-            "--no-print-directory",
-            "-o",
-            ".venv/.installed",
-            "preflight",
-            f"PY={sys.executable}",
-            "DATASET=datasets/gsm8k/train.jsonl",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = _make_preflight("DATASET=datasets/gsm8k/train.jsonl")
     assert run.returncode != 0
     assert "make preflight: set DATASET=<jsonl> GRADER=<json>" in run.stdout
 

@@ -30,17 +30,9 @@ from preflight.reward import (
 )
 from tests.lambda_loader import ROOT
 from tests.openai_server import OpenAIServer, Reply
+from tests.preflight_support import records_fixture  # noqa: F401 (fixture)
 
-DATASET = ROOT / "datasets" / "gsm8k" / "train.jsonl"
 GSM8K_GRADER = ROOT / "graders" / "gsm8k.json"
-
-
-@pytest.fixture(scope="module")
-def records() -> list[Record]:
-    findings = Findings()
-    result = check_dataset(DATASET, "train", Limits(), findings)
-    assert findings.groups == []
-    return result.valid
 
 
 def _grader(tmp_path: Path, definition: dict[str, Any]) -> Path:
