@@ -59,6 +59,15 @@ def load_reward(
     return module
 
 
+def definition_error(monkeypatch: pytest.MonkeyPatch, config: Any) -> str:
+    """The message of the ``DefinitionError`` that loading the handler with ``config`` raises
+    (failing the test if it loads)."""
+    grading = reward_module()
+    with pytest.raises(grading.DefinitionError) as caught:
+        load_reward(monkeypatch, config)
+    return str(caught.value)
+
+
 def rollout(
     sample_id: str,
     response: str,

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from tests.lambda_loader import load_handler
-from tests.reward_support import GRADERS, load_reward, reward_module, rollout, scores
-
-
-def _import_error(monkeypatch: pytest.MonkeyPatch, config: Any) -> str:
-    grading = reward_module()
-    with pytest.raises(grading.DefinitionError) as caught:
-        load_reward(monkeypatch, config)
-    return str(caught.value)
+from tests.reward_support import (
+    GRADERS,
+    definition_error,
+    load_reward,
+    reward_module,
+    rollout,
+    scores,
+)
 
 
 @pytest.mark.parametrize(
@@ -47,7 +47,7 @@ def test_invalid_definitions_fail_at_cold_start(
     monkeypatch: pytest.MonkeyPatch, definition: Any, path: str, problem: str
 ) -> None:
     value = json.dumps(definition) if isinstance(definition, list) else definition
-    message = _import_error(monkeypatch, value)
+    message = definition_error(monkeypatch, value)
     assert message.startswith(f"grader definition {path}: ")
     assert problem in message
 
@@ -55,13 +55,13 @@ def test_invalid_definitions_fail_at_cold_start(
 def test_a_file_that_is_not_json(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"type": "math_answer",\n "name": }', encoding="utf-8")
-    message = _import_error(monkeypatch, bad)
+    message = definition_error(monkeypatch, bad)
     assert "bad.json is not valid JSON" in message
     assert "line 2" in message
 
 
 def test_a_missing_file(monkeypatch: pytest.MonkeyPatch) -> None:
-    message = _import_error(monkeypatch, "graders/does-not-exist.json")
+    message = definition_error(monkeypatch, "graders/does-not-exist.json")
     assert "GRADER_CONFIG=graders/does-not-exist.json: no such file" in message
 
 
