@@ -50,6 +50,22 @@ def resources_of(template: Any, resource_type: str) -> dict[str, dict[str, Any]]
     return found
 
 
+def template_text(value: Any) -> str:
+    """A template expression flattened to text, references as ``<Logical.Attr>`` /
+    ``<Logical>`` (``Fn::Join`` parts joined without their separator)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "".join(template_text(v) for v in value)
+    if "Fn::Join" in value:
+        return template_text(value["Fn::Join"][1])
+    if "Fn::GetAtt" in value:
+        return "<{}.{}>".format(*value["Fn::GetAtt"])
+    if "Ref" in value:
+        return f"<{value['Ref']}>"
+    return json.dumps(value)
+
+
 @pytest.fixture
 def project_root() -> Path:
     """The repository root."""

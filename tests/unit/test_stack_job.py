@@ -17,7 +17,7 @@ from stacks.job import (
     WAIT_TIMEOUT,
     check_job_settings,
 )
-from tests.conftest import cdk_context, resources_of
+from tests.conftest import cdk_context, resources_of, template_text
 from tests.job_support import fixture_event
 
 STARTING = {"staging": "openai", "prod": "openai", "nova-dev": "bedrock"}
@@ -56,21 +56,6 @@ def by_sid(statements: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def actions(statement: dict[str, Any]) -> list[str]:
     value = statement["Action"]
     return [value] if isinstance(value, str) else list(value)
-
-
-def text(value: Any) -> str:
-    """A template expression flattened to text, references as <Logical.Attr> / <Logical>."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "".join(text(v) for v in value)
-    if "Fn::Join" in value:
-        return text(value["Fn::Join"][1])
-    if "Fn::GetAtt" in value:
-        return "<{}.{}>".format(*value["Fn::GetAtt"])
-    if "Ref" in value:
-        return f"<{value['Ref']}>"
-    return json.dumps(value)
 
 
 # -- timeouts and placement ------------------------------------------------------------------
@@ -158,7 +143,7 @@ def test_outputs_name_the_job_and_where_it_is_recorded(templates: dict[str, Any]
     assert backend["Value"] == STARTING[env]
     record = next(v for k, v in outputs.items() if k.startswith("JobJobRecordParameter"))
     assert record["Value"] == f"/bedrock-rft/{env}/job"
-    command = text(
+    command = template_text(
         next(v for k, v in outputs.items() if k.startswith("JobJobStatusCommand"))["Value"]
     )
     assert f"<{resource_id}>" in command
@@ -178,8 +163,8 @@ def test_openai_handler_permissions(templates: dict[str, Any], env: str) -> None
     read = sids["ReadDataset"]
     assert actions(read) == ["s3:GetObject"]
     digest = job_resource(templates[env])["Properties"]["DatasetDigest"]
-    assert text(read["Resource"]).startswith("<StagingDatasets")
-    assert text(read["Resource"]).endswith(f".Arn>/datasets/gsm8k/{digest}/*")
+    assert template_text(read["Resource"]).startswith("<StagingDatasets")
+    assert template_text(read["Resource"]).endswith(f".Arn>/datasets/gsm8k/{digest}/*")
     assert actions(sids["InvokeGrader"]) == ["lambda:InvokeFunction"]
     grader = sids["InvokeGrader"]["Resource"]
     assert "Ref" in grader and grader["Ref"].startswith("RewardFunctionCurrentVersion")
@@ -189,7 +174,7 @@ def test_openai_handler_permissions(templates: dict[str, Any], env: str) -> None
         "s3.us-west-2.amazonaws.com"
     )
     record = sids["JobRecord"]
-    assert text(record["Resource"]).endswith(f":parameter/bedrock-rft/{env}/job")
+    assert template_text(record["Resource"]).endswith(f":parameter/bedrock-rft/{env}/job")
 
 
 def test_bedrock_handler_permissions(templates: dict[str, Any]) -> None:
@@ -202,15 +187,15 @@ def test_bedrock_handler_permissions(templates: dict[str, Any]) -> None:
 
     create = sids["CreateJob"]
     assert sorted(actions(create)) == ["bedrock:CreateModelCustomizationJob", "bedrock:TagResource"]
-    resources = [text(r) for r in create["Resource"]]
+    resources = [template_text(r) for r in create["Resource"]]
     assert any(r.endswith("::foundation-model/amazon.nova-2-lite-v1:0:256k") for r in resources)
     assert all(":bedrock:us-east-1:" in r for r in resources)
     follow = sids["FollowAndStopJob"]
-    assert text(follow["Resource"]).endswith(":model-customization-job/*")
+    assert template_text(follow["Resource"]).endswith(":model-customization-job/*")
 
     passrole = sids["PassServiceRole"]
     assert actions(passrole) == ["iam:PassRole"]
-    assert text(passrole["Resource"]).startswith("<BedrockServiceRole")
+    assert template_text(passrole["Resource"]).startswith("<BedrockServiceRole")
     assert passrole["Condition"] == {
         "StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}
     }

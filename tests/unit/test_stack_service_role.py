@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import resources_of
+from tests.conftest import resources_of, template_text
 
 
 def service_role(template: Any) -> tuple[str, dict[str, Any]]:
@@ -49,21 +49,6 @@ def _statements(template: Any, role_id: str) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _text(value: Any) -> str:
-    """A resource expression flattened to text, references as <Logical.Attr>."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "".join(_text(v) for v in value)
-    if "Fn::Join" in value:
-        return _text(value["Fn::Join"][1])
-    if "Fn::GetAtt" in value:
-        return "<" + ".".join(value["Fn::GetAtt"]) + ">"
-    if "Ref" in value:
-        return "<" + value["Ref"] + ">"
-    raise AssertionError(value)
-
-
 def test_permissions_are_scoped_to_prefixes_function_and_key(
     templates: dict[str, Any], synthesized: dict[str, Any]
 ) -> None:
@@ -81,17 +66,16 @@ def test_permissions_are_scoped_to_prefixes_function_and_key(
         "UseKeyThroughBedrock",
     }
     assert statements["ReadDataset"]["Action"] == "s3:GetObject"
-    assert _text(statements["ReadDataset"]["Resource"]).endswith(f"/{prefix}*")
-    assert "Datasets" in _text(statements["ReadDataset"]["Resource"])
+    assert template_text(statements["ReadDataset"]["Resource"]).endswith(f"/{prefix}*")
+    assert "Datasets" in template_text(statements["ReadDataset"]["Resource"])
     assert statements["ListDataset"]["Condition"] == {"StringLike": {"s3:prefix": [f"{prefix}*"]}}
     write = statements["WriteOutput"]
     assert write["Action"] == ["s3:GetObject", "s3:PutObject"]
-    assert _text(write["Resource"]).endswith("/output/*") and "Artifacts" in _text(
-        write["Resource"]
-    )
+    written = template_text(write["Resource"])
+    assert written.endswith("/output/*") and "Artifacts" in written
     invoke = statements["InvokeGrader"]
     assert invoke["Action"] == "lambda:InvokeFunction"
-    assert all("RewardFunction" in _text(r) for r in invoke["Resource"])
+    assert all("RewardFunction" in template_text(r) for r in invoke["Resource"])
     via = statements["UseKeyThroughBedrock"]["Condition"]["StringEquals"]["kms:ViaService"]
     assert via == "bedrock.us-east-1.amazonaws.com"
     for statement in statements.values():
