@@ -1,19 +1,18 @@
 """Helpers for the job custom resource's tests: events from the fixtures, the handler driven as
-the Provider framework drives it, the job record, real GSM8K data in the RFT format, a Lambda
-context, and the work-arounds for moto's Bedrock gaps."""
+the Provider framework drives it, the job record, real GSM8K data in the RFT format, and the
+work-arounds for moto's Bedrock gaps."""
 
 from __future__ import annotations
 
 import copy
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.lambda_loader import SHARED_DATA, load_handler
+from tests.lambda_loader import SHARED_DATA, LambdaContext, load_handler
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "cfn"
 ACCOUNT = "123456789012"
@@ -62,29 +61,20 @@ def with_hyperparameter(event: dict[str, Any], name: str, value: Any) -> str:
     return json.dumps({**hyperparameters(event), name: value}, sort_keys=True)
 
 
-@dataclass
-class LambdaContext:
-    """The attributes of a Lambda context the handler and Powertools read."""
-
-    function_name: str = "BedrockRft-staging-JobHandler"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = f"arn:aws:lambda:us-west-2:{ACCOUNT}:function:JobHandler"
-    aws_request_id: str = "0f0e0d0c-0b0a-4909-8807-060504030201"
-
-    def get_remaining_time_in_millis(self) -> int:
-        """As if just invoked with a 10-minute timeout."""
-        return 600_000
+def _context() -> LambdaContext:
+    """A fresh invocation of the job handler (10-minute timeout)."""
+    return LambdaContext("BedrockRft-staging-JobHandler", remaining_ms=600_000)
 
 
 def on_event(event: dict[str, Any]) -> dict[str, Any]:
     """The handler's ``on_event`` for ``event``, as the Provider framework calls it."""
-    result: dict[str, Any] = job_modules().on_event(event, LambdaContext())
+    result: dict[str, Any] = job_modules().on_event(event, _context())
     return result
 
 
 def is_complete(event: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
     """The handler's ``is_complete`` for ``event`` after ``on_event`` answered ``response``."""
-    result: dict[str, Any] = job_modules().is_complete({**event, **response}, LambdaContext())
+    result: dict[str, Any] = job_modules().is_complete({**event, **response}, _context())
     return result
 
 

@@ -1,4 +1,4 @@
-"""Import a Lambda function's handler module in tests.
+"""Import a Lambda function's handler module in tests, and the context the runtime passes it.
 
 ``lambda`` is not an importable package name, and every function's entry point is called
 ``handler.py``; so each handler is loaded from its file under a unique module name
@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_DIR = ROOT / "lambda"
 SHARED_DATA = ROOT.parent / "shared" / "data"
+FUNCTION_ARN_PREFIX = "arn:aws:lambda:us-west-2:123456789012:function:"
 
 
 def load_handler(function: str, *, fresh: bool = False) -> ModuleType:
@@ -37,3 +39,28 @@ def load_handler(function: str, *, fresh: bool = False) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+class LambdaContext:
+    """The parts of the Lambda runtime's context object that the handlers and Powertools read;
+    the remaining time counts down from ``remaining_ms``, as the runtime's does."""
+
+    def __init__(
+        self,
+        function_name: str = "test-function",
+        *,
+        remaining_ms: float = 300_000,
+        request_id: str = "0f0e0d0c-0b0a-4909-8807-060504030201",
+        memory_limit_in_mb: int = 512,
+    ) -> None:
+        self.function_name = function_name
+        self.memory_limit_in_mb = memory_limit_in_mb
+        self.invoked_function_arn = (
+            f"arn:aws:lambda:us-west-2:123456789012:function:{function_name}"
+        )
+        self.aws_request_id = request_id
+        self._end = time.monotonic() + remaining_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left, as the Lambda runtime reports them."""
+        return max(0, int((self._end - time.monotonic()) * 1000))

@@ -1,5 +1,5 @@
 """Helpers for the reward Lambda's tests: loading the handler with a definition, building
-rollouts in the documented shape, a Lambda context, and reading what the handler printed."""
+rollouts in the documented shape, and reading what the handler printed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import importlib
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -88,18 +87,6 @@ def rollout(
         ],
         "metadata": meta,
     }
-
-
-class FakeContext:
-    """The parts of the Lambda context the handler reads."""
-
-    def __init__(self, remaining_ms: float = 300_000, request_id: str = "req-1") -> None:
-        self.aws_request_id = request_id
-        self._end = time.monotonic() + remaining_ms / 1000
-
-    def get_remaining_time_in_millis(self) -> int:
-        """Milliseconds left, as the Lambda runtime reports them."""
-        return max(0, int((self._end - time.monotonic()) * 1000))
 
 
 def printed_json(text: str) -> list[dict[str, Any]]:

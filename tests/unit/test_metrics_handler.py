@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
-from tests.lambda_loader import load_handler
+from tests.lambda_loader import LambdaContext, load_handler
 from tests.metrics_fixtures import (
     ENVIRONMENT,
     FakeAws,
@@ -19,14 +18,9 @@ from tests.openai_server import OpenAIServer
 handler_module = load_handler("metrics")
 
 
-@dataclass
-class LambdaContext:
-    """The attributes of the Lambda runtime's context object that Powertools reads."""
-
-    function_name: str = "rft-dev-metrics"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-west-2:123456789012:function:rft-dev-metrics"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+def invocation() -> LambdaContext:
+    """The context of one invocation of the deployed collector."""
+    return LambdaContext("rft-dev-metrics", memory_limit_in_mb=256)
 
 
 @pytest.fixture
@@ -51,12 +45,12 @@ def test_scheduled_run_and_backfill_through_the_handler(
     fake_aws.record_job("ftjob-live", status="queued")
 
     scheduled = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
-    summary = handler_module.handler(scheduled, LambdaContext())
+    summary = handler_module.handler(scheduled, invocation())
     assert summary["job_id"] == "ftjob-live" and summary["step"] == 9
     assert summary["notified"] is True
     assert len(fake_aws.series("RewardMean")) == 9
 
-    backfill = handler_module.handler({"job_id": "ftjob-past"}, LambdaContext())
+    backfill = handler_module.handler({"job_id": "ftjob-past"}, invocation())
     assert backfill["action"] == "backfill" and backfill["step"] == 4
     # both synthetic runs end now, so their steps share periods: count samples, not periods
     assert sum(fake_aws.series("RewardMean").values()) == 13
@@ -67,4 +61,4 @@ def test_missing_environment_is_named(
 ) -> None:
     monkeypatch.delenv("RFT_ENVIRONMENT")
     with pytest.raises(ValueError, match="RFT_ENVIRONMENT is not set"):
-        handler_module.handler({}, LambdaContext())
+        handler_module.handler({}, invocation())

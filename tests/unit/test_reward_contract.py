@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from tests.lambda_loader import LambdaContext
 from tests.reward_support import (
     FIXTURES,
     GRADERS,
-    FakeContext,
     check_contract,
     emf_records,
     fixture,
@@ -37,7 +37,7 @@ def test_every_documented_shape_is_a_fixture() -> None:
 @pytest.mark.parametrize("name", SHAPES)
 def test_event_shapes(name: str, gsm8k: Any, capsys: pytest.CaptureFixture[str]) -> None:
     data = fixture(name)
-    outputs = gsm8k.handler(data["event"], FakeContext())
+    outputs = gsm8k.handler(data["event"], LambdaContext())
     check_contract(data["event"], outputs)
     assert scores(outputs) == data["expected_scores"]
     flagged = [
@@ -60,7 +60,7 @@ def test_malformed_samples_are_logged_by_id_without_the_response(
         rollout("fine", f"{secret}\n#### 72", {"final_answer": "72"}),
         {"id": "no-messages"},
     ]
-    outputs = gsm8k.handler(event, FakeContext())
+    outputs = gsm8k.handler(event, LambdaContext())
     check_contract(event, outputs)
     assert scores(outputs) == [0.0, 1.0, 0.0]
     printed = capsys.readouterr().out
@@ -75,7 +75,7 @@ def test_malformed_samples_are_logged_by_id_without_the_response(
 def test_the_request_id_is_on_every_log_line(
     gsm8k: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    gsm8k.handler([{"id": "broken"}], FakeContext(request_id="abc-123"))
+    gsm8k.handler([{"id": "broken"}], LambdaContext(request_id="abc-123"))
     out = capsys.readouterr().out
     warnings = [r for r in log_records(out) if r["level"] == "WARNING"]
     assert warnings
@@ -85,13 +85,13 @@ def test_the_request_id_is_on_every_log_line(
 @pytest.mark.parametrize("event", [{"id": "1"}, "[]", None, 42, {"rollouts": []}])
 def test_only_a_non_list_event_fails(gsm8k: Any, event: Any) -> None:
     with pytest.raises(TypeError, match="must be a JSON array of rollouts"):
-        gsm8k.handler(event, FakeContext())
+        gsm8k.handler(event, LambdaContext())
 
 
 def test_an_empty_batch_is_answered_with_an_empty_list(
     gsm8k: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert gsm8k.handler([], FakeContext()) == []
+    assert gsm8k.handler([], LambdaContext()) == []
     (record,) = emf_records(capsys.readouterr().out)
     assert record["Samples"] == [0.0]
     assert "RewardMean" not in record
@@ -104,7 +104,7 @@ def test_ids_are_echoed_verbatim_in_order_even_when_repeated(gsm8k: Any) -> None
         rollout("b", "#### 3", "2"),
         {**rollout("x", "#### 5", "5"), "id": 17},
     ]
-    outputs = gsm8k.handler(event, FakeContext())
+    outputs = gsm8k.handler(event, LambdaContext())
     check_contract(event, outputs)
     assert [output["id"] for output in outputs] == ["b", "a", "b", 17]
     assert scores(outputs) == [1.0, 1.0, 0.0, 1.0]
@@ -117,16 +117,16 @@ def test_works_without_a_lambda_context(gsm8k: Any) -> None:
 
 def test_the_response_is_strict_json_after_a_round_trip(gsm8k: Any) -> None:
     data = fixture("malformed_samples.json")
-    outputs = gsm8k.handler(json.loads(json.dumps(data["event"])), FakeContext())
+    outputs = gsm8k.handler(json.loads(json.dumps(data["event"])), LambdaContext())
     assert json.loads(json.dumps(outputs, allow_nan=False)) == outputs
 
 
 def test_deadline_leaves_a_margin(gsm8k: Any) -> None:
     import time
 
-    deadline = gsm8k.deadline_from(FakeContext(remaining_ms=10_000))
+    deadline = gsm8k.deadline_from(LambdaContext(remaining_ms=10_000))
     left = deadline - time.monotonic()
     assert 8.0 < left < 8.6
-    short = gsm8k.deadline_from(FakeContext(remaining_ms=1_000)) - time.monotonic()
+    short = gsm8k.deadline_from(LambdaContext(remaining_ms=1_000)) - time.monotonic()
     assert 0.7 < short < 0.85
     assert gsm8k.deadline_from(None) is None

@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from tests.lambda_loader import SHARED_DATA
+from tests.lambda_loader import SHARED_DATA, LambdaContext
 from tests.openai_server import OpenAIServer, Reply, enclosed_response, outside_markers
 from tests.reward_support import (
     GRADERS,
-    FakeContext,
     check_contract,
     fixture,
     load_reward,
@@ -54,7 +53,7 @@ def _gsm8k_rollouts(count: int) -> list[dict[str, Any]]:
 def test_gsm8k(monkeypatch: pytest.MonkeyPatch) -> None:
     module = load_reward(monkeypatch, GRADERS / "gsm8k.json")
     event = _gsm8k_rollouts(40)
-    outputs = module.handler(event, FakeContext())
+    outputs = module.handler(event, LambdaContext())
     check_contract(event, outputs)
     assert scores(outputs) == [1.0, 0.0] * 20
 
@@ -62,7 +61,7 @@ def test_gsm8k(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_invoice_extraction(monkeypatch: pytest.MonkeyPatch) -> None:
     module = load_reward(monkeypatch, GRADERS / "invoice_extraction.json")
     data = fixture("example_invoice_extraction.json")
-    outputs = module.handler(data["event"], FakeContext())
+    outputs = module.handler(data["event"], LambdaContext())
     check_contract(data["event"], outputs)
     assert scores(outputs) == pytest.approx(data["expected_scores"])
     names = [metric["name"] for metric in outputs[0]["metrics_list"]]
@@ -92,7 +91,7 @@ def test_rubric_judge(monkeypatch: pytest.MonkeyPatch, openai_server: OpenAIServ
     event[2]["messages"][-1]["content"] = f"#### {bare}"
     openai_server.chat.behaviour = rubric_following_judge
     module = load_reward(monkeypatch, GRADERS / "rubric_judge.json")
-    outputs = module.handler(event, FakeContext())
+    outputs = module.handler(event, LambdaContext())
     check_contract(event, outputs)
     values = scores(outputs)
     assert values[1::2] == [0.0] * 6  # wrong final answers

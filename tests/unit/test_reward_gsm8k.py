@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.lambda_loader import SHARED_DATA
-from tests.reward_support import GRADERS, FakeContext, check_contract, load_reward, scores
+from tests.lambda_loader import SHARED_DATA, LambdaContext
+from tests.reward_support import GRADERS, check_contract, load_reward, scores
 
 GSM8K = SHARED_DATA / "gsm8k"
 SYSTEM = "Solve the grade-school math problem. Reason step by step, then give the final answer."
@@ -68,7 +68,7 @@ def handler() -> Any:
 def _grade(handler: Any, event: list[dict[str, Any]]) -> list[float]:
     results: list[float] = []
     for batch in _batches(event):
-        outputs = handler(batch, FakeContext())
+        outputs = handler(batch, LambdaContext())
         check_contract(batch, outputs)
         results.extend(scores(outputs))
     return results

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.reward_support import GRADERS, FakeContext, emf_records, load_reward, rollout
+from tests.lambda_loader import LambdaContext
+from tests.reward_support import GRADERS, emf_records, load_reward, rollout
 
 
 def test_batch_metrics(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -16,7 +17,7 @@ def test_batch_metrics(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFi
         {"id": "4"},
     ]
     capsys.readouterr()
-    module.handler(event, FakeContext())
+    module.handler(event, LambdaContext())
     (record,) = emf_records(capsys.readouterr().out)
     directive = record["_aws"]["CloudWatchMetrics"][0]
     assert directive["Namespace"] == "BedrockRft/Grader"
