@@ -26,7 +26,8 @@ CURSOR_PARAMETER = f"/bedrock-rft/{ENVIRONMENT}/metrics-cursor"
 
 load_handler("metrics")  # puts lambda/metrics and lambda/common on sys.path
 
-from training_metrics.collector import Aws, Settings  # noqa: E402
+from training_metrics.collector import Aws, Settings, collect  # noqa: E402
+from training_metrics.model import Source  # noqa: E402
 
 
 @dataclass
@@ -100,6 +101,24 @@ class FakeAws:
             EndTime=now + timedelta(hours=1),
         )["MetricDataResults"][0]
         return dict(zip(result["Timestamps"], result["Values"], strict=True))
+
+
+def collect_once(fake: FakeAws, backend: str, source: Source, event: Any) -> dict[str, Any]:
+    """One collector run, as the Lambda makes it, reading the job from ``source`` (the
+    collector must ask for the recorded job's ``backend``)."""
+
+    def make_source(asked: str, region: str | None) -> Source:
+        assert asked == backend
+        return source
+
+    summary: dict[str, Any] = collect(
+        event,
+        settings=fake.settings,
+        aws=fake.aws,
+        make_source=make_source,
+        now=datetime.now(UTC),
+    )
+    return summary
 
 
 @pytest.fixture(name="fake_aws")

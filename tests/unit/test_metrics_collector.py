@@ -12,6 +12,7 @@ from openai import OpenAI
 from tests.lambda_loader import load_handler
 from tests.metrics_fixtures import (
     FakeAws,
+    collect_once,
     extend_run,
     fake_aws_fixture,  # noqa: F401 (fixture)
     synthetic_run,
@@ -20,27 +21,14 @@ from tests.openai_server import FineTuning, OpenAIServer
 
 load_handler("metrics")  # lambda/metrics and lambda/common on sys.path, as in the bundle
 
-from training_metrics.collector import collect  # noqa: E402
-from training_metrics.model import Source  # noqa: E402
 from training_metrics.openai_source import OpenAISource  # noqa: E402
 
 
 def run(fake: FakeAws, server: OpenAIServer, event: Any = None) -> dict[str, Any]:
-    """One collector run against the test server (as the Lambda would do it)."""
-
-    def make_source(backend: str, region: str | None) -> Source:
-        assert backend == "openai"
-        client = OpenAI(base_url=server.base_url, api_key=server.api_key, max_retries=0)
-        return OpenAISource(client)
-
-    summary: dict[str, Any] = collect(
-        event or {"source": "aws.events", "detail-type": "Scheduled Event"},
-        settings=fake.settings,
-        aws=fake.aws,
-        make_source=make_source,
-        now=datetime.now(UTC),
-    )
-    return summary
+    """One collector run against the test server."""
+    client = OpenAI(base_url=server.base_url, api_key=server.api_key, max_retries=0)
+    scheduled = {"source": "aws.events", "detail-type": "Scheduled Event"}
+    return collect_once(fake, "openai", OpenAISource(client), event or scheduled)
 
 
 @pytest.fixture

@@ -9,13 +9,15 @@ import boto3
 import pytest
 
 from tests.lambda_loader import load_handler
-from tests.metrics_fixtures import FakeAws, fake_aws_fixture  # noqa: F401 (fixture)
+from tests.metrics_fixtures import (
+    FakeAws,
+    collect_once,
+    fake_aws_fixture,  # noqa: F401 (fixture)
+)
 
 load_handler("metrics")  # lambda/metrics and lambda/common on sys.path, as in the bundle
 
 from training_metrics.bedrock_source import BedrockSource, job_folder  # noqa: E402
-from training_metrics.collector import collect  # noqa: E402
-from training_metrics.model import Source  # noqa: E402
 
 NATIVE_REGION = "us-east-1"
 BUCKET = "rft-artifacts"
@@ -63,17 +65,9 @@ def native(fake_aws: FakeAws) -> dict[str, Any]:
 
 
 def run(fake: FakeAws, clients: dict[str, Any], event: Any = None) -> dict[str, Any]:
-    def make_source(backend: str, region: str | None) -> Source:
-        assert backend == "bedrock"
-        return BedrockSource(clients["bedrock"], clients["s3"])
-
-    return collect(
-        event or {},
-        settings=fake.settings,
-        aws=fake.aws,
-        make_source=make_source,
-        now=datetime.now(UTC),
-    )
+    """One collector run against moto's Bedrock and S3."""
+    source = BedrockSource(clients["bedrock"], clients["s3"])
+    return collect_once(fake, "bedrock", source, event or {})
 
 
 def put_csv(clients: dict[str, Any], lines: list[str], key: str = METRICS_KEY) -> None:
