@@ -260,11 +260,7 @@ class OpenAIServer:
 
 
 def _as_response(result: Result) -> Response:
-    if isinstance(result, Response):
-        return result
-    if isinstance(result, bytes):
-        return Response(200, result, "application/octet-stream")
-    return Response.json(result)
+    return result if isinstance(result, Response) else Response.json(result)
 
 
 def _is_json(content_type: str) -> bool:

@@ -80,8 +80,8 @@ class ApiError(Exception):
         return Response.json(self.body, status=self.status, headers=self.headers, delay=delay)
 
 
-# A resource's answer: a JSON object, raw bytes (a file's content), or a full Response.
-Result = dict[str, Any] | bytes | Response
+# A resource's answer: a JSON object (status 200), or a full Response.
+Result = dict[str, Any] | Response
 Handler = Callable[[Request, list[str]], Result]
 
 
