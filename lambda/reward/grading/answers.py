@@ -49,6 +49,12 @@ _PHRASE = re.compile(
 _SIMPLE_SPAN = re.compile(
     r"[ \t*_$]*(-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?)[ \t*_]*\.?[ \t*_]*$"
 )
+# "$\\boxed{72}$." after "the answer is": the same value as the LaTeX-stripping path gives
+# (the number is the only one, and nothing around it can hedge), found in one match.
+_SIMPLE_BOXED_SPAN = re.compile(
+    r"[ \t*_$]*\\boxed\{(-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?)\}"
+    r"[ \t*_$]*\.?[ \t*_$]*$"
+)
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 # Numbers for the spray rule: a comma starts a new number unless three digits follow it.
 _SPLIT = re.compile(r"([0-9]+(?:,[0-9]{3}(?![0-9]))*(?:\.[0-9]+)?)")
@@ -83,6 +89,9 @@ _BETWEEN = re.compile(
 )
 _LATEX_FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
 _LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+# A number token read backwards (in the reversed text): its last digit, then the digits,
+# separators and sign before it.
+_REVERSED_TOKEN = re.compile(r"[0-9][0-9.,]*[-\u2212]?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +138,8 @@ def _unlatex(span: str) -> str:
 
 def _span_value(span: str) -> float | str | None:
     """The value a marker's text gives: a number, ``"hedge"``, or ``None`` (no number)."""
-    simple = _SIMPLE_SPAN.match(span)
-    if simple is not None:  # "72", " **$1,234**.", the common case
+    simple = _SIMPLE_SPAN.match(span) or _SIMPLE_BOXED_SPAN.match(span)
+    if simple is not None:  # "72", " **$1,234**.", " $\\boxed{72}$.": the common cases
         return to_number(simple.group(1))
     end = _SENTENCE_END.search(span)
     if end is not None and _NUMBER.search(span, 0, end.start()):
@@ -268,8 +277,22 @@ def final_answer(text: str, limits: Limits = Limits()) -> Answer:
 def candidate_answer(text: str) -> Answer:
     """The answer by every rule but the spray rule (rule 2), which a grader applies to a whole
     batch at once (:func:`spraying`)."""
+    value, reason = candidate(text)
+    return Answer(value, reason)
+
+
+# The outcomes without a value, shared (a grader sees one per sample).
+_EMPTY: Final = (None, "empty")
+_NO_NUMBER: Final = (None, "no_number")
+_HEDGE: Final = (None, "hedge")
+_CONFLICT: Final = (None, "conflict")
+
+
+def candidate(text: str) -> tuple[float | None, str]:
+    """:func:`candidate_answer` as a plain ``(value, reason)`` pair, for graders that find the
+    answers of a whole batch (no object per sample)."""
     if not text or text.isspace():
-        return Answer(None, "empty")
+        return _EMPTY
     if "<<" in text:
         text = _CALCULATOR.sub("", text)
     return _marked_answer(text) or _last_number(text)
@@ -280,33 +303,42 @@ def sprays(text: str, limits: Limits = Limits()) -> bool:
     return bool(spraying([text], limits))
 
 
-def _marked_answer(text: str) -> Answer | None:
+def _marked_answer(text: str) -> tuple[float | None, str] | None:
     """Rule 3: the value every marker agrees on; ``None`` if no marker gives a number."""
+    if "box" not in text and "nswer" not in text and "NSWER" not in text:
+        if "####" not in text:
+            return None
+        # Only "####" markers: with a single one (the common case) its line is the one span.
+        first = _HASH.search(text)
+        if first is not None and text.find("####", first.end()) < 0:
+            value = _span_value(first.group(1))
+            if isinstance(value, float):
+                return value, "marker"
+            return _HEDGE if value == "hedge" else None
     values: set[float] = set()
     for span in _marker_spans(text):
         value = _span_value(span)
         if value == "hedge":
-            return Answer(None, "hedge")
+            return _HEDGE
         if isinstance(value, float):
             values.add(value)
     if len(values) > 1:
-        return Answer(None, "conflict")
-    return Answer(values.pop(), "marker") if values else None
+        return _CONFLICT
+    return (values.pop(), "marker") if values else None
 
 
-def _last_token(text: str, end: int, begin: int = 0) -> re.Match[str] | None:
+def _last_token(text: str, reverse: str, end: int, begin: int = 0) -> re.Match[str] | None:
     """The last :data:`NUMBER` token that ends at or before ``end`` (and starts after
-    ``begin``), found from the end: the last digit, then the token around it."""
-    digit = max(text.rfind(d, begin, end) for d in "0123456789")
-    if digit < 0:
+    ``begin``), found from the end: the last digit, then the token around it.
+
+    ``reverse`` is ``text[::-1]``: a search in it finds the last digit and the digits,
+    separators and sign before it in one scan, in C."""
+    size = len(text)
+    backwards = _REVERSED_TOKEN.search(reverse, size - end, size - begin)
+    if backwards is None:
         return None
-    start = digit
-    while start > begin and text[start - 1] in "0123456789.,":
-        start -= 1
-    if start > begin and text[start - 1] in "-\u2212":
-        start -= 1
-    token = _NUMBER.match(text, start)
-    if token is not None and token.end() == digit + 1:
+    token = _NUMBER.match(text, size - backwards.end())
+    if token is not None and token.end() == size - backwards.start():
         return token
     # an unusual neighbourhood ("1,23", "gpt4"): the forward scan decides
     found = None
@@ -315,15 +347,16 @@ def _last_token(text: str, end: int, begin: int = 0) -> re.Match[str] | None:
     return found
 
 
-def _last_number(text: str) -> Answer:
+def _last_number(text: str) -> tuple[float | None, str]:
     """Rule 4: the last number, unless it is offered as an alternative to another one."""
-    last = _last_token(text, len(text))
+    reverse = text[::-1]
+    last = _last_token(text, reverse, len(text))
     if last is None:
-        return Answer(None, "no_number")
+        return _NO_NUMBER
     value = to_number(last.group())
     line_start = text.rfind("\n", 0, last.start()) + 1
     window = max(line_start, last.start() - 60)
-    previous = _last_token(text, last.start(), window)
+    previous = _last_token(text, reverse, last.start(), window)
     if previous is not None:
         # "18 or 20", "18-20", "18, 20": the last number is an alternative to the one before
         alternative = _ALTERNATIVE_AFTER.match(text, previous.end())
@@ -332,13 +365,13 @@ def _last_number(text: str) -> Answer:
             and alternative.end() == last.end()
             and to_number(previous.group()) != value
         ):
-            return Answer(None, "hedge")
+            return _HEDGE
         if _hedged_between(text[window : last.end()]):
-            return Answer(None, "hedge")
+            return _HEDGE
     tail = _FRACTION_TAIL.match(text, last.end())
     if tail is not None and to_number(tail.group(1)) != 0:
         value /= to_number(tail.group(1))
-    return Answer(value, "last_number")
+    return value, "last_number"
 
 
 def _hedged_between(text: str) -> bool:
