@@ -176,6 +176,10 @@ def _boxed_spans(text: str) -> list[str]:
     spans = []
     for match in _BOXED.finditer(text):
         depth, start = 1, match.end()
+        close = text.find("}", start, start + 2000)
+        if close >= 0 and text.find("{", start, close) < 0:  # no nested braces: the common case
+            spans.append(text[start:close])
+            continue
         for index in range(start, min(len(text), start + 2000)):
             char = text[index]
             if char == "{":
@@ -199,10 +203,16 @@ def _marker_spans(text: str) -> list[str]:
         low = text.lower()
         if "<answer>" in low:
             spans.extend(match.group(1) for match in _TAG.finditer(low))
-        for match in _PHRASE.finditer(low):
-            start = match.start()
+        # finditer, with the literal start found by str.find (several times faster)
+        start = low.find("answer")
+        while start >= 0:
+            match = _PHRASE.match(low, start)
+            if match is None:
+                start = low.find("answer", start + 1)
+                continue
             if start == 0 or not low[start - 1].isalnum():  # a word, not "counteranswer"
                 spans.append(match.group(1))
+            start = low.find("answer", match.end())
     return spans
 
 
@@ -218,7 +228,17 @@ def _shape_table() -> bytes:
     return bytes(table)
 
 
+def _run_table() -> bytes:
+    """Byte translation for the batch-wide look: ``0`` for every byte a run of numbers can be
+    made of (digits, separators, and the letters of " or ", " and ", " OR "), else ``x``."""
+    table = bytearray(b"x" * 256)
+    for byte in b"0123456789 \t\n\r;|,.orandOR":
+        table[byte] = ord("0")
+    return bytes(table)
+
+
 _SHAPE: Final = _shape_table()
+_RUN_SHAPE: Final = _run_table()
 
 
 @cache
@@ -230,40 +250,59 @@ def _stretch(run: int) -> re.Pattern[bytes]:
 def spraying(texts: Sequence[str], limits: Limits = Limits()) -> set[int]:
     """Rule 2 for a whole batch: the indices of the texts that spray numbers.
 
-    The texts' shape (a byte per character, see :data:`_SHAPE`) is built and scanned in C for
-    the batch at once; only a stretch of digits and separators long enough for a run is then
-    examined number by number, and only a text long enough to hold too many numbers is counted.
+    A run of ``max_number_run`` numbers needs at least ``2 * max_number_run - 1`` characters
+    made only of digits, separators and the letters of "or"/"and"; the batch is translated to
+    that alphabet and searched for such a stretch in C at once (the common case: none). Only a
+    text with one is examined number by number (:func:`_has_run`), and only a text long enough
+    to hold too many numbers is counted.
     """
-    texts = [_CALCULATOR.sub("", text) if "<<" in text else text for text in texts]
     joined = "\x00".join(texts)  # NUL is no separator: nothing runs across two texts
-    raw = joined.encode("ascii", "replace")  # one byte per character: offsets are kept
-    # "12 or 14 or 16": joined by words, a list all the same (same length: offsets are kept)
-    raw = raw.replace(b" or ", b"    ").replace(b" and ", b"     ").replace(b" OR ", b"    ")
-    shape = raw.translate(_SHAPE)
-    starts = list(accumulate((len(text) + 1 for text in texts), initial=0))
+    if "<" in joined and "<<" in joined:  # (one character is found by memchr, two are not)
+        texts = [_CALCULATOR.sub("", text) if "<<" in text else text for text in texts]
+        joined = "\x00".join(texts)
     found: set[int] = set()
     for index, text in enumerate(texts):
-        # a number starts wherever a digit follows anything but a digit, "," or "."; a text
-        # shorter than two characters per number cannot hold too many
-        if len(text) > 2 * limits.max_numbers:
-            own = shape[starts[index] : starts[index + 1] - 1]
-            numbers = own.count(b"x0") + own.count(b" 0") + (own[:1] == b"0")
-            if numbers > limits.max_numbers:
-                found.add(index)
-    stretches = _stretch(limits.max_number_run)
-    if stretches.search(shape) is None:  # the common case: no list-like stretch anywhere
-        return found
-    for stretch in stretches.finditer(shape):
-        index = bisect_right(starts, stretch.start()) - 1
-        if index in found:
-            continue
-        parts = _SPLIT.split(joined[stretch.start() : stretch.end()])  # [text, number, ...]
-        # 1 where two consecutive numbers are joined only by a list separator; a run of
-        # max_number_run numbers is max_number_run - 1 such joins in a row.
-        joins = bytes(map(_LIST_SEPARATORS.__contains__, parts[2:-1:2]))
-        if b"\x01" * (limits.max_number_run - 1) in joins:
+        # a text shorter than two characters per number cannot hold too many
+        if len(text) > 2 * limits.max_numbers and _count_numbers(text) > limits.max_numbers:
             found.add(index)
+    least = 2 * limits.max_number_run - 1  # "1 2 3": one digit and one separator per number
+    if least > len(joined):
+        return found
+    raw = joined.encode("ascii", "replace")  # one byte per character: offsets are kept
+    shape = raw.translate(_RUN_SHAPE)
+    needle = b"0" * least
+    at = shape.find(needle)
+    if at < 0:  # the common case: no list-like stretch anywhere
+        return found
+    starts = list(accumulate((len(text) + 1 for text in texts), initial=0))
+    while at >= 0:
+        index = bisect_right(starts, at) - 1
+        if index not in found and _has_run(texts[index], limits.max_number_run):
+            found.add(index)
+        at = shape.find(needle, starts[index + 1])  # on to the next text
     return found
+
+
+def _count_numbers(text: str) -> int:
+    """How many numbers ``text`` has: a number starts wherever a digit follows anything but a
+    digit, "," or "."."""
+    shape = text.encode("ascii", "replace").translate(_SHAPE)
+    return shape.count(b"x0") + shape.count(b" 0") + (shape[:1] == b"0")
+
+
+def _has_run(text: str, run: int) -> bool:
+    """Whether ``text`` has ``run`` numbers in a row joined only by list separators."""
+    raw = text.encode("ascii", "replace")  # one byte per character: offsets are kept
+    # "12 or 14 or 16": joined by words, a list all the same (same length: offsets are kept)
+    raw = raw.replace(b" or ", b"    ").replace(b" and ", b"     ").replace(b" OR ", b"    ")
+    for stretch in _stretch(run).finditer(raw.translate(_SHAPE)):
+        parts = _SPLIT.split(text[stretch.start() : stretch.end()])  # [text, number, ...]
+        # 1 where two consecutive numbers are joined only by a list separator; a run of
+        # ``run`` numbers is ``run - 1`` such joins in a row.
+        joins = bytes(map(_LIST_SEPARATORS.__contains__, parts[2:-1:2]))
+        if b"\x01" * (run - 1) in joins:
+            return True
+    return False
 
 
 def final_answer(text: str, limits: Limits = Limits()) -> Answer:
@@ -293,7 +332,7 @@ def candidate(text: str) -> tuple[float | None, str]:
     answers of a whole batch (no object per sample)."""
     if not text or text.isspace():
         return _EMPTY
-    if "<<" in text:
+    if "<" in text and "<<" in text:  # (one character is found by memchr, two are not)
         text = _CALCULATOR.sub("", text)
     return _marked_answer(text) or _last_number(text)
 
