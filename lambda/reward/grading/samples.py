@@ -101,6 +101,49 @@ def _metadata(raw: Any) -> dict[str, Any]:
 
 def parse_rollout(raw: Any) -> Sample:
     """Parse one rollout; raise :class:`SampleError` (worded without response text) if unusable."""
+    sample = _plain_rollout(raw)
+    return sample if sample is not None else _parse_rollout(raw)
+
+
+def _plain_rollout(raw: Any) -> Sample | None:
+    """The rollout in the shape Bedrock sends (as JSON decodes it: a string or integer id,
+    messages with string roles, the response's content a string, the reference under
+    ``metadata`` or nowhere), parsed in one pass; ``None`` for any other shape, which
+    :func:`_parse_rollout` then reads (or rejects) in detail."""
+    if type(raw) is not dict:
+        return None
+    sample_id = raw.get("id")
+    messages = raw.get("messages")
+    if type(messages) is not list or not (
+        (type(sample_id) is str and sample_id) or type(sample_id) is int
+    ):
+        return None
+    if len(raw) == 2:  # just id and messages
+        item: dict[str, Any] = {}
+    elif len(raw) == 3 and type(metadata := raw.get("metadata")) is dict:
+        item = metadata.copy()
+    else:
+        return None
+    answer = _plain_answer(messages)
+    return None if answer is None else Sample(sample_id, answer, item, messages)
+
+
+def _plain_answer(messages: list[Any]) -> str | None:
+    """The last assistant turn's text when every message is a dict with a string role and that
+    turn's content is a string; else ``None``."""
+    for message in messages:  # every message is checked, as _parse_rollout does
+        if type(message) is not dict or type(message.get("role")) is not str:
+            return None
+    for message in reversed(messages):
+        role = message["role"]
+        if role == "assistant" or role.lower() in ASSISTANT_ROLES:
+            answer = message.get("content")
+            return answer if type(answer) is str else None
+    return None
+
+
+def _parse_rollout(raw: Any) -> Sample:
+    """:func:`parse_rollout` for every shape the AWS samples show."""
     if not isinstance(raw, dict):
         raise SampleError(f"the rollout is a {type(raw).__name__}, not an object")
     sample_id = raw.get("id")
