@@ -9,10 +9,9 @@ from typing import Any
 
 from grading.base import FAIL, GRADER_ERROR, PASS, Batch, Grade
 from grading.definition import Definition
-from grading.errors import SampleError
 from grading.log import logger
 from grading.metrics import Summary
-from grading.samples import Sample, parse_rollout
+from grading.samples import parse_rollouts
 
 _ID_SHOWN = 200  # characters of an id in a log line
 
@@ -84,13 +83,9 @@ def _checked(grade: Grade, sample_id: Any, name: str, summary: Summary) -> Grade
 
 def grade_event(event: list[Any], definition: Definition, *, batch: Batch) -> BatchResult:
     """Grade a batch of rollouts (``event`` must already be a list)."""
-    samples: list[Sample] = []
-    unparsed: dict[int, Grade] = {}  # the rollouts that cannot be graded, by position
-    for index, raw in enumerate(event):
-        try:
-            samples.append(parse_rollout(raw))
-        except SampleError as err:
-            unparsed[index] = Grade.failed(f"rollout [{index}]: {err}")
+    samples, errors = parse_rollouts(event)
+    # the rollouts that cannot be graded, by position
+    unparsed = {index: Grade.failed(f"rollout [{index}]: {err}") for index, err in errors.items()}
     graded = definition.grader.grade_batch(samples, batch)
     if len(graded) != len(samples):
         raise RuntimeError(f"{definition.name}: {len(graded)} grades for {len(samples)} samples")
