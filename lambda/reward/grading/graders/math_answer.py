@@ -47,7 +47,10 @@ def _reference_from_text(text: str) -> float:
 def reference_value(raw: Any) -> float:
     """The numeric value of a reference answer in any of the shapes datasets use."""
     if type(raw) is dict and type(final := raw.get("final_answer")) is str:
-        return _reference_from_text(final)  # the project's dataset shape, the common case
+        # the project's dataset shape, the common case; most GSM8K answers are plain integers
+        if final.isdigit() and final.isascii():
+            return float(final)
+        return _reference_from_text(final)
     if isinstance(raw, bool):
         raise SampleError("the reference answer is a boolean, not a number")
     if isinstance(raw, int | float):
