@@ -45,15 +45,14 @@ _TAG = re.compile(r"<answer>([\s\S]*?)(?:</answer>|\n|$)")
 _PHRASE = re.compile(
     r"answer(?:[*_]{1,2})?[ \t]*(?:is[ \t]*(?:[*_]{1,2})?[ \t]*:?|[:\uff1a])([^\n]*)"
 )
-# A marker's text that is just one number, with emphasis, a currency sign or a full stop.
+# A marker's text that is just one number, with emphasis, a currency sign or a full stop; or
+# "$\\boxed{72}$." after "the answer is", whose value the LaTeX-stripping path would give
+# too (the number is the only one, and nothing around it can hedge). The common cases.
 _SIMPLE_SPAN = re.compile(
-    r"[ \t*_$]*(-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?)[ \t*_]*\.?[ \t*_]*$"
-)
-# "$\\boxed{72}$." after "the answer is": the same value as the LaTeX-stripping path gives
-# (the number is the only one, and nothing around it can hedge), found in one match.
-_SIMPLE_BOXED_SPAN = re.compile(
-    r"[ \t*_$]*\\boxed\{(-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?)\}"
-    r"[ \t*_$]*\.?[ \t*_$]*$"
+    r"[ \t*_$]*(?:"
+    r"(-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?)[ \t*_]*\.?[ \t*_]*"
+    r"|\\boxed\{(-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?)\}[ \t*_$]*\.?[ \t*_$]*"
+    r")$"
 )
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 # Numbers for the spray rule: a comma starts a new number unless three digits follow it.
@@ -138,9 +137,10 @@ def _unlatex(span: str) -> str:
 
 def _span_value(span: str) -> float | str | None:
     """The value a marker's text gives: a number, ``"hedge"``, or ``None`` (no number)."""
-    simple = _SIMPLE_SPAN.match(span) or _SIMPLE_BOXED_SPAN.match(span)
-    if simple is not None:  # "72", " **$1,234**.", " $\\boxed{72}$.": the common cases
-        return to_number(simple.group(1))
+    simple = _SIMPLE_SPAN.match(span)
+    if simple is not None:  # "72", " **$1,234**.", " $\\boxed{72}$."
+        token = simple.group(1) or simple.group(2)
+        return float(token.replace(",", "")) if "," in token else float(token)
     end = _SENTENCE_END.search(span)
     if end is not None and _NUMBER.search(span, 0, end.start()):
         span = span[: end.start()]
@@ -174,7 +174,13 @@ def _is_alternative(match: re.Match[str] | None, value: float) -> bool:
 def _boxed_spans(text: str) -> list[str]:
     """The contents of every ``\\boxed{...}`` (nested braces allowed)."""
     spans = []
-    for match in _BOXED.finditer(text):
+    at = text.find("\\")  # finditer, with the literal start found by str.find (faster)
+    while at >= 0:
+        match = _BOXED.match(text, at)
+        if match is None:
+            at = text.find("\\", at + 1)
+            continue
+        at = text.find("\\", match.end())
         depth, start = 1, match.end()
         close = text.find("}", start, start + 2000)
         if close >= 0 and text.find("{", start, close) < 0:  # no nested braces: the common case
@@ -192,14 +198,21 @@ def _boxed_spans(text: str) -> list[str]:
     return spans
 
 
-def _marker_spans(text: str) -> list[str]:
-    """The text after every final-answer marker (lower-cased where case could differ)."""
+def _marker_spans(text: str, hashes: bool, boxes: bool, words: bool) -> list[str]:
+    """The text after every final-answer marker (lower-cased where case could differ).
+
+    ``hashes``, ``boxes`` and ``words`` say whether the text has ``####``, ``box`` and
+    ``answer`` (in any case) at all."""
     spans: list[str] = []
-    if "####" in text:
-        spans.extend(match.group(1) for match in _HASH.finditer(text))
-    if "box" in text:
+    if hashes:
+        first = _HASH.search(text)
+        if first is not None:
+            spans.append(first.group(1))
+            if text.find("####", first.end()) >= 0:
+                spans.extend(match.group(1) for match in _HASH.finditer(text, first.end()))
+    if boxes:
         spans.extend(_boxed_spans(text))
-    if "nswer" in text or "NSWER" in text:
+    if words:
         low = text.lower()
         if "<answer>" in low:
             spans.extend(match.group(1) for match in _TAG.finditer(low))
@@ -332,7 +345,7 @@ def candidate(text: str) -> tuple[float | None, str]:
     answers of a whole batch (no object per sample)."""
     if not text or text.isspace():
         return _EMPTY
-    if "<" in text and "<<" in text:  # (one character is found by memchr, two are not)
+    if "<" in text and "<<" in text:  # (a rare character first, see _marked_answer)
         text = _CALCULATOR.sub("", text)
     return _marked_answer(text) or _last_number(text)
 
@@ -344,18 +357,20 @@ def sprays(text: str, limits: Limits = Limits()) -> bool:
 
 def _marked_answer(text: str) -> tuple[float | None, str] | None:
     """Rule 3: the value every marker agrees on; ``None`` if no marker gives a number."""
-    if "box" not in text and "nswer" not in text and "NSWER" not in text:
-        if "####" not in text:
-            return None
-        # Only "####" markers: with a single one (the common case) its line is the one span.
-        first = _HASH.search(text)
-        if first is not None and text.find("####", first.end()) < 0:
-            value = _span_value(first.group(1))
-            if isinstance(value, float):
-                return value, "marker"
-            return _HEDGE if value == "hedge" else None
+    # A rare character first: one character is found by memchr, several take a slower scan.
+    hashes = "#" in text and "####" in text
+    boxes = "\\" in text and "box" in text  # \boxed and \fbox start with a backslash
+    words = "nswer" in text or ("W" in text and "NSWER" in text)
+    if not (hashes or boxes or words):
+        return None
+    spans = _marker_spans(text, hashes, boxes, words)
+    if len(spans) == 1:  # one marker: the common case
+        value = _span_value(spans[0])
+        if isinstance(value, float):
+            return value, "marker"
+        return _HEDGE if value == "hedge" else None
     values: set[float] = set()
-    for span in _marker_spans(text):
+    for span in spans:
         value = _span_value(span)
         if value == "hedge":
             return _HEDGE
