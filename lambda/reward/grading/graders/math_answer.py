@@ -121,13 +121,14 @@ class MathAnswer(Grader):
         return self.grade_batch([sample], Batch())[0]
 
     def grade_batch(self, samples: Sequence[Sample], batch: Batch) -> list[Grade]:
-        """Grade a batch: the spray rule runs over the whole batch at once (C-level scans)."""
+        """Grade a batch. The spray rule can only take a reward away, so it runs last, on the
+        correct answers only, all at once (C-level scans of the batch)."""
         texts, failures = self._texts(samples)
-        spray = spraying(texts, self.limits)
         debug = debug_enabled()
         reference = self.reference
         tolerance, relative = self.tolerance, self.relative_tolerance
         grades: list[Grade] = []
+        correct: list[int] = []  # the samples graded PASS so far
         for index, (sample, text) in enumerate(zip(samples, texts, strict=True)):
             if failures and index in failures:
                 grades.append(failures[index])
@@ -141,15 +142,20 @@ class MathAnswer(Grader):
                 grades.append(Grade.failed(f"{self.name}: {err}"))
                 continue
             value, reason = candidate(text)
-            if value is None or index in spray:
+            if value is None:
                 if debug:
-                    reason = "spray" if value is not None else reason
                     logger.debug("sample %r: no final answer (%s)", sample.id, reason)
                 grades.append(FAIL)
             elif value == expected or isclose(value, expected, rel_tol=relative, abs_tol=tolerance):
+                correct.append(index)
                 grades.append(PASS)
             else:
                 grades.append(FAIL)
+        for sprayed in spraying([texts[index] for index in correct], self.limits):
+            index = correct[sprayed]
+            if debug:
+                logger.debug("sample %r: no final answer (spray)", samples[index].id)
+            grades[index] = FAIL
         return grades
 
     def _texts(self, samples: Sequence[Sample]) -> tuple[list[str], dict[int, Grade]]:
