@@ -24,7 +24,8 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from itertools import accumulate
+from itertools import accumulate, repeat
+from operator import add
 from typing import Final
 
 # One number token. Not glued to a word or another number, so "x3", "v1.2" and the "4" of
@@ -214,7 +215,7 @@ def _marker_spans(text: str, hashes: bool, boxes: bool, words: bool) -> list[str
         spans.extend(_boxed_spans(text))
     if words:
         low = text.lower()
-        if "<answer>" in low:
+        if "<" in low and "<answer>" in low:
             spans.extend(match.group(1) for match in _TAG.finditer(low))
         # finditer, with the literal start found by str.find (several times faster)
         start = low.find("answer")
@@ -274,21 +275,22 @@ def spraying(texts: Sequence[str], limits: Limits = Limits()) -> set[int]:
         texts = [_CALCULATOR.sub("", text) if "<<" in text else text for text in texts]
         joined = "\x00".join(texts)
     found: set[int] = set()
-    for index, text in enumerate(texts):
-        # a text shorter than two characters per number cannot hold too many
-        if len(text) > 2 * limits.max_numbers and _count_numbers(text) > limits.max_numbers:
-            found.add(index)
     least = 2 * limits.max_number_run - 1  # "1 2 3": one digit and one separator per number
-    if least > len(joined):
+    lengths = list(map(len, texts))
+    # a text shorter than two characters per number cannot hold too many
+    longest = max(lengths, default=0)
+    if longest <= 2 * limits.max_numbers and least > longest:
         return found
     raw = joined.encode("ascii", "replace")  # one byte per character: offsets are kept
+    starts = list(accumulate(map(add, lengths, repeat(1)), initial=0))
+    if longest > 2 * limits.max_numbers:
+        _count_numbers(raw, starts, lengths, limits, found)
+    if least > longest:
+        return found
     shape = raw.translate(_RUN_SHAPE)
     needle = b"0" * least
     at = shape.find(needle)
-    if at < 0:  # the common case: no list-like stretch anywhere
-        return found
-    starts = list(accumulate((len(text) + 1 for text in texts), initial=0))
-    while at >= 0:
+    while at >= 0:  # the common case: not even once
         index = bisect_right(starts, at) - 1
         if index not in found and _has_run(texts[index], limits.max_number_run):
             found.add(index)
@@ -296,11 +298,19 @@ def spraying(texts: Sequence[str], limits: Limits = Limits()) -> set[int]:
     return found
 
 
-def _count_numbers(text: str) -> int:
-    """How many numbers ``text`` has: a number starts wherever a digit follows anything but a
-    digit, "," or "."."""
-    shape = text.encode("ascii", "replace").translate(_SHAPE)
-    return shape.count(b"x0") + shape.count(b" 0") + (shape[:1] == b"0")
+def _count_numbers(
+    raw: bytes, starts: list[int], lengths: list[int], limits: Limits, found: set[int]
+) -> None:
+    """Add to ``found`` the texts (of the batch ``raw``, each from its ``starts`` for its
+    ``lengths``) with more than ``limits.max_numbers`` numbers. A number starts wherever a
+    digit follows anything but a digit, "," or "."."""
+    shape = raw.translate(_SHAPE)
+    for index, length in enumerate(lengths):
+        if length > 2 * limits.max_numbers:
+            start, end = starts[index], starts[index] + length
+            numbers = shape.count(b"x0", start, end) + shape.count(b" 0", start, end)
+            if numbers + (shape[start] == ord("0")) > limits.max_numbers:
+                found.add(index)
 
 
 def _has_run(text: str, run: int) -> bool:
