@@ -136,12 +136,17 @@ def _unlatex(span: str) -> str:
     return _LATEX_COMMAND.sub(" ", span).replace("{", " ").replace("}", " ")
 
 
+def _simple_value(simple: re.Match[str]) -> float:
+    """The number a :data:`_SIMPLE_SPAN` match holds."""
+    token = simple.group(1) or simple.group(2)
+    return float(token.replace(",", "")) if "," in token else float(token)
+
+
 def _span_value(span: str) -> float | str | None:
     """The value a marker's text gives: a number, ``"hedge"``, or ``None`` (no number)."""
     simple = _SIMPLE_SPAN.match(span)
     if simple is not None:  # "72", " **$1,234**.", " $\\boxed{72}$."
-        token = simple.group(1) or simple.group(2)
-        return float(token.replace(",", "")) if "," in token else float(token)
+        return _simple_value(simple)
     end = _SENTENCE_END.search(span)
     if end is not None and _NUMBER.search(span, 0, end.start()):
         span = span[: end.start()]
@@ -355,9 +360,21 @@ def candidate(text: str) -> tuple[float | None, str]:
     answers of a whole batch (no object per sample)."""
     if not text or text.isspace():
         return _EMPTY
-    if "<" in text and "<<" in text:  # (a rare character first, see _marked_answer)
+    if "<" in text and "<<" in text:  # (a rare character first, as below)
         text = _CALCULATOR.sub("", text)
-    return _marked_answer(text) or _last_number(text)
+    # Which markers there are. A rare character first: one character is found by memchr,
+    # several take a slower scan.
+    hashes = "#" in text and "####" in text
+    boxes = "\\" in text and "box" in text  # \boxed and \fbox start with a backslash
+    words = "nswer" in text or ("W" in text and "NSWER" in text)
+    if hashes or boxes or words:
+        spans = _marker_spans(text, hashes, boxes, words)
+        if len(spans) == 1 and (simple := _SIMPLE_SPAN.match(spans[0])) is not None:
+            return _simple_value(simple), "marker"  # one plain marker: the common case
+        marked = _marked_answer(spans)
+        if marked is not None:
+            return marked
+    return _last_number(text)
 
 
 def sprays(text: str, limits: Limits = Limits()) -> bool:
@@ -365,20 +382,9 @@ def sprays(text: str, limits: Limits = Limits()) -> bool:
     return bool(spraying([text], limits))
 
 
-def _marked_answer(text: str) -> tuple[float | None, str] | None:
-    """Rule 3: the value every marker agrees on; ``None`` if no marker gives a number."""
-    # A rare character first: one character is found by memchr, several take a slower scan.
-    hashes = "#" in text and "####" in text
-    boxes = "\\" in text and "box" in text  # \boxed and \fbox start with a backslash
-    words = "nswer" in text or ("W" in text and "NSWER" in text)
-    if not (hashes or boxes or words):
-        return None
-    spans = _marker_spans(text, hashes, boxes, words)
-    if len(spans) == 1:  # one marker: the common case
-        value = _span_value(spans[0])
-        if isinstance(value, float):
-            return value, "marker"
-        return _HEDGE if value == "hedge" else None
+def _marked_answer(spans: list[str]) -> tuple[float | None, str] | None:
+    """Rule 3: the value every marker (by its ``spans``) agrees on; ``None`` if no marker
+    gives a number."""
     values: set[float] = set()
     for span in spans:
         value = _span_value(span)
