@@ -23,11 +23,17 @@ def apply_rule_packs(app: IConstruct) -> None:
     Validations.of(app).add_plugins(*rule_packs(app))
 
 
+# Every acknowledgment made while building the app: (construct path, finding id, reason), for
+# `make acknowledgments`, the reviewers' list of what the gate lets through and why.
+ACKNOWLEDGED: list[tuple[str, str, str]] = []
+
+
 def acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
     """Acknowledge one finding (exact id, granular where the rule has one) on ``scope``."""
     if len(reason) < 20:
         raise ValueError(f"acknowledgment of {rule_id} needs a specific reason, got {reason!r}")
     Validations.of(scope).acknowledge(Acknowledgment(id=rule_id, reason=reason))
+    ACKNOWLEDGED.append((scope.node.path, rule_id, reason))
 
 
 def nag_text(stack: Stack, value: str) -> str:
