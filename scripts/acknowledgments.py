@@ -14,10 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import aws_cdk as cdk  # noqa: E402
+import aws_cdk as cdk
 
-from app import build_app  # noqa: E402
-from stacks.nag import ACKNOWLEDGED  # noqa: E402
+from app import build_app
+from stacks.nag import ACKNOWLEDGED
 
 
 def _env_path(path: str) -> str:
