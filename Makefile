@@ -16,7 +16,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: help install bundle synth test unit lint typecheck cfn-lint checkov deploy diff clean
+.PHONY: help install bundle synth acknowledgments test unit lint typecheck cfn-lint checkov deploy diff clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ bundle: $(VENV)/.installed ## Build the Lambda bundles under .build/ (no Docker)
 
 synth: install bundle ## Synthesize every environment (or ENV=name) into cdk.out
 	$(CDK) synth --quiet $(CDK_CONTEXT)
+
+acknowledgments: install bundle ## List every nag acknowledgment and checkov skip with its reason [ENV=name]
+	$(PY) scripts/acknowledgments.py $(ENV)
 
 unit: install bundle ## Run the pytest suite
 	$(PY) -m pytest -n 2 -q
