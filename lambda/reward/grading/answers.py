@@ -76,10 +76,15 @@ _ASIDE = re.compile(r"\([^()]*\)")
 _CURRENCY = r"[$\u20ac\u00a3\u00a5]?"
 _HEDGE_WORDS = r"(?:or|to|and/or|vs\.?)"
 _MAYBE = r"(?:(?:maybe|perhaps|possibly|even)\s+)?"
+# What may close the answer (Markdown emphasis, LaTeX "$" and "}") and open the alternative
+# ("**20**", "$\\boxed{20}$"): "**18** or 20" and "$\\boxed{18}$ or 20" hedge as "18 or 20".
+_CLOSING = r"[*_$}]*"
+_OPENING = r"[*_$]*(?:\\boxed\s*\{)?[*_$]*"
 # After the answer: another number offered as an alternative to it.
 _ALTERNATIVE_AFTER = re.compile(
-    rf"\s*(?:[^\W\d]+\s+){{0,2}}\(?\s*{_HEDGE_WORDS}\s+{_MAYBE}{_CURRENCY}\s*({NUMBER})"
-    rf"|(?:\s*[-\u2013,;]\s*|\s+){_CURRENCY}\s*({NUMBER})",
+    rf"{_CLOSING}\s*(?:[^\W\d]+\s+){{0,2}}\(?\s*{_HEDGE_WORDS}\s+{_MAYBE}{_OPENING}"
+    rf"{_CURRENCY}\s*({NUMBER})"
+    rf"|{_CLOSING}(?:\s*[-\u2013,;]\s*|\s+){_OPENING}{_CURRENCY}\s*({NUMBER})",
     re.IGNORECASE,
 )
 _BETWEEN = re.compile(
@@ -177,8 +182,15 @@ def _is_alternative(match: re.Match[str] | None, value: float) -> bool:
     return to_number(match.group(1) or match.group(2)) != value
 
 
+def _rest_of_line(text: str, start: int) -> str:
+    """The text after a closing brace up to the end of its line: "or 20" may follow a box."""
+    end = text.find("\n", start)
+    return text[start:] if end < 0 else text[start:end]
+
+
 def _boxed_spans(text: str) -> list[str]:
-    """The contents of every ``\\boxed{...}`` (nested braces allowed)."""
+    """The contents of every ``\\boxed{...}`` (nested braces allowed), each followed by the
+    rest of its line, where an alternative ("or 20") would stand."""
     spans = []
     at = text.find("\\")  # finditer, with the literal start found by str.find (faster)
     while at >= 0:
@@ -190,7 +202,7 @@ def _boxed_spans(text: str) -> list[str]:
         depth, start = 1, match.end()
         close = text.find("}", start, start + 2000)
         if close >= 0 and text.find("{", start, close) < 0:  # no nested braces: the common case
-            spans.append(text[start:close])
+            spans.append(text[start:close] + _rest_of_line(text, close + 1))
             continue
         for index in range(start, min(len(text), start + 2000)):
             char = text[index]
@@ -199,7 +211,7 @@ def _boxed_spans(text: str) -> list[str]:
             elif char == "}":
                 depth -= 1
                 if depth == 0:
-                    spans.append(text[start:index])
+                    spans.append(text[start:index] + _rest_of_line(text, index + 1))
                     break
     return spans
 
