@@ -16,7 +16,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: help install bundle synth test unit lint typecheck cfn-lint checkov deploy diff clean
+.PHONY: help install bundle synth acknowledgments test unit lint typecheck cfn-lint checkov deploy diff clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ bundle: $(VENV)/.installed ## Build the Lambda bundles under .build/ (no Docker)
 synth: install bundle ## Synthesize every environment (or ENV=name) into cdk.out
 	$(CDK) synth --quiet $(CDK_CONTEXT)
 
+acknowledgments: install bundle ## List every nag acknowledgment and checkov skip with its reason [ENV=name]
+	$(PY) scripts/acknowledgments.py $(ENV)
+
 unit: install bundle ## Run the pytest suite
 	$(PY) -m pytest -n 2 -q
 
@@ -71,7 +74,7 @@ checkov: synth $(CHECKOV_VENV)/.installed ## checkov on cdk.out (skips carry the
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
 	  --directory cdk.out --skip-path 'asset\.'
 
-test: synth lint typecheck unit cfn-lint checkov ## Synth, lint, type-check, tests, cfn-lint, checkov
+test: synth lint typecheck unit preflight-examples cfn-lint checkov ## Synth, lint, type-check, tests, preflight, cfn-lint, checkov
 
 deploy: install bundle ## Deploy one environment: make deploy ENV=dev
 	@test -n "$(ENV)" || { echo "make deploy: set ENV=<environment>"; exit 2; }
@@ -93,7 +96,11 @@ clean: ## Remove build output (keeps the virtual environments)
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache
 
 # Preflight: check a dataset and grader locally before a job spends money (see README).
-.PHONY: preflight convert bench
+.PHONY: preflight preflight-examples convert bench
+preflight-examples: $(VENV)/.installed ## Preflight every shipped example dataset with the grader its environments use
+	$(PY) -m preflight --dataset datasets/gsm8k/train.jsonl --validation datasets/gsm8k/validation.jsonl \
+	  --grader graders/gsm8k.json --env nova-dev
+
 preflight: $(VENV)/.installed ## Check data + grader: make preflight DATASET=<jsonl> GRADER=<json> [VALIDATION= ENV= MODEL= SAMPLES=]
 	@test -n "$(DATASET)" && test -n "$(GRADER)" || { echo "make preflight: set DATASET=<jsonl> GRADER=<json>"; exit 2; }
 	$(PY) -m preflight --dataset "$(DATASET)" --grader "$(GRADER)" \

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import CfnOutput, CustomResource, Duration, Fn, Stack, Token
+from aws_cdk import CfnOutput, CustomResource, Duration, Fn, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
-from constructs import Construct, IConstruct
+from constructs import Construct
 
 from stacks.config import ConfigError, EnvironmentConfig
 from stacks.lambda_code import bundle_code
@@ -29,6 +29,7 @@ from stacks.nag import (
     acknowledge,
     acknowledge_runtime,
     checkov_skip,
+    nag_text,
     skip_framework_function_checks,
 )
 from stacks.staging import Staging
@@ -244,17 +245,17 @@ class FineTuningJob(Construct):
 
     def _grant_openai(self, staging: Staging, grader: lambda_.IVersion) -> None:
         stack = Stack.of(self)
+        dataset_objects = staging.datasets_bucket.arn_for_objects(f"{staging.dataset_prefix}*")
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="ReadDataset",
                 actions=["s3:GetObject"],
-                resources=[staging.datasets_bucket.arn_for_objects(f"{staging.dataset_prefix}*")],
+                resources=[dataset_objects],
             )
         )
         acknowledge(
             self.role.node.find_child("DefaultPolicy"),
-            f"AwsSolutions-IAM5[Resource::<{self._logical(staging.datasets_bucket)}.Arn>/"
-            f"{staging.dataset_prefix}*]",
+            f"AwsSolutions-IAM5[Resource::{nag_text(stack, dataset_objects)}]",
             "Reads only the objects of this dataset's content-addressed prefix (train and "
             "validation files) to upload them to the fine-tuning API.",
         )
@@ -334,13 +335,13 @@ class FineTuningJob(Construct):
         policy = self.role.node.find_child("DefaultPolicy")
         acknowledge(
             policy,
-            f"AwsSolutions-IAM5[Resource::{self._nag_arn('model-customization-job/*')}]",
+            f"AwsSolutions-IAM5[Resource::{nag_text(stack, jobs)}]",
             "Job ARNs end in an id the service assigns at creation; the handler creates, "
             "reads and stops this environment's jobs and cannot know the id beforehand.",
         )
         acknowledge(
             policy,
-            f"AwsSolutions-IAM5[Resource::{self._nag_arn('custom-model/*')}]",
+            f"AwsSolutions-IAM5[Resource::{nag_text(stack, models)}]",
             "CreateModelCustomizationJob authorizes the custom model it will create, whose "
             "ARN the service assigns; limited to this account and region.",
         )
@@ -499,7 +500,8 @@ class FineTuningJob(Construct):
                 for function in functions:
                     acknowledge(
                         child,
-                        f"AwsSolutions-IAM5[Resource::<{self._logical(function)}.Arn>:*]",
+                        "AwsSolutions-IAM5[Resource::"
+                        f"{nag_text(Stack.of(self), function.function_arn)}:*]",
                         "aws-cdk-lib's Provider framework invokes its relay and the job "
                         "handler functions in any version (':*'); each grant names one function.",
                     )
@@ -541,19 +543,6 @@ class FineTuningJob(Construct):
             ),
         ):
             acknowledge(function, rule_id, reason)
-
-    def _nag_arn(self, resource: str) -> str:
-        """A Bedrock ARN of this stack as cdk-nag prints it in a finding id."""
-        stack = Stack.of(self)
-        partition = "<AWS::Partition>" if Token.is_unresolved(stack.partition) else stack.partition
-        account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
-        return f"arn:{partition}:bedrock:{stack.region}:{account}:{resource}"
-
-    @staticmethod
-    def _logical(construct: IConstruct) -> str:
-        child = construct.node.default_child
-        assert child is not None
-        return Stack.of(construct).get_logical_id(child)  # type: ignore[arg-type]
 
     @property
     def job_id(self) -> str:

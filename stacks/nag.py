@@ -23,11 +23,39 @@ def apply_rule_packs(app: IConstruct) -> None:
     Validations.of(app).add_plugins(*rule_packs(app))
 
 
+# Every acknowledgment made while building the app: (construct path, finding id, reason), for
+# `make acknowledgments`, the reviewers' list of what the gate lets through and why.
+ACKNOWLEDGED: list[tuple[str, str, str]] = []
+
+
 def acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
     """Acknowledge one finding (exact id, granular where the rule has one) on ``scope``."""
     if len(reason) < 20:
         raise ValueError(f"acknowledgment of {rule_id} needs a specific reason, got {reason!r}")
     Validations.of(scope).acknowledge(Acknowledgment(id=rule_id, reason=reason))
+    ACKNOWLEDGED.append((scope.node.path, rule_id, reason))
+
+
+def nag_text(stack: Stack, value: str) -> str:
+    """How cdk-nag spells a (token-bearing) ARN in a finding id: ``Ref`` as ``<Id>``,
+    ``Fn::GetAtt`` as ``<Id.Attr>``, joined parts as written."""
+    resolved = stack.resolve(value)
+    if isinstance(resolved, str):
+        return resolved
+    if isinstance(resolved, dict) and "Fn::Join" in resolved:
+        separator, parts = resolved["Fn::Join"]
+        return str(separator).join(_nag_part(part) for part in parts)
+    return _nag_part(resolved)
+
+
+def _nag_part(part: object) -> str:
+    if isinstance(part, str):
+        return part
+    if isinstance(part, dict) and "Ref" in part:
+        return f"<{part['Ref']}>"
+    if isinstance(part, dict) and "Fn::GetAtt" in part:
+        return f"<{'.'.join(part['Fn::GetAtt'])}>"
+    raise ValueError(f"cannot spell {part!r} as cdk-nag does")
 
 
 # The runtime the Lambda bundles are built for (scripts/bundle_lambdas.py: cp313 arm64 wheels).

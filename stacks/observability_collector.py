@@ -13,7 +13,13 @@ from constructs import Construct
 
 from stacks.config import EnvironmentConfig
 from stacks.log_groups import encrypted_log_group
-from stacks.nag import NO_VPC_REASON, acknowledge, acknowledge_runtime, checkov_skip
+from stacks.nag import (
+    NO_VPC_REASON,
+    acknowledge,
+    acknowledge_runtime,
+    checkov_skip,
+    nag_text,
+)
 
 TRAINING_NAMESPACE = "BedrockRft/Training"
 
@@ -236,25 +242,3 @@ def _acknowledge(
         "cursor; the collector-errors alarm reports persistent failures.",
     )
     checkov_skip(function, "CKV_AWS_117", NO_VPC_REASON)
-
-
-def nag_text(stack: Stack, value: str) -> str:
-    """How cdk-nag spells a (token-bearing) ARN in a finding id: ``Ref`` as ``<Id>``,
-    ``Fn::GetAtt`` as ``<Id.Attr>``, joined parts as written."""
-    resolved = stack.resolve(value)
-    if isinstance(resolved, str):
-        return resolved
-    if isinstance(resolved, dict) and "Fn::Join" in resolved:
-        separator, parts = resolved["Fn::Join"]
-        return str(separator).join(_nag_part(part) for part in parts)
-    return _nag_part(resolved)
-
-
-def _nag_part(part: object) -> str:
-    if isinstance(part, str):
-        return part
-    if isinstance(part, dict) and "Ref" in part:
-        return f"<{part['Ref']}>"
-    if isinstance(part, dict) and "Fn::GetAtt" in part:
-        return f"<{'.'.join(part['Fn::GetAtt'])}>"
-    raise ValueError(f"cannot spell {part!r} as cdk-nag does")

@@ -60,6 +60,13 @@ def build_dashboard(
     dashboard.add_widgets(*_training_row(config))
     dashboard.add_widgets(*_training_row_two(config))
     dashboard.add_widgets(*_grader_row(config))
+    dashboard.add_widgets(
+        _graph(
+            "Grader: mean score per sub-grader (multi graders)",
+            [grader_search(config, "SubGraderMean", "Average", "mean", per="SubGrader")],
+            width=24,
+        )
+    )
     dashboard.add_widgets(*_reward_lambda_row(config, reward_function))
     dashboard.add_widgets(
         cw.AlarmStatusWidget(title="Alarms", alarms=alarms, width=16, height=4),
@@ -184,17 +191,21 @@ def _training_row_two(config: EnvironmentConfig) -> list[cw.IWidget]:
 
 
 def grader_search(
-    config: EnvironmentConfig, metric: str, statistic: str, label: str
+    config: EnvironmentConfig,
+    metric: str,
+    statistic: str,
+    label: str,
+    *,
+    per: str = "Grader",
 ) -> cw.MathExpression:
-    """Every grader's ``metric`` of this environment (one series per ``Grader`` value)."""
-    query = (
-        f'{{{GRADER_NAMESPACE},Environment,Grader}} Environment="{config.name}" '
-        f'MetricName="{metric}"'
-    )
+    """Every grader's ``metric`` of this environment, one series per value of ``per``
+    (``Grader``, or ``SubGrader`` for the per-sub-grader means of a ``multi`` grader)."""
+    dimensions = "Environment,Grader" + (",SubGrader" if per == "SubGrader" else "")
+    query = f'{{{GRADER_NAMESPACE},{dimensions}}} Environment="{config.name}" MetricName="{metric}"'
     return cw.MathExpression(
         expression=f"SEARCH('{query}', '{statistic}', 300)",
-        # a dynamic label: one line per grader, named after it
-        label=f"{label} (${{PROP('Dim.Grader')}})",
+        # a dynamic label: one line per grader (or sub-grader), named after it
+        label=f"{label} (${{PROP('Dim.{per}')}})",
         period=FIVE_MINUTES,
     )
 

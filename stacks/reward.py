@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -23,7 +23,13 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.lambda_code import PROJECT_ROOT, bundle_dir
 from stacks.log_groups import encrypted_log_group
-from stacks.nag import NO_VPC_REASON, acknowledge, acknowledge_runtime, checkov_skip
+from stacks.nag import (
+    NO_VPC_REASON,
+    acknowledge,
+    acknowledge_runtime,
+    checkov_skip,
+    nag_text,
+)
 
 GRADER_NAMESPACE = "BedrockRft/Grader"
 
@@ -33,6 +39,27 @@ def grader_name(definition_path: Path) -> str:
     definition = json.loads(definition_path.read_text(encoding="utf-8"))
     name = definition.get("name") if isinstance(definition, dict) else None
     return str(name) if name else definition_path.stem
+
+
+JUDGE_TYPES = frozenset({"score_model", "label_model"})
+
+
+def judge_models(definition: object) -> set[str]:
+    """The models a grader definition calls (LLM judges, cosine embeddings), at any depth."""
+    found: set[str] = set()
+    if isinstance(definition, dict):
+        kind = definition.get("type")
+        calls_model = kind in JUDGE_TYPES or (
+            kind == "text_similarity" and definition.get("evaluation_metric") == "cosine"
+        )
+        if calls_model:
+            found.add(str(definition.get("model", "")))
+        for value in definition.values():
+            found |= judge_models(value)
+    elif isinstance(definition, list):
+        for value in definition:
+            found |= judge_models(value)
+    return found
 
 
 def source_digest(paths: list[Path]) -> str:
@@ -110,11 +137,20 @@ class RewardFunction(Construct):
         # with even when a later deploy changes the function.
         self.version = self.function.current_version
         acknowledge_runtime(self.function)
+        self.judge_models = judge_models(json.loads(grader_file.read_text(encoding="utf-8")))
+        wildcard_reason = (
+            "X-Ray's PutTraceSegments and PutTelemetryRecords have no resource-level permissions"
+        )
+        if self.judge_models:
+            self._grant_judge()
+            wildcard_reason += (
+                "; nor has using a Bedrock short-term API key (CallWithBearerToken), which the "
+                "LLM judge of this environment's grader needs"
+            )
         acknowledge(
             self.role.node.find_child("DefaultPolicy"),
             "AwsSolutions-IAM5[Resource::*]",
-            "X-Ray's PutTraceSegments and PutTelemetryRecords have no resource-level "
-            "permissions; this is the only statement with a wildcard resource.",
+            wildcard_reason + ".",
         )
         acknowledge(
             self.function,
@@ -148,6 +184,39 @@ class RewardFunction(Construct):
                 "Reserved concurrency is an environment setting (reward_function."
                 "reserved_concurrency); this environment leaves the grader on the shared pool.",
             )
+
+    def _grant_judge(self) -> None:
+        """Let the grader call Bedrock's OpenAI-compatible API for its judge models.
+
+        The judge authenticates with a short-term Bedrock API key minted from this role, and
+        calls are authorized as ``bedrock-mantle:CreateInference`` on the account's projects.
+        AWS documents no condition key or resource ARN for the model [open], so the grant
+        cannot be narrowed to the configured models; it is added only when the definition
+        has a judge, and scoped to this account and region.
+        """
+        stack = Stack.of(self)
+        projects = stack.format_arn(service="bedrock-mantle", resource="project", resource_name="*")
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="JudgeInference",
+                actions=["bedrock-mantle:CreateInference"],
+                resources=[projects],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="JudgeShortTermApiKey",
+                actions=["bedrock:CallWithBearerToken", "bedrock-mantle:CallWithBearerToken"],
+                resources=["*"],  # bearer-token use has no resource type
+            )
+        )
+        acknowledge(
+            self.role.node.find_child("DefaultPolicy"),
+            f"AwsSolutions-IAM5[Resource::{nag_text(stack, projects)}]",
+            "Judge inference runs in the account's Bedrock projects of this region; AWS "
+            "documents no narrower resource for the models "
+            f"({', '.join(sorted(self.judge_models))}).",
+        )
 
     def _asset_dir(self, grader_file: Path, project_root: Path) -> Path:
         """The reward bundle with this environment's grader definition added.

@@ -12,9 +12,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
-from constructs import Construct, IConstruct
+from constructs import Construct
 
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, nag_text
 
 
 class BedrockServiceRole(Construct):
@@ -50,11 +50,14 @@ class BedrockServiceRole(Construct):
                 },
             ),
         )
+        read_dataset = datasets_bucket.arn_for_objects(f"{dataset_prefix}*")
+        write_output = artifacts_bucket.arn_for_objects(f"{output_prefix}*")
+        grader_versions = f"{reward_function.function_arn}:*"
         statements = [
             iam.PolicyStatement(
                 sid="ReadDataset",
                 actions=["s3:GetObject"],
-                resources=[datasets_bucket.arn_for_objects(f"{dataset_prefix}*")],
+                resources=[read_dataset],
             ),
             iam.PolicyStatement(
                 sid="ListDataset",
@@ -65,7 +68,7 @@ class BedrockServiceRole(Construct):
             iam.PolicyStatement(
                 sid="WriteOutput",
                 actions=["s3:GetObject", "s3:PutObject"],
-                resources=[artifacts_bucket.arn_for_objects(f"{output_prefix}*")],
+                resources=[write_output],
             ),
             iam.PolicyStatement(
                 sid="ListOutput",
@@ -77,7 +80,7 @@ class BedrockServiceRole(Construct):
                 sid="InvokeGrader",
                 actions=["lambda:InvokeFunction"],
                 # the job may name the function or one of its published versions
-                resources=[reward_function.function_arn, f"{reward_function.function_arn}:*"],
+                resources=[reward_function.function_arn, grader_versions],
             ),
             iam.PolicyStatement(
                 sid="UseKeyThroughS3",
@@ -103,26 +106,17 @@ class BedrockServiceRole(Construct):
         policy.attach_to_role(self.role)
         acknowledge(
             policy,
-            f"AwsSolutions-IAM5[Resource::<{self._logical(datasets_bucket)}.Arn>/"
-            f"{dataset_prefix}*]",
+            f"AwsSolutions-IAM5[Resource::{nag_text(stack, read_dataset)}]",
             "Read access is limited to the objects of this dataset's content-addressed prefix.",
         )
         acknowledge(
             policy,
-            f"AwsSolutions-IAM5[Resource::<{self._logical(artifacts_bucket)}.Arn>/"
-            f"{output_prefix}*]",
+            f"AwsSolutions-IAM5[Resource::{nag_text(stack, write_output)}]",
             "Bedrock writes job output objects whose names it chooses, under the output prefix.",
         )
         acknowledge(
             policy,
-            f"AwsSolutions-IAM5[Resource::<{self._logical(reward_function)}.Arn>:*]",
+            f"AwsSolutions-IAM5[Resource::{nag_text(stack, grader_versions)}]",
             "The job may invoke a published version of the reward function, whose number is "
             "only known after deploy; the grant stays on this one function.",
         )
-
-    @staticmethod
-    def _logical(construct: IConstruct) -> str:
-        """The logical id nag uses for the ARN attribute of ``construct``'s resource."""
-        child = construct.node.default_child
-        assert child is not None
-        return Stack.of(construct).get_logical_id(child)  # type: ignore[arg-type]

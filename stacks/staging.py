@@ -24,6 +24,7 @@ from stacks.nag import (
     acknowledge_auto_delete_provider,
     acknowledge_runtime,
     checkov_skip,
+    nag_text,
     skip_framework_function_checks,
 )
 
@@ -159,7 +160,6 @@ class Staging(Construct):
         )
         policy = handler.node.find_child("ServiceRole").node.find_child("DefaultPolicy")
         account = config.account or "<AWS::AccountId>"
-        datasets = stack.get_logical_id(self.datasets_bucket.node.default_child)  # type: ignore[arg-type]
         copy_reason = (
             "aws-cdk-lib's BucketDeployment grants its handler these read/write action groups "
             "to copy the dataset from the CDK asset bucket into the datasets bucket."
@@ -183,7 +183,8 @@ class Staging(Construct):
         )
         acknowledge(
             policy,
-            f"AwsSolutions-IAM5[Resource::<{datasets}.Arn>/*]",
+            "AwsSolutions-IAM5[Resource::"
+            f"{nag_text(stack, self.datasets_bucket.arn_for_objects('*'))}]",
             "Writes the dataset files under the datasets bucket; the key prefix is chosen per "
             "deploy (content-addressed), and the bucket holds nothing else of value to it.",
         )

@@ -111,6 +111,11 @@ def test_numbers_normalize(grade: Any, response: str, reference: str) -> None:
         "\\boxed{18} but the answer is 20",
         "<answer>18</answer> Final answer: 20",
         "So she makes 18 dollars or maybe 20 dollars.",
+        "The answer is $\\boxed{18}$ or 20.",
+        "\\boxed{18} or 20",
+        "$\\boxed{18}$ or maybe $\\boxed{20}$",
+        "**18** or 20",
+        "The answer is **18** or 20.",
     ],
 )
 def test_two_different_final_answers_score_zero(grade: Any, response: str) -> None:

@@ -24,7 +24,8 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from itertools import accumulate
+from itertools import accumulate, repeat
+from operator import add
 from typing import Final
 
 # One number token. Not glued to a word or another number, so "x3", "v1.2" and the "4" of
@@ -45,9 +46,14 @@ _TAG = re.compile(r"<answer>([\s\S]*?)(?:</answer>|\n|$)")
 _PHRASE = re.compile(
     r"answer(?:[*_]{1,2})?[ \t]*(?:is[ \t]*(?:[*_]{1,2})?[ \t]*:?|[:\uff1a])([^\n]*)"
 )
-# A marker's text that is just one number, with emphasis, a currency sign or a full stop.
+# A marker's text that is just one number, with emphasis, a currency sign or a full stop; or
+# "$\\boxed{72}$." after "the answer is", whose value the LaTeX-stripping path would give
+# too (the number is the only one, and nothing around it can hedge). The common cases.
 _SIMPLE_SPAN = re.compile(
-    r"[ \t*_$]*(-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?)[ \t*_]*\.?[ \t*_]*$"
+    r"[ \t*_$]*(?:"
+    r"(-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?)[ \t*_]*\.?[ \t*_]*"
+    r"|\\boxed\{(-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?)\}[ \t*_$]*\.?[ \t*_$]*"
+    r")$"
 )
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 # Numbers for the spray rule: a comma starts a new number unless three digits follow it.
@@ -70,10 +76,15 @@ _ASIDE = re.compile(r"\([^()]*\)")
 _CURRENCY = r"[$\u20ac\u00a3\u00a5]?"
 _HEDGE_WORDS = r"(?:or|to|and/or|vs\.?)"
 _MAYBE = r"(?:(?:maybe|perhaps|possibly|even)\s+)?"
+# What may close the answer (Markdown emphasis, LaTeX "$" and "}") and open the alternative
+# ("**20**", "$\\boxed{20}$"): "**18** or 20" and "$\\boxed{18}$ or 20" hedge as "18 or 20".
+_CLOSING = r"[*_$}]*"
+_OPENING = r"[*_$]*(?:\\boxed\s*\{)?[*_$]*"
 # After the answer: another number offered as an alternative to it.
 _ALTERNATIVE_AFTER = re.compile(
-    rf"\s*(?:[^\W\d]+\s+){{0,2}}\(?\s*{_HEDGE_WORDS}\s+{_MAYBE}{_CURRENCY}\s*({NUMBER})"
-    rf"|(?:\s*[-\u2013,;]\s*|\s+){_CURRENCY}\s*({NUMBER})",
+    rf"{_CLOSING}\s*(?:[^\W\d]+\s+){{0,2}}\(?\s*{_HEDGE_WORDS}\s+{_MAYBE}{_OPENING}"
+    rf"{_CURRENCY}\s*({NUMBER})"
+    rf"|{_CLOSING}(?:\s*[-\u2013,;]\s*|\s+){_OPENING}{_CURRENCY}\s*({NUMBER})",
     re.IGNORECASE,
 )
 _BETWEEN = re.compile(
@@ -83,6 +94,9 @@ _BETWEEN = re.compile(
 )
 _LATEX_FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
 _LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+# A number token read backwards (in the reversed text): its last digit, then the digits,
+# separators and sign before it.
+_REVERSED_TOKEN = re.compile(r"[0-9][0-9.,]*[-\u2212]?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +141,17 @@ def _unlatex(span: str) -> str:
     return _LATEX_COMMAND.sub(" ", span).replace("{", " ").replace("}", " ")
 
 
+def _simple_value(simple: re.Match[str]) -> float:
+    """The number a :data:`_SIMPLE_SPAN` match holds."""
+    token = simple.group(1) or simple.group(2)
+    return float(token.replace(",", "")) if "," in token else float(token)
+
+
 def _span_value(span: str) -> float | str | None:
     """The value a marker's text gives: a number, ``"hedge"``, or ``None`` (no number)."""
     simple = _SIMPLE_SPAN.match(span)
-    if simple is not None:  # "72", " **$1,234**.", the common case
-        return to_number(simple.group(1))
+    if simple is not None:  # "72", " **$1,234**.", " $\\boxed{72}$."
+        return _simple_value(simple)
     end = _SENTENCE_END.search(span)
     if end is not None and _NUMBER.search(span, 0, end.start()):
         span = span[: end.start()]
@@ -162,11 +182,28 @@ def _is_alternative(match: re.Match[str] | None, value: float) -> bool:
     return to_number(match.group(1) or match.group(2)) != value
 
 
+def _rest_of_line(text: str, start: int) -> str:
+    """The text after a closing brace up to the end of its line: "or 20" may follow a box."""
+    end = text.find("\n", start)
+    return text[start:] if end < 0 else text[start:end]
+
+
 def _boxed_spans(text: str) -> list[str]:
-    """The contents of every ``\\boxed{...}`` (nested braces allowed)."""
+    """The contents of every ``\\boxed{...}`` (nested braces allowed), each followed by the
+    rest of its line, where an alternative ("or 20") would stand."""
     spans = []
-    for match in _BOXED.finditer(text):
+    at = text.find("\\")  # finditer, with the literal start found by str.find (faster)
+    while at >= 0:
+        match = _BOXED.match(text, at)
+        if match is None:
+            at = text.find("\\", at + 1)
+            continue
+        at = text.find("\\", match.end())
         depth, start = 1, match.end()
+        close = text.find("}", start, start + 2000)
+        if close >= 0 and text.find("{", start, close) < 0:  # no nested braces: the common case
+            spans.append(text[start:close] + _rest_of_line(text, close + 1))
+            continue
         for index in range(start, min(len(text), start + 2000)):
             char = text[index]
             if char == "{":
@@ -174,26 +211,39 @@ def _boxed_spans(text: str) -> list[str]:
             elif char == "}":
                 depth -= 1
                 if depth == 0:
-                    spans.append(text[start:index])
+                    spans.append(text[start:index] + _rest_of_line(text, index + 1))
                     break
     return spans
 
 
-def _marker_spans(text: str) -> list[str]:
-    """The text after every final-answer marker (lower-cased where case could differ)."""
+def _marker_spans(text: str, hashes: bool, boxes: bool, words: bool) -> list[str]:
+    """The text after every final-answer marker (lower-cased where case could differ).
+
+    ``hashes``, ``boxes`` and ``words`` say whether the text has ``####``, ``box`` and
+    ``answer`` (in any case) at all."""
     spans: list[str] = []
-    if "####" in text:
-        spans.extend(match.group(1) for match in _HASH.finditer(text))
-    if "box" in text:
+    if hashes:
+        first = _HASH.search(text)
+        if first is not None:
+            spans.append(first.group(1))
+            if text.find("####", first.end()) >= 0:
+                spans.extend(match.group(1) for match in _HASH.finditer(text, first.end()))
+    if boxes:
         spans.extend(_boxed_spans(text))
-    if "nswer" in text or "NSWER" in text:
+    if words:
         low = text.lower()
-        if "<answer>" in low:
+        if "<" in low and "<answer>" in low:
             spans.extend(match.group(1) for match in _TAG.finditer(low))
-        for match in _PHRASE.finditer(low):
-            start = match.start()
+        # finditer, with the literal start found by str.find (several times faster)
+        start = low.find("answer")
+        while start >= 0:
+            match = _PHRASE.match(low, start)
+            if match is None:
+                start = low.find("answer", start + 1)
+                continue
             if start == 0 or not low[start - 1].isalnum():  # a word, not "counteranswer"
                 spans.append(match.group(1))
+            start = low.find("answer", match.end())
     return spans
 
 
@@ -209,7 +259,17 @@ def _shape_table() -> bytes:
     return bytes(table)
 
 
+def _run_table() -> bytes:
+    """Byte translation for the batch-wide look: ``0`` for every byte a run of numbers can be
+    made of (digits, separators, and the letters of " or ", " and ", " OR "), else ``x``."""
+    table = bytearray(b"x" * 256)
+    for byte in b"0123456789 \t\n\r;|,.orandOR":
+        table[byte] = ord("0")
+    return bytes(table)
+
+
 _SHAPE: Final = _shape_table()
+_RUN_SHAPE: Final = _run_table()
 
 
 @cache
@@ -221,40 +281,84 @@ def _stretch(run: int) -> re.Pattern[bytes]:
 def spraying(texts: Sequence[str], limits: Limits = Limits()) -> set[int]:
     """Rule 2 for a whole batch: the indices of the texts that spray numbers.
 
-    The texts' shape (a byte per character, see :data:`_SHAPE`) is built and scanned in C for
-    the batch at once; only a stretch of digits and separators long enough for a run is then
-    examined number by number, and only a text long enough to hold too many numbers is counted.
+    A run of ``max_number_run`` numbers needs at least ``2 * max_number_run - 1`` characters
+    made only of digits, separators and the letters of "or"/"and"; the texts are translated to
+    that alphabet and searched for such a stretch in C, a chunk of texts at a time (the
+    common case: none). Only a text with one is examined number by number (:func:`_has_run`),
+    and only a text long enough to hold too many numbers is counted.
     """
-    texts = [_CALCULATOR.sub("", text) if "<<" in text else text for text in texts]
+    found: set[int] = set()
+    for first in range(0, len(texts), _CHUNK):
+        for index in _spraying(texts[first : first + _CHUNK], limits):
+            found.add(first + index)
+    return found
+
+
+# Texts per scan: a chunk's buffers stay small (in cache, off the mmap path of the allocator),
+# which is faster than one scan of a whole 1,024-sample batch.
+_CHUNK: Final = 128
+
+
+def _spraying(texts: Sequence[str], limits: Limits) -> list[int]:
+    """:func:`spraying` for one chunk of texts."""
     joined = "\x00".join(texts)  # NUL is no separator: nothing runs across two texts
+    if "<" in joined and "<<" in joined:  # (one character is found by memchr, two are not)
+        texts = [_CALCULATOR.sub("", text) if "<<" in text else text for text in texts]
+        joined = "\x00".join(texts)
+    least = 2 * limits.max_number_run - 1  # "1 2 3": one digit and one separator per number
+    lengths = list(map(len, texts))
+    # a text shorter than two characters per number cannot hold too many
+    longest = max(lengths, default=0)
+    if longest <= 2 * limits.max_numbers and least > longest:
+        return []
     raw = joined.encode("ascii", "replace")  # one byte per character: offsets are kept
+    starts = list(accumulate(map(add, lengths, repeat(1)), initial=0))
+    found = _too_many_numbers(raw, starts, lengths, limits)
+    if least > longest:
+        return found
+    shape = raw.translate(_RUN_SHAPE)
+    needle = b"0" * least
+    at = shape.find(needle)
+    while at >= 0:  # the common case: not even once
+        index = bisect_right(starts, at) - 1
+        if index not in found and _has_run(texts[index], limits.max_number_run):
+            found.append(index)
+        at = shape.find(needle, starts[index + 1])  # on to the next text
+    return found
+
+
+def _too_many_numbers(
+    raw: bytes, starts: list[int], lengths: list[int], limits: Limits
+) -> list[int]:
+    """The texts (of the chunk ``raw``, each from its ``starts`` for its ``lengths``) with
+    more than ``limits.max_numbers`` numbers. A number starts wherever a digit follows
+    anything but a digit, "," or "."."""
+    long = [index for index, length in enumerate(lengths) if length > 2 * limits.max_numbers]
+    if not long:
+        return []
+    shape = raw.translate(_SHAPE)
+    found = []
+    for index in long:
+        start, end = starts[index], starts[index] + lengths[index]
+        numbers = shape.count(b"x0", start, end) + shape.count(b" 0", start, end)
+        if numbers + (shape[start] == ord("0")) > limits.max_numbers:
+            found.append(index)
+    return found
+
+
+def _has_run(text: str, run: int) -> bool:
+    """Whether ``text`` has ``run`` numbers in a row joined only by list separators."""
+    raw = text.encode("ascii", "replace")  # one byte per character: offsets are kept
     # "12 or 14 or 16": joined by words, a list all the same (same length: offsets are kept)
     raw = raw.replace(b" or ", b"    ").replace(b" and ", b"     ").replace(b" OR ", b"    ")
-    shape = raw.translate(_SHAPE)
-    starts = list(accumulate((len(text) + 1 for text in texts), initial=0))
-    found: set[int] = set()
-    for index, text in enumerate(texts):
-        # a number starts wherever a digit follows anything but a digit, "," or "."; a text
-        # shorter than two characters per number cannot hold too many
-        if len(text) > 2 * limits.max_numbers:
-            own = shape[starts[index] : starts[index + 1] - 1]
-            numbers = own.count(b"x0") + own.count(b" 0") + (own[:1] == b"0")
-            if numbers > limits.max_numbers:
-                found.add(index)
-    stretches = _stretch(limits.max_number_run)
-    if stretches.search(shape) is None:  # the common case: no list-like stretch anywhere
-        return found
-    for stretch in stretches.finditer(shape):
-        index = bisect_right(starts, stretch.start()) - 1
-        if index in found:
-            continue
-        parts = _SPLIT.split(joined[stretch.start() : stretch.end()])  # [text, number, ...]
+    for stretch in _stretch(run).finditer(raw.translate(_SHAPE)):
+        parts = _SPLIT.split(text[stretch.start() : stretch.end()])  # [text, number, ...]
         # 1 where two consecutive numbers are joined only by a list separator; a run of
-        # max_number_run numbers is max_number_run - 1 such joins in a row.
+        # ``run`` numbers is ``run - 1`` such joins in a row.
         joins = bytes(map(_LIST_SEPARATORS.__contains__, parts[2:-1:2]))
-        if b"\x01" * (limits.max_number_run - 1) in joins:
-            found.add(index)
-    return found
+        if b"\x01" * (run - 1) in joins:
+            return True
+    return False
 
 
 def final_answer(text: str, limits: Limits = Limits()) -> Answer:
@@ -268,11 +372,37 @@ def final_answer(text: str, limits: Limits = Limits()) -> Answer:
 def candidate_answer(text: str) -> Answer:
     """The answer by every rule but the spray rule (rule 2), which a grader applies to a whole
     batch at once (:func:`spraying`)."""
+    value, reason = candidate(text)
+    return Answer(value, reason)
+
+
+# The outcomes without a value, shared (a grader sees one per sample).
+_EMPTY: Final = (None, "empty")
+_NO_NUMBER: Final = (None, "no_number")
+_HEDGE: Final = (None, "hedge")
+_CONFLICT: Final = (None, "conflict")
+
+
+def candidate(text: str) -> tuple[float | None, str]:
+    """:func:`candidate_answer` as a plain ``(value, reason)`` pair, for graders that find the
+    answers of a whole batch (no object per sample)."""
     if not text or text.isspace():
-        return Answer(None, "empty")
-    if "<<" in text:
+        return _EMPTY
+    if "<" in text and "<<" in text:  # (a rare character first, as below)
         text = _CALCULATOR.sub("", text)
-    return _marked_answer(text) or _last_number(text)
+    # Which markers there are. A rare character first: one character is found by memchr,
+    # several take a slower scan.
+    hashes = "#" in text and "####" in text
+    boxes = "\\" in text and "box" in text  # \boxed and \fbox start with a backslash
+    words = "nswer" in text or ("W" in text and "NSWER" in text)
+    if hashes or boxes or words:
+        spans = _marker_spans(text, hashes, boxes, words)
+        if len(spans) == 1 and (simple := _SIMPLE_SPAN.match(spans[0])) is not None:
+            return _simple_value(simple), "marker"  # one plain marker: the common case
+        marked = _marked_answer(spans)
+        if marked is not None:
+            return marked
+    return _last_number(text)
 
 
 def sprays(text: str, limits: Limits = Limits()) -> bool:
@@ -280,33 +410,33 @@ def sprays(text: str, limits: Limits = Limits()) -> bool:
     return bool(spraying([text], limits))
 
 
-def _marked_answer(text: str) -> Answer | None:
-    """Rule 3: the value every marker agrees on; ``None`` if no marker gives a number."""
+def _marked_answer(spans: list[str]) -> tuple[float | None, str] | None:
+    """Rule 3: the value every marker (by its ``spans``) agrees on; ``None`` if no marker
+    gives a number."""
     values: set[float] = set()
-    for span in _marker_spans(text):
+    for span in spans:
         value = _span_value(span)
         if value == "hedge":
-            return Answer(None, "hedge")
+            return _HEDGE
         if isinstance(value, float):
             values.add(value)
     if len(values) > 1:
-        return Answer(None, "conflict")
-    return Answer(values.pop(), "marker") if values else None
+        return _CONFLICT
+    return (values.pop(), "marker") if values else None
 
 
-def _last_token(text: str, end: int, begin: int = 0) -> re.Match[str] | None:
+def _last_token(text: str, reverse: str, end: int, begin: int = 0) -> re.Match[str] | None:
     """The last :data:`NUMBER` token that ends at or before ``end`` (and starts after
-    ``begin``), found from the end: the last digit, then the token around it."""
-    digit = max(text.rfind(d, begin, end) for d in "0123456789")
-    if digit < 0:
+    ``begin``), found from the end: the last digit, then the token around it.
+
+    ``reverse`` is ``text[::-1]``: a search in it finds the last digit and the digits,
+    separators and sign before it in one scan, in C."""
+    size = len(text)
+    backwards = _REVERSED_TOKEN.search(reverse, size - end, size - begin)
+    if backwards is None:
         return None
-    start = digit
-    while start > begin and text[start - 1] in "0123456789.,":
-        start -= 1
-    if start > begin and text[start - 1] in "-\u2212":
-        start -= 1
-    token = _NUMBER.match(text, start)
-    if token is not None and token.end() == digit + 1:
+    token = _NUMBER.match(text, size - backwards.end())
+    if token is not None and token.end() == size - backwards.start():
         return token
     # an unusual neighbourhood ("1,23", "gpt4"): the forward scan decides
     found = None
@@ -315,15 +445,16 @@ def _last_token(text: str, end: int, begin: int = 0) -> re.Match[str] | None:
     return found
 
 
-def _last_number(text: str) -> Answer:
+def _last_number(text: str) -> tuple[float | None, str]:
     """Rule 4: the last number, unless it is offered as an alternative to another one."""
-    last = _last_token(text, len(text))
+    reverse = text[::-1]
+    last = _last_token(text, reverse, len(text))
     if last is None:
-        return Answer(None, "no_number")
+        return _NO_NUMBER
     value = to_number(last.group())
     line_start = text.rfind("\n", 0, last.start()) + 1
     window = max(line_start, last.start() - 60)
-    previous = _last_token(text, last.start(), window)
+    previous = _last_token(text, reverse, last.start(), window)
     if previous is not None:
         # "18 or 20", "18-20", "18, 20": the last number is an alternative to the one before
         alternative = _ALTERNATIVE_AFTER.match(text, previous.end())
@@ -332,13 +463,13 @@ def _last_number(text: str) -> Answer:
             and alternative.end() == last.end()
             and to_number(previous.group()) != value
         ):
-            return Answer(None, "hedge")
+            return _HEDGE
         if _hedged_between(text[window : last.end()]):
-            return Answer(None, "hedge")
+            return _HEDGE
     tail = _FRACTION_TAIL.match(text, last.end())
     if tail is not None and to_number(tail.group(1)) != 0:
         value /= to_number(tail.group(1))
-    return Answer(value, "last_number")
+    return value, "last_number"
 
 
 def _hedged_between(text: str) -> bool:

@@ -7,12 +7,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from grading.base import GRADER_ERROR, Batch, Grade
+from grading.base import FAIL, GRADER_ERROR, PASS, Batch, Grade
 from grading.definition import Definition
-from grading.errors import SampleError
 from grading.log import logger
 from grading.metrics import Summary
-from grading.samples import Sample, parse_rollout
+from grading.samples import parse_rollouts
 
 _ID_SHOWN = 200  # characters of an id in a log line
 
@@ -64,33 +63,55 @@ def _output(sample_id: Any, name: str, grade: Grade) -> dict[str, Any]:
     return {"id": sample_id, "aggregate_reward_score": score, "metrics_list": metrics}
 
 
+def _checked(grade: Grade, sample_id: Any, name: str, summary: Summary) -> Grade:
+    """``grade`` as the response reports it (a failed or out-of-range grade scores 0 and is
+    logged), added to the batch's summary."""
+    if not math.isfinite(grade.score) or not 0.0 <= grade.score <= 1.0:
+        grade = Grade.failed(f"{name}: score {grade.score} outside [0, 1]")
+    if grade.error is not None or GRADER_ERROR in grade.flags:
+        summary.grader_errors += 1
+        logger.warning(
+            f"sample {_shown(sample_id)} scored 0: {grade.error}",
+            extra={"sample_id": _logged_id(sample_id), "reason": grade.error},
+        )
+        grade = Grade(raw=0.0, score=0.0, details=grade.details, flags=grade.flags)
+    summary.scores.append(grade.score)
+    for detail, value in grade.details:
+        summary.details.setdefault(detail, []).append(value)
+    return grade
+
+
 def grade_event(event: list[Any], definition: Definition, *, batch: Batch) -> BatchResult:
     """Grade a batch of rollouts (``event`` must already be a list)."""
-    samples: list[Sample] = []
-    grades: list[Grade | None] = []
-    for index, raw in enumerate(event):
-        try:
-            samples.append(parse_rollout(raw))
-            grades.append(None)
-        except SampleError as err:
-            grades.append(Grade.failed(f"rollout [{index}]: {err}"))
-    graded = iter(definition.grader.grade_batch(samples, batch))
+    samples, errors = parse_rollouts(event)
+    # the rollouts that cannot be graded, by position
+    unparsed = {index: Grade.failed(f"rollout [{index}]: {err}") for index, err in errors.items()}
+    graded = definition.grader.grade_batch(samples, batch)
+    if len(graded) != len(samples):
+        raise RuntimeError(f"{definition.name}: {len(graded)} grades for {len(samples)} samples")
     summary = Summary(stats=batch.stats, remote=definition.remote)
+    if not unparsed:
+        ids = [sample.id for sample in samples]  # str or int: JSON carries them back as they are
+    else:
+        ids = [_echo_id(raw) for raw in event]
+        parsed = iter(graded)
+        graded = [
+            unparsed[index] if index in unparsed else next(parsed) for index in range(len(event))
+        ]
+    name = definition.name
+    scores = summary.scores
     outputs = []
-    for raw, early in zip(event, grades, strict=True):
-        grade = early if early is not None else next(graded)
-        if not math.isfinite(grade.score) or not 0.0 <= grade.score <= 1.0:
-            grade = Grade.failed(f"{definition.name}: score {grade.score} outside [0, 1]")
-        sample_id = _echo_id(raw)
-        if grade.error is not None or GRADER_ERROR in grade.flags:
-            summary.grader_errors += 1
-            logger.warning(
-                f"sample {_shown(sample_id)} scored 0: {grade.error}",
-                extra={"sample_id": _logged_id(sample_id), "reason": grade.error},
+    for sample_id, grade in zip(ids, graded, strict=True):
+        if grade is PASS or grade is FAIL:  # the common case, with nothing to check or add
+            score = grade.score
+            scores.append(score)
+            outputs.append(
+                {
+                    "id": sample_id,
+                    "aggregate_reward_score": score,
+                    "metrics_list": [{"name": name, "value": score, "type": "Reward"}],
+                }
             )
-            grade = Grade(raw=0.0, score=0.0, details=grade.details, flags=grade.flags)
-        summary.scores.append(grade.score)
-        for detail, value in grade.details:
-            summary.details.setdefault(detail, []).append(value)
-        outputs.append(_output(sample_id, definition.name, grade))
+            continue
+        outputs.append(_output(sample_id, name, _checked(grade, sample_id, name, summary)))
     return BatchResult(outputs=outputs, summary=summary)

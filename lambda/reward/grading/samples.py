@@ -8,6 +8,7 @@ the role ``nova_assistant``, and message content as a string or a list of text b
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -101,6 +102,61 @@ def _metadata(raw: Any) -> dict[str, Any]:
 
 def parse_rollout(raw: Any) -> Sample:
     """Parse one rollout; raise :class:`SampleError` (worded without response text) if unusable."""
+    samples, errors = parse_rollouts([raw])
+    if errors:
+        raise errors[0]
+    return samples[0]
+
+
+def parse_rollouts(event: Sequence[Any]) -> tuple[list[Sample], dict[int, SampleError]]:
+    """Parse a batch of rollouts: the gradable samples in order, and why each other rollout
+    (by its position in ``event``) is not gradable.
+
+    The shape Bedrock sends (as JSON decodes it: a string or integer id, messages with string
+    roles, the response's content a string, the reference under ``metadata`` or nowhere) is
+    read in one pass here; any other shape is read, or rejected, by :func:`_parse_rollout`.
+    """
+    samples: list[Sample] = []
+    errors: dict[int, SampleError] = {}
+    for index, raw in enumerate(event):
+        if type(raw) is dict:
+            sample_id = raw.get("id")
+            messages = raw.get("messages")
+            size = len(raw)
+            if (
+                ((type(sample_id) is str and sample_id) or type(sample_id) is int)
+                and type(messages) is list
+                and (answer := _plain_answer(messages)) is not None
+            ):
+                if size == 2:  # just id and messages
+                    samples.append(Sample(sample_id, answer, {}, messages))
+                    continue
+                if size == 3 and type(metadata := raw.get("metadata")) is dict:
+                    samples.append(Sample(sample_id, answer, metadata.copy(), messages))
+                    continue
+        try:
+            samples.append(_parse_rollout(raw))
+        except SampleError as err:
+            errors[index] = err
+    return samples, errors
+
+
+def _plain_answer(messages: list[Any]) -> str | None:
+    """The last assistant turn's text when every message is a dict with a string role and that
+    turn's content is a string; else ``None``."""
+    for message in messages:  # every message is checked, as _parse_rollout does
+        if type(message) is not dict or type(message.get("role")) is not str:
+            return None
+    for message in reversed(messages):
+        role = message["role"]
+        if role == "assistant" or role.lower() in ASSISTANT_ROLES:
+            answer = message.get("content")
+            return answer if type(answer) is str else None
+    return None
+
+
+def _parse_rollout(raw: Any) -> Sample:
+    """:func:`parse_rollout` for every shape the AWS samples show."""
     if not isinstance(raw, dict):
         raise SampleError(f"the rollout is a {type(raw).__name__}, not an object")
     sample_id = raw.get("id")

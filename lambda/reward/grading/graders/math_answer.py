@@ -16,12 +16,13 @@ import math
 import re
 from collections.abc import Sequence
 from functools import lru_cache
+from math import isclose
 from typing import Any
 
-from grading.answers import NUMBER, Limits, candidate_answer, final_answer, spraying, to_number
+from grading.answers import NUMBER, Limits, candidate, final_answer, spraying, to_number
 from grading.base import FAIL, PASS, Batch, Grade, Grader
 from grading.errors import SampleError
-from grading.log import logger
+from grading.log import debug_enabled, logger
 from grading.samples import Sample
 from grading.spec import Spec
 from grading.templates import Template
@@ -46,7 +47,10 @@ def _reference_from_text(text: str) -> float:
 def reference_value(raw: Any) -> float:
     """The numeric value of a reference answer in any of the shapes datasets use."""
     if type(raw) is dict and type(final := raw.get("final_answer")) is str:
-        return _reference_from_text(final)  # the project's dataset shape, the common case
+        # the project's dataset shape, the common case; most GSM8K answers are plain integers
+        if final.isdigit() and final.isascii():
+            return float(final)
+        return _reference_from_text(final)
     if isinstance(raw, bool):
         raise SampleError("the reference answer is a boolean, not a number")
     if isinstance(raw, int | float):
@@ -117,40 +121,53 @@ class MathAnswer(Grader):
         return self.grade_batch([sample], Batch())[0]
 
     def grade_batch(self, samples: Sequence[Sample], batch: Batch) -> list[Grade]:
-        """Grade a batch: the spray rule runs over the whole batch at once (C-level scans)."""
+        """Grade a batch. The spray rule can only take a reward away, so it runs last, on the
+        correct answers only, all at once (C-level scans of the batch)."""
+        texts, failures = self._texts(samples)
+        debug = debug_enabled()
+        reference = self.reference
+        tolerance, relative = self.tolerance, self.relative_tolerance
+        grades: list[Grade] = []
+        correct: list[int] = []  # the samples graded PASS so far
+        for index, (sample, text) in enumerate(zip(samples, texts, strict=True)):
+            if failures and index in failures:
+                grades.append(failures[index])
+                continue
+            try:
+                if reference is not None:
+                    expected = reference_value(reference.render(sample))
+                else:
+                    expected = reference_value(sample.item.get("reference_answer"))
+            except SampleError as err:
+                grades.append(Grade.failed(f"{self.name}: {err}"))
+                continue
+            value, reason = candidate(text)
+            if value is None:
+                if debug:
+                    logger.debug("sample %r: no final answer (%s)", sample.id, reason)
+                grades.append(FAIL)
+            elif value == expected or isclose(value, expected, rel_tol=relative, abs_tol=tolerance):
+                correct.append(index)
+                grades.append(PASS)
+            else:
+                grades.append(FAIL)
+        for sprayed in spraying([texts[index] for index in correct], self.limits):
+            index = correct[sprayed]
+            if debug:
+                logger.debug("sample %r: no final answer (spray)", samples[index].id)
+            grades[index] = FAIL
+        return grades
+
+    def _texts(self, samples: Sequence[Sample]) -> tuple[list[str], dict[int, Grade]]:
+        """The text to find each answer in, and the samples whose input cannot be rendered."""
+        if self.input is None:
+            return [sample.output_text for sample in samples], {}
         texts: list[str] = []
         failures: dict[int, Grade] = {}
         for index, sample in enumerate(samples):
             try:
-                texts.append(
-                    sample.output_text if self.input is None else self.input.render(sample)
-                )
+                texts.append(self.input.render(sample))
             except SampleError as err:
                 failures[index] = Grade.failed(f"{self.name}: {err}")
                 texts.append("")
-        spray = spraying(texts, self.limits)
-        grades = []
-        for index, (sample, text) in enumerate(zip(samples, texts, strict=True)):
-            failed = failures.get(index)
-            if failed is None:
-                try:
-                    grades.append(self._grade(sample, text, index in spray))
-                    continue
-                except SampleError as err:
-                    failed = Grade.failed(f"{self.name}: {err}")
-            grades.append(failed)
-        return grades
-
-    def _grade(self, sample: Sample, text: str, sprayed: bool) -> Grade:
-        if self.reference is not None:
-            expected = reference_value(self.reference.render(sample))
-        else:
-            expected = reference_value(sample.item.get("reference_answer"))
-        answer = candidate_answer(text)
-        if answer.value is None or sprayed:
-            logger.debug("sample %r: no final answer (%s)", sample.id, answer.reason)
-            return FAIL
-        correct = math.isclose(
-            answer.value, expected, rel_tol=self.relative_tolerance, abs_tol=self.tolerance
-        )
-        return PASS if correct else FAIL
+        return texts, failures

@@ -1,0 +1,57 @@
+"""Print every cdk-nag acknowledgment and checkov skip of the synthesized app, with its reason.
+
+Usage: ``python scripts/acknowledgments.py [ENV]`` (``make acknowledgments [ENV=name]``).
+The list is what the compliance gate lets through; reviewers read it next to ``cdk diff``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aws_cdk as cdk
+
+from app import build_app
+from stacks.nag import ACKNOWLEDGED
+
+
+def _env_path(path: str) -> str:
+    """``BedrockRft-dev/Staging/Key`` as ``*/Staging/Key``: the same in every environment."""
+    return "*/" + path.split("/", 1)[1] if "/" in path else path
+
+
+def main(argv: list[str]) -> int:
+    """Build the app (all environments, or one) and print the acknowledgments as Markdown."""
+    context = json.loads(Path("cdk.json").read_text())["context"]
+    if argv:
+        context["env"] = argv[0]
+    with tempfile.TemporaryDirectory() as outdir:
+        app = cdk.App(outdir=outdir, context=context)
+        stacks = build_app(app)
+        nag: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+        for path, rule_id, reason in ACKNOWLEDGED:
+            nag[(_env_path(path), rule_id, reason)].add(path.split("/", 1)[0])
+        skips: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+        for stack in stacks:
+            template = app.synth().get_stack_by_name(stack.stack_name).template
+            for logical_id, resource in template["Resources"].items():
+                for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+                    skips[(logical_id, skip["id"], skip["comment"])].add(stack.stack_name)
+    print(f"## cdk-nag acknowledgments ({len(nag)})\n")
+    print("| construct | finding | reason | stacks |\n|---|---|---|---|")
+    for (path, rule_id, reason), where in sorted(nag.items()):
+        print(f"| `{path}` | `{rule_id}` | {reason} | {len(where)} |")
+    print(f"\n## checkov skips ({len(skips)})\n")
+    print("| resource | check | reason | stacks |\n|---|---|---|---|")
+    for (logical_id, check, reason), where in sorted(skips.items()):
+        print(f"| `{logical_id}` | `{check}` | {reason} | {len(where)} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
