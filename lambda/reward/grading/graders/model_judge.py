@@ -243,24 +243,30 @@ class _Judge(Grader):
         return Grade(raw=fallback, score=self.normalize(fallback), flags=frozenset({flag}))
 
 
+def _json_object(text: str) -> dict[str, Any]:
+    """The JSON object a reply holds (the outermost ``{...}``), or an empty one."""
+    found = _JSON_OBJECT.search(text)
+    if found is None:
+        return {}
+    try:
+        document = json.loads(found.group())
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
 def parse_score(reply: str) -> float:
     """A score from a judge's reply: JSON with ``score``/``result`` (or ``rating``/``grade``),
     a bare number ("7", "7/10"), or "Score: 7" in prose; else :class:`ReplyError`."""
     text = reply.strip()
-    found = _JSON_OBJECT.search(text)
-    if found is not None:
-        try:
-            document = json.loads(found.group())
-        except ValueError:
-            document = None
-        if isinstance(document, dict):
-            for key in ("score", "result", "rating", "grade"):
-                value = document.get(key)
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    return float(value)
-                number = _BARE_NUMBER.fullmatch(value) if isinstance(value, str) else None
-                if number is not None:
-                    return float(number.group(1))
+    document = _json_object(text)
+    for key in ("score", "result", "rating", "grade"):
+        value = document.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        number = _BARE_NUMBER.fullmatch(value) if isinstance(value, str) else None
+        if number is not None:
+            return float(number.group(1))
     bare = _BARE_NUMBER.fullmatch(text)
     if bare is not None:
         return float(bare.group(1))
@@ -350,17 +356,11 @@ class LabelModel(_Judge):
         """The label a reply names (JSON ``label``/``result``, a bare label, or the only label
         mentioned); :class:`ReplyError` if none or several."""
         text = reply.strip()
-        found = _JSON_OBJECT.search(text)
-        if found is not None:
-            try:
-                document = json.loads(found.group())
-            except ValueError:
-                document = None
-            if isinstance(document, dict):
-                for key in ("label", "result"):
-                    value = document.get(key)
-                    if isinstance(value, str) and value.strip().casefold() in self._by_folded:
-                        return self._by_folded[value.strip().casefold()]
+        document = _json_object(text)
+        for key in ("label", "result"):
+            value = document.get(key)
+            if isinstance(value, str) and value.strip().casefold() in self._by_folded:
+                return self._by_folded[value.strip().casefold()]
         bare = text.strip(" \t\n\"'`*.").casefold()
         if bare in self._by_folded:
             return self._by_folded[bare]
