@@ -25,6 +25,7 @@ from stacks.config import ConfigError, EnvironmentConfig
 from stacks.lambda_code import bundle_code
 from stacks.log_groups import encrypted_log_group
 from stacks.nag import (
+    FRAMEWORK_RUNTIME_REASON,
     NO_VPC_REASON,
     acknowledge,
     acknowledge_runtime,
@@ -523,7 +524,7 @@ class FineTuningJob(Construct):
         checkov_skip(waiter_policy, "CKV_AWS_111", log_delivery)
 
     def _acknowledge_framework_function(self, function: lambda_.Function) -> None:
-        acknowledge_runtime(function)
+        acknowledge_runtime(function, FRAMEWORK_RUNTIME_REASON)
         skip_framework_function_checks(function, "aws-cdk-lib's custom resource Provider framework")
         for rule_id, reason in (
             (

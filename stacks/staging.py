@@ -20,6 +20,7 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.log_groups import encrypted_log_group
 from stacks.nag import (
+    FRAMEWORK_RUNTIME_REASON,
     acknowledge,
     acknowledge_auto_delete_provider,
     acknowledge_runtime,
@@ -195,7 +196,7 @@ class Staging(Construct):
             "aws-cdk-lib's BucketDeployment handler role; the managed policy only allows "
             "writing its own CloudWatch logs.",
         )
-        acknowledge_runtime(handler)
+        acknowledge_runtime(handler, FRAMEWORK_RUNTIME_REASON)
         skip_framework_function_checks(handler, "aws-cdk-lib's BucketDeployment handler")
         for rule_id, reason in (
             (
