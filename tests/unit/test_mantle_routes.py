@@ -49,6 +49,7 @@ def test_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BEDROCK_MANTLE_ROUTE", "/openai/v1")
     assert route_for("qwen.qwen3-32b") == "/openai/v1"
     assert route_for("qwen.qwen3-32b", "/v1") == "/v1"
+    assert route_for(None) == "/openai/v1"  # the job handler's and collector's calls
     monkeypatch.setenv("BEDROCK_MANTLE_ROUTE", "/v2")
     with pytest.raises(ValueError, match="BEDROCK_MANTLE_ROUTE = '/v2': must be one of"):
         route_for("qwen.qwen3-32b")
