@@ -139,6 +139,11 @@ def _progress(
         yield lambda n: progress.advance(task, n)
 
 
+def _route(env: str | None) -> str | None:
+    """The environment's ``mantle.route`` override, if ``--env`` names one that sets it."""
+    return _environment(env).mantle.route if env else None
+
+
 def run(args: argparse.Namespace, err_console: Console) -> PreflightReport:
     """Run every check the arguments ask for; the report says whether it passed."""
     _check_args(args)
@@ -227,7 +232,7 @@ def run(args: argparse.Namespace, err_console: Console) -> PreflightReport:
         started = time.perf_counter()
         count = min(args.samples or 100, len(train.valid))
         try:
-            client = make_client(region)
+            client = make_client(region, model=args.model, route=_route(args.env))
         except Exception as err:  # no region, no credentials: say which, as one line
             raise UsageError(f"--model {args.model}: cannot build the client: {err}") from None
         with _progress(err_console, show, f"sampling {args.model}", count) as advance:

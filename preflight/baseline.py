@@ -3,9 +3,9 @@
 RFT learns from differences between rewarded and unrewarded rollouts: a base model that never
 earns a reward gives it nothing to learn from, one that always does leaves nothing to learn
 (AWS guidance, bedrock-rft.md §3). This samples one response per prompt for a sample of the
-prompts from an OpenAI-compatible endpoint (Bedrock's by default; ``OPENAI_BASE_URL``
-overrides, through ``rft_common.mantle.openai_client``), concurrently, then grades them with
-the reward handler.
+prompts from an OpenAI-compatible endpoint (Bedrock's by default, under the model's path
+prefix; ``OPENAI_BASE_URL`` overrides, through ``rft_common.mantle.openai_client``),
+concurrently, then grades them with the reward handler.
 """
 
 from __future__ import annotations
@@ -76,12 +76,19 @@ class BaselineResult:
         }
 
 
-def make_client(region: str | None, timeout: float = 120.0) -> OpenAI:
-    """The project's OpenAI SDK client for Bedrock's endpoint (or ``OPENAI_BASE_URL``)."""
+def make_client(
+    region: str | None,
+    timeout: float = 120.0,
+    *,
+    model: str | None = None,
+    route: str | None = None,
+) -> OpenAI:
+    """The project's OpenAI SDK client for Bedrock's endpoint (or ``OPENAI_BASE_URL``), under
+    ``model``'s path prefix (``route``: the environment's ``mantle.route`` overrides it)."""
     ensure_lambda_paths("reward")
     from rft_common.mantle import openai_client  # lambda/common, as bundled in the Lambdas
 
-    client: OpenAI = openai_client(region, max_retries=2, timeout=timeout)
+    client: OpenAI = openai_client(region, model=model, route=route, max_retries=2, timeout=timeout)
     return client
 
 

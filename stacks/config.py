@@ -148,6 +148,25 @@ class ObservabilityConfig(_Strict):
     reward_lambda_throttles: Annotated[int, Field(ge=1, le=10000)] = 1
 
 
+class MantleConfig(_Strict):
+    """How the stack talks to, and grants, Bedrock's OpenAI-compatible API (``bedrock-mantle``).
+
+    The IAM condition keys ``bedrock-mantle:Model`` and ``bedrock-mantle:BearerTokenType`` are
+    documented, their values are not [open]: the grants assume the model id as requests send
+    it (``openai.gpt-oss-20b``) and ``SHORT_TERM`` (the documented value of Bedrock's own
+    ``bedrock:bearerTokenType``). An AccessDenied naming ``bedrock-mantle:CreateFineTuningJob``
+    or ``bedrock-mantle:CreateInference`` (model) or ``bedrock-mantle:CallWithBearerToken``
+    (token type) on a first deploy means the assumption is wrong: the switch drops that
+    condition, which widens the grant to every model (or token type).
+    """
+
+    condition_on_model: bool = True
+    condition_on_token_type: bool = True
+    # The endpoint's path prefix for every call of this environment's functions; None: per
+    # model (rft_common.mantle.MODEL_ROUTES). A judge's own "route" still wins for that judge.
+    route: Literal["/v1", "/openai/v1"] | None = None
+
+
 class EnvironmentConfig(_Strict):
     """One deployment environment: where it deploys and what it trains."""
 
@@ -169,6 +188,7 @@ class EnvironmentConfig(_Strict):
     reward_function: RewardFunctionConfig = RewardFunctionConfig()
     job: JobConfig = JobConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
+    mantle: MantleConfig = MantleConfig()
 
     @field_validator("name")
     @classmethod

@@ -24,6 +24,14 @@ from constructs import Construct
 from stacks.config import ConfigError, EnvironmentConfig
 from stacks.lambda_code import bundle_code
 from stacks.log_groups import encrypted_log_group
+from stacks.mantle import (
+    bearer_token_statement,
+    mantle_route_environment,
+    model_scope_text,
+    project_statement,
+    projects_arn,
+    token_scope_text,
+)
 from stacks.nag import (
     FRAMEWORK_RUNTIME_REASON,
     NO_VPC_REASON,
@@ -46,16 +54,17 @@ IS_COMPLETE_TIMEOUT = Duration.minutes(1)
 RESOURCE_TYPE = "Custom::BedrockRftJob"
 # Job names are '<prefix>-<16 hex>-<attempt>' and at most 63 characters (the API's limit).
 NAME_PREFIX_MAX = 40
+# The OpenAI-compatible calls of lambda/job (files.create/retrieve/delete, jobs.list/
+# retrieve/cancel; jobs.create has its own statement, conditioned on the base model).
 MANTLE_ACTIONS = (
     "bedrock-mantle:CreateFile",
     "bedrock-mantle:GetFile",
     "bedrock-mantle:DeleteFile",
-    "bedrock-mantle:CreateFineTuningJob",
     "bedrock-mantle:GetFineTuningJob",
     "bedrock-mantle:ListFineTuningJobs",
     "bedrock-mantle:CancelFineTuningJob",
-    "bedrock-mantle:CallWithBearerToken",
 )
+CREATE_JOB_ACTION = "bedrock-mantle:CreateFineTuningJob"
 
 
 def record_parameter_name(environment: str) -> str:
@@ -144,6 +153,7 @@ class FineTuningJob(Construct):
             "POWERTOOLS_SERVICE_NAME": "job",
             "LOG_LEVEL": "INFO",
             "JOB_WAIT_TIMEOUT_SECONDS": str(WAIT_TIMEOUT.to_seconds()),
+            **mantle_route_environment(config),
         }
         self.on_event_function = self._function(
             "OnEvent",
@@ -276,30 +286,38 @@ class FineTuningJob(Construct):
                 resources=[grader.function_arn],
             )
         )
+        config = self.config
         mantle = iam.Policy(
             self,
             "MantlePolicy",
             statements=[
-                iam.PolicyStatement(
-                    sid="FilesAndFineTuningJobs",
-                    actions=list(MANTLE_ACTIONS),
-                    resources=["*"],
+                project_statement(stack, config, "FilesAndFineTuningJobs", MANTLE_ACTIONS),
+                project_statement(
+                    stack,
+                    config,
+                    "CreateFineTuningJobOfBaseModel",
+                    [CREATE_JOB_ACTION],
+                    models=[config.base_model],
                 ),
-                iam.PolicyStatement(
-                    sid="MintShortTermApiKey",
-                    actions=["bedrock:CallWithBearerToken"],
-                    resources=["*"],
-                ),
+                bearer_token_statement(config, "UseShortTermApiKey"),
             ],
         )
         mantle.attach_to_role(self.role)
         self.policies.append(mantle)
         acknowledge(
             mantle,
+            f"AwsSolutions-IAM5[Resource::{nag_text(stack, projects_arn(stack))}]",
+            "Files and fine-tuning jobs have no resource type of their own: bedrock-mantle "
+            "authorizes them on the project, and the handler's are in the account's projects "
+            "of this region, whose ids it cannot know; creating a job is "
+            + model_scope_text(config, [config.base_model])
+            + ".",
+        )
+        acknowledge(
+            mantle,
             "AwsSolutions-IAM5[Resource::*]",
-            "Bedrock's OpenAI-compatible API (bedrock-mantle) documents no resource ARNs for "
-            "files and fine-tuning jobs, and bearer-token calls are authorized on '*'; the "
-            "statement is limited to the file and job actions this handler makes.",
+            "bedrock-mantle:CallWithBearerToken has no resource type; the statement allows only "
+            "that action, " + token_scope_text(config) + ".",
         )
 
     def _grant_bedrock(
@@ -567,7 +585,8 @@ class FineTuningJob(Construct):
                 "",
                 [
                     'curl -H "Authorization: Bearer $OPENAI_API_KEY" '
-                    f"https://bedrock-mantle.{config.region}.api.aws/v1/fine_tuning/jobs/",
+                    f"https://bedrock-mantle.{config.region}.api.aws"
+                    f"{config.mantle.route or '/v1'}/fine_tuning/jobs/",
                     job_id,
                 ],
             )

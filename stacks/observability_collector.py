@@ -13,6 +13,13 @@ from constructs import Construct
 
 from stacks.config import EnvironmentConfig
 from stacks.log_groups import encrypted_log_group
+from stacks.mantle import (
+    bearer_token_statement,
+    mantle_route_environment,
+    project_statement,
+    projects_arn,
+    token_scope_text,
+)
 from stacks.nag import (
     NO_VPC_REASON,
     acknowledge,
@@ -98,6 +105,7 @@ def collector_function(
             "METRICS_NAMESPACE": TRAINING_NAMESPACE,
             "POWERTOOLS_SERVICE_NAME": "metrics",
             "LOG_LEVEL": "INFO",
+            **mantle_route_environment(config),
         },
     )
     _acknowledge(function, role, config, artifacts_bucket, output_prefix.lstrip("/"))
@@ -143,22 +151,12 @@ def _backend_statements(
             ),
         ]
     # OpenAI-compatible API: the function mints a short-term Bedrock API key from its own
-    # credentials; calls made with it are authorized against this role. Which action
-    # guards listing events and checkpoints is not documented [open]: reading a job is
-    # GetFineTuningJob, the only read action the service defines for jobs.
+    # credentials; calls made with it are authorized against this role. GetFineTuningJob
+    # guards reading a job and listing its events and checkpoints (user guide, CloudTrail
+    # events of bedrock-mantle: GET /v1/fine_tuning/jobs/{id}, /events, /checkpoints).
     return [
-        iam.PolicyStatement(
-            sid="ReadFineTuningJobs",
-            actions=["bedrock-mantle:GetFineTuningJob", "bedrock-mantle:ListFineTuningJobs"],
-            resources=[
-                stack.format_arn(service="bedrock-mantle", resource="project", resource_name="*")
-            ],
-        ),
-        iam.PolicyStatement(
-            sid="UseShortTermApiKey",
-            actions=["bedrock:CallWithBearerToken", "bedrock-mantle:CallWithBearerToken"],
-            resources=["*"],  # bearer-token use is not scoped to a resource
-        ),
+        project_statement(stack, config, "ReadFineTuningJobs", ["bedrock-mantle:GetFineTuningJob"]),
+        bearer_token_statement(config, "UseShortTermApiKey"),
     ]
 
 
@@ -178,7 +176,13 @@ def _acknowledge(
         "AwsSolutions-IAM5[Resource::*]",
         "Wildcard resource only where the action has no resource-level permissions: "
         "PutMetricData (limited to the BedrockRft/Training namespace by condition), X-Ray "
-        "trace upload, and bearer-token use of the short-term Bedrock API key.",
+        "trace upload"
+        + (
+            ""
+            if config.backend == "bedrock"
+            else ", and bedrock-mantle:CallWithBearerToken (" + token_scope_text(config) + ")"
+        )
+        + ".",
     )
     acknowledge(
         policy,
@@ -204,12 +208,12 @@ def _acknowledge(
         ):
             acknowledge(policy, f"AwsSolutions-IAM5[{finding}]", reason)
     else:
-        projects = stack.format_arn(service="bedrock-mantle", resource="project", resource_name="*")
         acknowledge(
             policy,
-            f"AwsSolutions-IAM5[Resource::{nag_text(stack, projects)}]",
-            "Reads fine-tuning jobs of this account and region; the job (and its project) "
-            "is created per deploy, so it cannot be named in advance.",
+            f"AwsSolutions-IAM5[Resource::{nag_text(stack, projects_arn(stack))}]",
+            "Reads fine-tuning jobs (GetFineTuningJob only): bedrock-mantle authorizes them on "
+            "the project they run in, an account project of this region whose id the stack "
+            "cannot know.",
         )
     acknowledge(
         function,

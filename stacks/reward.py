@@ -12,7 +12,9 @@ import hashlib
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
@@ -23,6 +25,15 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.lambda_code import PROJECT_ROOT, bundle_dir
 from stacks.log_groups import encrypted_log_group
+from stacks.mantle import (
+    INFERENCE_PROJECT_ACTIONS,
+    bearer_token_statement,
+    mantle_route_environment,
+    model_scope_text,
+    project_statement,
+    projects_arn,
+    token_scope_text,
+)
 from stacks.nag import (
     NO_VPC_REASON,
     acknowledge,
@@ -44,22 +55,34 @@ def grader_name(definition_path: Path) -> str:
 JUDGE_TYPES = frozenset({"score_model", "label_model"})
 
 
-def judge_models(definition: object) -> set[str]:
-    """The models a grader definition calls (LLM judges, cosine embeddings), at any depth."""
+def _models_of(definition: object, wanted: Callable[[dict[str, Any]], bool]) -> set[str]:
+    """The ``model`` of every grader ``wanted`` picks, at any depth of a definition."""
     found: set[str] = set()
     if isinstance(definition, dict):
-        kind = definition.get("type")
-        calls_model = kind in JUDGE_TYPES or (
-            kind == "text_similarity" and definition.get("evaluation_metric") == "cosine"
-        )
-        if calls_model:
-            found.add(str(definition.get("model", "")))
+        model = definition.get("model")
+        if wanted(definition) and isinstance(model, str) and model:
+            found.add(model)
         for value in definition.values():
-            found |= judge_models(value)
+            found |= _models_of(value, wanted)
     elif isinstance(definition, list):
         for value in definition:
-            found |= judge_models(value)
+            found |= _models_of(value, wanted)
     return found
+
+
+def judge_models(definition: object) -> set[str]:
+    """The chat models a definition's LLM judges (score_model, label_model) call."""
+    return _models_of(definition, lambda grader: grader.get("type") in JUDGE_TYPES)
+
+
+def embedding_models(definition: object) -> set[str]:
+    """The embeddings models a definition's cosine text_similarity graders call."""
+    return _models_of(
+        definition,
+        lambda grader: (
+            grader.get("type") == "text_similarity" and grader.get("evaluation_metric") == "cosine"
+        ),
+    )
 
 
 def source_digest(paths: list[Path]) -> str:
@@ -131,22 +154,27 @@ class RewardFunction(Construct):
                 "POWERTOOLS_SERVICE_NAME": "reward",
                 "POWERTOOLS_METRICS_NAMESPACE": GRADER_NAMESPACE,
                 "LOG_LEVEL": "INFO",
+                **mantle_route_environment(config),
             },
         )
         # Jobs invoke a published version, so a job keeps grading with the code it started
         # with even when a later deploy changes the function.
         self.version = self.function.current_version
         acknowledge_runtime(self.function)
-        self.judge_models = judge_models(json.loads(grader_file.read_text(encoding="utf-8")))
+        definition = json.loads(grader_file.read_text(encoding="utf-8"))
+        self.judge_models = judge_models(definition)
+        self.embedding_models = embedding_models(definition)
         wildcard_reason = (
             "X-Ray's PutTraceSegments and PutTelemetryRecords have no resource-level permissions"
         )
         if self.judge_models:
-            self._grant_judge()
+            self._grant_judge(config)
             wildcard_reason += (
-                "; nor has using a Bedrock short-term API key (CallWithBearerToken), which the "
-                "LLM judge of this environment's grader needs"
+                "; nor has bedrock-mantle:CallWithBearerToken, the use of the short-term Bedrock "
+                "API key this environment's LLM judge needs (" + token_scope_text(config) + ")"
             )
+        if self.embedding_models:
+            self._grant_embeddings()
         acknowledge(
             self.role.node.find_child("DefaultPolicy"),
             "AwsSolutions-IAM5[Resource::*]",
@@ -185,37 +213,54 @@ class RewardFunction(Construct):
                 "reserved_concurrency); this environment leaves the grader on the shared pool.",
             )
 
-    def _grant_judge(self) -> None:
+    def _grant_judge(self, config: EnvironmentConfig) -> None:
         """Let the grader call Bedrock's OpenAI-compatible API for its judge models.
 
-        The judge authenticates with a short-term Bedrock API key minted from this role, and
-        calls are authorized as ``bedrock-mantle:CreateInference`` on the account's projects.
-        AWS documents no condition key or resource ARN for the model [open], so the grant
-        cannot be narrowed to the configured models; it is added only when the definition
-        has a judge, and scoped to this account and region.
+        The judge authenticates with a short-term Bedrock API key minted from this role;
+        calls are authorized as ``bedrock-mantle:CreateInference`` on the account's projects,
+        conditioned on ``bedrock-mantle:Model`` (unless the environment drops the condition),
+        with the project reads AWS's minimal inference policy lists.
         """
         stack = Stack.of(self)
-        projects = stack.format_arn(service="bedrock-mantle", resource="project", resource_name="*")
         self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="JudgeInference",
-                actions=["bedrock-mantle:CreateInference"],
-                resources=[projects],
+            project_statement(
+                stack,
+                config,
+                "JudgeInference",
+                ["bedrock-mantle:CreateInference"],
+                models=self.judge_models,
             )
         )
         self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="JudgeShortTermApiKey",
-                actions=["bedrock:CallWithBearerToken", "bedrock-mantle:CallWithBearerToken"],
-                resources=["*"],  # bearer-token use has no resource type
-            )
+            project_statement(stack, config, "JudgeProjectReads", INFERENCE_PROJECT_ACTIONS)
         )
+        self.role.add_to_policy(bearer_token_statement(config, "JudgeShortTermApiKey"))
         acknowledge(
             self.role.node.find_child("DefaultPolicy"),
-            f"AwsSolutions-IAM5[Resource::{nag_text(stack, projects)}]",
-            "Judge inference runs in the account's Bedrock projects of this region; AWS "
-            "documents no narrower resource for the models "
-            f"({', '.join(sorted(self.judge_models))}).",
+            f"AwsSolutions-IAM5[Resource::{nag_text(stack, projects_arn(stack))}]",
+            "bedrock-mantle authorizes inference on the project a request runs in (an account "
+            "project of this region, whose id the stack cannot know); inference is "
+            + model_scope_text(config, self.judge_models)
+            + "; the project reads are those of AWS's minimal inference policy.",
+        )
+
+    def _grant_embeddings(self) -> None:
+        """Let the grader call its embeddings models through ``bedrock-runtime`` (SigV4)."""
+        stack = Stack.of(self)
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="EmbeddingsInvokeModel",
+                actions=["bedrock:InvokeModel"],
+                resources=[
+                    stack.format_arn(
+                        service="bedrock",
+                        account="",
+                        resource="foundation-model",
+                        resource_name=model,
+                    )
+                    for model in sorted(self.embedding_models)
+                ],
+            )
         )
 
     def _asset_dir(self, grader_file: Path, project_root: Path) -> Path:

@@ -29,6 +29,8 @@ from tests.openai_server.fine_tuning import FineTuning
 from tests.openai_server.wire import ApiError, Request, Response, Result, Route
 
 RENDEZVOUS_SECONDS = 5.0  # the longest a request waits for the others of a rendezvous
+# The path prefixes Bedrock's OpenAI-compatible endpoint serves; every resource is on both.
+PREFIXES = ("/openai/v1", "/v1")
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,10 @@ class OpenAIServer:
     files, jobs, events, checkpoints). What every request gets: recorded in ``requests``,
     counted in ``in_flight`` / ``max_in_flight``, checked for the bearer token ``api_key``
     (or any token starting with ``api_key_prefix``), and answered with an injected failure
-    when one of ``throttle`` / ``fail`` matches it.
+    when one of ``throttle`` / ``fail`` matches it. Every resource is served under ``/v1``
+    and ``/openai/v1``; a request whose ``model`` is served under the other prefix
+    (``model_routes``; unlisted models: ``/v1``) is refused with Bedrock's "isn't supported on
+    this route".
     """
 
     def __init__(
@@ -76,6 +81,8 @@ class OpenAIServer:
         self.api_key = api_key
         # Accept any bearer token with this prefix too (e.g. Bedrock short-term keys).
         self.api_key_prefix: str | None = None
+        # Models served under a prefix other than /v1 (requests naming them elsewhere: 400).
+        self.model_routes: dict[str, str] = {}
         self.requests: list[Recorded] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -94,10 +101,16 @@ class OpenAIServer:
         )
 
     @property
+    def origin(self) -> str:
+        """Scheme, host and port: the ``AWS_ENDPOINT_URL_BEDROCK_MANTLE`` of this server, to
+        which the project's clients append a model's path prefix."""
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
     def base_url(self) -> str:
         """The ``OPENAI_BASE_URL`` of this server (ends in ``/v1``)."""
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
+        return f"{self.origin}/v1"
 
     def sdk_environment(self) -> dict[str, str]:
         """The environment variables that point the openai SDK (and the project's clients) at
@@ -228,12 +241,23 @@ class OpenAIServer:
 
     def _route(self, request: Request) -> Result:
         segments = [s for s in request.path.split("/") if s]
-        if segments[:1] == ["v1"]:
+        for prefix in PREFIXES:
+            parts = prefix.strip("/").split("/")
+            if segments[: len(parts)] != parts:
+                continue
+            self._check_model_route(prefix, request)
             for route in self._routes():
-                ids = route.match(request.method, segments[1:])
+                ids = route.match(request.method, segments[len(parts) :])
                 if ids is not None:
                     return route.handler(request, ids)
         raise ApiError(404, f"Unknown route {request.method} {request.path}")
+
+    def _check_model_route(self, prefix: str, request: Request) -> None:
+        """Refuse a model on a prefix that does not serve it, as Bedrock's endpoint does."""
+        model = request.body.get("model") if isinstance(request.body, dict) else None
+        if isinstance(model, str) and self.model_routes.get(model, "/v1") != prefix:
+            # Bedrock's wording (user guide, endpoints); its HTTP status is not documented.
+            raise ApiError(400, f"model {model} isn't supported on this route")
 
     def _injected_failure(self, method: str, path: str, *, after: bool) -> ApiError | None:
         """The injected failure for this request (before or after processing it), if any."""

@@ -355,7 +355,7 @@ def test_cosine_similarity_of_embeddings(monkeypatch: pytest.MonkeyPatch, serve:
         "Lyon": [0.0, 1.0],
         "Not Paris": [-1.0, 0.0],
     }
-    server = serve(lambda body, number: Reply(embeddings=[vectors[t] for t in body["input"]]))
+    server = serve(lambda body, number: Reply(embeddings=[vectors[body["input"]]]))
     definition = {
         "type": "text_similarity",
         "name": "meaning",
@@ -369,11 +369,10 @@ def test_cosine_similarity_of_embeddings(monkeypatch: pytest.MonkeyPatch, serve:
     outputs = module.handler(event(responses), LambdaContext())
     assert scores(outputs) == [pytest.approx(1.0), pytest.approx(0.6), 0.0, 0.0, 0.0]
     assert [metric(output, "meaning_passed") for output in outputs[:4]] == [1.0, 0.0, 0.0, 0.0]
-    assert [r.path for r in server.requests] == ["/v1/embeddings"] * 4  # none for an empty one
-    assert server.requests[0].body["model"] == "test-embedder"
-    assert ["The capital is Paris", "Paris"] in [
-        request.body["input"] for request in server.requests
-    ]
+    # one request per distinct text (the shared reference once), none for an empty response
+    assert [r.path for r in server.requests] == ["/v1/embeddings"] * 5
+    assert {r.body["model"] for r in server.requests} == {"test-embedder"}
+    assert sorted(r.body["input"] for r in server.requests) == sorted(vectors)
     cosine = reward_module("grading.graders.embedding").cosine
     assert cosine([1.0, 0.0], [0.0, 1.0]) == 0.0
 
@@ -411,6 +410,7 @@ def test_judge_definition_errors(monkeypatch: pytest.MonkeyPatch) -> None:
             "$.input[0].role: 'critic' is not allowed",
         ),
         (judge(concurrency=0), "$.concurrency: must be at least 1"),
+        (judge(route="/v2"), "$.route: '/v2' is not allowed; allowed: /v1, /openai/v1"),
         (judge(sampling_params={"temprature": 0}), "$.sampling_params.temprature: unknown key"),
         ({**judge(), "model": ""}, "$.model: must not be empty"),
         (

@@ -10,6 +10,7 @@ import pytest
 
 from stacks.config import ConfigError, EnvironmentConfig
 from stacks.job import (
+    CREATE_JOB_ACTION,
     MANTLE_ACTIONS,
     QUERY_INTERVAL,
     SERVICE_TIMEOUT,
@@ -169,7 +170,8 @@ def test_openai_handler_permissions(templates: dict[str, Any], env: str) -> None
     grader = sids["InvokeGrader"]["Resource"]
     assert "Ref" in grader and grader["Ref"].startswith("RewardFunctionCurrentVersion")
     assert sorted(actions(sids["FilesAndFineTuningJobs"])) == sorted(MANTLE_ACTIONS)
-    assert actions(sids["MintShortTermApiKey"]) == ["bedrock:CallWithBearerToken"]
+    assert actions(sids["UseShortTermApiKey"]) == ["bedrock-mantle:CallWithBearerToken"]
+    assert actions(sids["CreateFineTuningJobOfBaseModel"]) == [CREATE_JOB_ACTION]
     assert sids["DecryptDatasetThroughS3"]["Condition"]["StringEquals"]["kms:ViaService"] == (
         "s3.us-west-2.amazonaws.com"
     )
@@ -212,8 +214,7 @@ def test_wildcard_resources_only_where_no_resource_level_permission_exists(
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
         "bedrock:ListModelCustomizationJobs",
-        "bedrock:CallWithBearerToken",
-        *MANTLE_ACTIONS,
+        "bedrock-mantle:CallWithBearerToken",
     }
     for statement in handler_statements(templates[env]):
         if statement["Resource"] == "*":

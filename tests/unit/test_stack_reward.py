@@ -89,7 +89,9 @@ def test_the_asset_carries_the_environments_grader(
     code = stack.reward.function.node.default_child.code  # CfnFunction.CodeProperty
     assert code is not None
     asset_dirs = sorted((project_root / ".build" / "assets").glob("reward-*"))
-    shipped = [d / "graders" / "gsm8k.json" for d in asset_dirs if (d / "graders").is_dir()]
+    # other tests' environments add assets with graders of their own
+    shipped = [d / "graders" / "gsm8k.json" for d in asset_dirs]
+    shipped = [path for path in shipped if path.is_file()]
     assert shipped, "the reward asset holds graders/gsm8k.json"
     expected = json.loads((project_root / "graders" / "gsm8k.json").read_text())
     assert any(json.loads(path.read_text()) == expected for path in shipped)

@@ -1,10 +1,12 @@
-"""Calls to an OpenAI-compatible endpoint for a whole batch: concurrent, retried, and bounded
-by the invocation's deadline.
+"""Calls to a model endpoint for a whole batch: concurrent, retried, and bounded by the
+invocation's deadline.
 
-The endpoint is Bedrock's OpenAI-compatible API (``rft_common.mantle.openai_client``: a
-short-term key minted from the function's own role), or whatever ``OPENAI_BASE_URL`` /
-``OPENAI_API_KEY`` name. The ``openai`` package is imported on first use only, so rule-based
-definitions never pay for it at cold start.
+An :class:`Endpoint` gives the client and says which errors are worth a retry. Judges use
+:class:`OpenAIEndpoint`: Bedrock's OpenAI-compatible API under the judge model's route
+(``rft_common.mantle``: a short-term key minted from the function's own role), or whatever
+``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` name. Embeddings use ``bedrock-runtime``
+(:mod:`grading.runtime_endpoint`). The SDKs are imported on first use only, so rule-based
+definitions never pay for them at cold start.
 
 Every sample gets an :class:`Outcome`: ``ok`` with a value, ``error`` (the endpoint refused,
 or kept failing through the retries, or its reply could not be understood) or ``timeout``
@@ -21,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from grading.base import Batch
 from grading.log import logger
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 Item = TypeVar("Item")
+C = TypeVar("C")
+C_co = TypeVar("C_co", covariant=True)
 
 # A request is not started with less time than this left: it could not finish anyway.
 MIN_REQUEST_SECONDS = 0.05
@@ -88,29 +92,60 @@ class Outcome(Generic[T]):
     reason: str = ""
 
 
-class _Clients:
-    """One SDK client per container, rebuilt when its key may expire or the endpoint changes."""
+class Endpoint(Protocol[C_co]):
+    """Where a grader's calls go: a client (rebuilt on request) and how its errors are retried."""
 
-    def __init__(self) -> None:
+    def client(self, *, renew: bool = False) -> C_co:
+        """The client for the next call; ``renew`` builds a fresh one (an expired key)."""
+        ...
+
+    def classify(self, err: Exception) -> tuple[bool, bool, float | None]:
+        """(retryable, renew the client, Retry-After seconds) for an exception of a call."""
+        ...
+
+
+class OpenAIEndpoint:
+    """Bedrock's OpenAI-compatible API under one model's route (or ``OPENAI_BASE_URL``).
+
+    One SDK client per container and base URL, rebuilt when its key may expire or the
+    endpoint's environment variables change.
+    """
+
+    def __init__(self, model: str, route: str | None = None) -> None:
+        self.model = model
+        self.route = route
         self._lock = threading.Lock()
         self._client: OpenAI | None = None
         self._key: tuple[str, str] = ("", "")
         self._born = 0.0
 
-    def get(self, *, renew: bool = False) -> OpenAI:
-        key = (os.environ.get("OPENAI_BASE_URL", ""), os.environ.get("OPENAI_API_KEY", ""))
+    def client(self, *, renew: bool = False) -> OpenAI:
+        """The SDK client (built, or rebuilt when stale, on first use)."""
+        from rft_common.mantle import base_url, openai_client
+
+        key = (base_url(model=self.model, route=self.route), os.environ.get("OPENAI_API_KEY", ""))
         with self._lock:
             stale = time.monotonic() - self._born > CLIENT_MAX_AGE_SECONDS
             if renew or stale or self._client is None or key != self._key:
-                from rft_common.mantle import openai_client
-
                 # Retries are ours (deadline-aware); the SDK's own would ignore the deadline.
-                self._client = openai_client(max_retries=0)
+                self._client = openai_client(model=self.model, route=self.route, max_retries=0)
                 self._key, self._born = key, time.monotonic()
             return self._client
 
+    def classify(self, err: Exception) -> tuple[bool, bool, float | None]:
+        """Timeouts, 408/409/429/5xx and unusable replies are retried; 401 renews the key."""
+        import openai
 
-CLIENTS = _Clients()
+        if isinstance(err, ReplyError | openai.APIConnectionError):  # includes timeouts
+            return True, False, None
+        if isinstance(err, openai.APIStatusError):
+            status = err.status_code
+            retry_after = _retry_after(err.response.headers.get("retry-after"))
+            if status == 401:
+                return True, True, None  # an expired short-term key: mint a new one, once
+            if status in (408, 409, 429) or status >= 500:
+                return True, False, retry_after
+        return False, False, None
 
 
 def prepare() -> None:
@@ -120,20 +155,13 @@ def prepare() -> None:
     import openai  # noqa: F401
 
 
-def _classify(err: Exception) -> tuple[bool, bool, float | None]:
-    """(retryable, renew the client, Retry-After seconds) for an exception of a call."""
-    import openai
-
-    if isinstance(err, ReplyError | openai.APIConnectionError):  # includes timeouts
-        return True, False, None
-    if isinstance(err, openai.APIStatusError):
-        status = err.status_code
-        retry_after = _retry_after(err.response.headers.get("retry-after"))
-        if status == 401:
-            return True, True, None  # an expired short-term key: mint a new one, once
-        if status in (408, 409, 429) or status >= 500:
-            return True, False, retry_after
-    return False, False, None
+def http_status(err: Exception) -> int | None:
+    """The HTTP status of a botocore ``ClientError`` (``None`` for anything else)."""
+    response = getattr(err, "response", None)
+    if not isinstance(response, dict):
+        return None
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status if isinstance(status, int) else None
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -144,7 +172,11 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _one(
-    call: Callable[[OpenAI, Item, float], T], item: Item, policy: Policy, batch: Batch
+    call: Callable[[C, Item, float], T],
+    item: Item,
+    policy: Policy,
+    batch: Batch,
+    endpoint: Endpoint[C],
 ) -> Outcome[T]:
     """One sample's call with retries, never past the deadline."""
     renewed = False
@@ -158,12 +190,12 @@ def _one(
         )
         started = time.monotonic()
         try:
-            value = call(CLIENTS.get(), item, timeout)
+            value = call(endpoint.client(), item, timeout)
         except Exception as err:
             batch.stats.judge_call((time.monotonic() - started) * 1000)
-            retryable, renew, retry_after = _classify(err)
+            retryable, renew, retry_after = endpoint.classify(err)
             if renew and not renewed:  # once, on top of the retries: not the endpoint's fault
-                CLIENTS.get(renew=True)
+                endpoint.client(renew=True)
                 renewed = True
                 continue
             if not retryable or attempt >= policy.max_retries:
@@ -188,15 +220,16 @@ def _deadline_passed(batch: Batch) -> bool:
 
 def _describe(err: Exception) -> str:
     """A log-safe description: the exception type and HTTP status, never the reply text."""
-    status = getattr(err, "status_code", None)
+    status = getattr(err, "status_code", None) or http_status(err)
     return f"{type(err).__name__}" + (f" (HTTP {status})" if status else "")
 
 
 def run_calls(
     items: Sequence[Item],
-    call: Callable[[OpenAI, Item, float], T],
+    call: Callable[[C, Item, float], T],
     policy: Policy,
     batch: Batch,
+    endpoint: Endpoint[C],
 ) -> list[Outcome[T]]:
     """``call(client, item, timeout)`` for every item, ``policy.concurrency`` at a time.
 
@@ -210,7 +243,7 @@ def run_calls(
     )
     try:
         futures: list[Future[Outcome[T]]] = [
-            executor.submit(_one, call, item, policy, batch) for item in items
+            executor.submit(_one, call, item, policy, batch, endpoint) for item in items
         ]
         remaining = batch.remaining()
         wait(futures, timeout=None if remaining is None else max(0.0, remaining))

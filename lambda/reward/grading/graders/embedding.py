@@ -1,5 +1,5 @@
 """``text_similarity`` with ``"evaluation_metric": "cosine"``: cosine similarity of the input's
-and the reference's embeddings, from an OpenAI-compatible embeddings endpoint.
+and the reference's embeddings.
 
 Example::
 
@@ -8,28 +8,44 @@ Example::
      "reference": "{{ item.reference_answer }}"}
 
 OpenAI's grader has no ``model`` field (it picks its own embeddings model); here it is
-required. Whether Bedrock's OpenAI-compatible endpoint serves embeddings, and which models, is
-not documented [open]: point ``OPENAI_BASE_URL`` at an endpoint that does. Calls share the
-judges' concurrency, retries and deadline (``concurrency``, ``max_retries``,
-``timeout_seconds``); a sample not embedded in time scores ``fallback_score`` (default 0) with
-``judge_timeout``. A negative cosine earns 0.
+required. Bedrock's OpenAI-compatible endpoint serves no embeddings API (user guide,
+endpoints): the model is called through ``bedrock-runtime`` ``InvokeModel`` with the Titan
+Text Embeddings request body ``{"inputText": ...}`` and read from the response's
+``embedding`` (user guide, Titan Embeddings G1/V2 parameters), signed with the function's own
+credentials. With ``OPENAI_BASE_URL`` set, the embeddings API of that OpenAI-compatible
+endpoint is used instead. Each distinct text of a batch is embedded once (rollouts of one
+prompt share its reference). Calls share the judges' concurrency, retries and deadline
+(``concurrency``, ``max_retries``, ``timeout_seconds``); a sample not embedded in time scores
+``fallback_score`` (default 0) with ``judge_timeout``. A negative cosine earns 0.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from grading.base import JUDGE_ERROR, JUDGE_TIMEOUT, Batch, Grade, Grader
 from grading.errors import SampleError
 from grading.graders.text_similarity import with_threshold
-from grading.remote import Outcome, Policy, ReplyError, log_failures, run_calls
+from grading.remote import (
+    Endpoint,
+    OpenAIEndpoint,
+    Outcome,
+    Policy,
+    ReplyError,
+    log_failures,
+    run_calls,
+)
+from grading.runtime_endpoint import RuntimeEndpoint
 from grading.samples import Sample
 from grading.spec import Spec
 from grading.templates import Template, optional_template, render_or_response
 
 if TYPE_CHECKING:
+    from botocore.client import BaseClient
     from openai import OpenAI
 
 
@@ -67,6 +83,10 @@ class CosineSimilarity(Grader):
         self.policy = policy
         self.fallback = fallback
         self.pass_threshold = pass_threshold
+        self.runtime = RuntimeEndpoint(
+            timeout_seconds=policy.timeout_seconds, concurrency=policy.concurrency
+        )
+        self.openai = OpenAIEndpoint(model)
 
     @property
     def remote(self) -> bool:
@@ -86,22 +106,42 @@ class CosineSimilarity(Grader):
             pass_threshold=spec.number("pass_threshold", None, minimum=0, maximum=1),
         )
 
-    def _call(self, client: OpenAI, texts: tuple[str, str], timeout: float) -> float:
-        response = client.embeddings.create(model=self.model, input=list(texts), timeout=timeout)
-        vectors = sorted(response.data, key=lambda item: item.index)
-        if len(vectors) != 2:
-            raise ReplyError(f"expected 2 embeddings, got {len(vectors)}")
-        return cosine(vectors[0].embedding, vectors[1].embedding)
+    def _embed_runtime(self, client: BaseClient, text: str, timeout: float) -> list[float]:
+        """One text's embedding from ``bedrock-runtime`` (the read timeout is the client's)."""
+        response = client.invoke_model(
+            modelId=self.model,
+            body=json.dumps({"inputText": text}).encode(),
+            contentType="application/json",
+            accept="application/json",
+        )
+        try:
+            payload = json.loads(response["body"].read())
+        except (ValueError, KeyError) as err:
+            raise ReplyError("the embeddings reply is not JSON") from err
+        vector = payload.get("embedding") if isinstance(payload, dict) else None
+        return _vector(vector)
+
+    def _embed_openai(self, client: OpenAI, text: str, timeout: float) -> list[float]:
+        """One text's embedding from an OpenAI-compatible embeddings API."""
+        response = client.embeddings.create(model=self.model, input=text, timeout=timeout)
+        if len(response.data) != 1:
+            raise ReplyError(f"expected 1 embedding, got {len(response.data)}")
+        return _vector(response.data[0].embedding)
+
+    def _embed_all(self, texts: list[str], batch: Batch) -> list[Outcome[list[float]]]:
+        if os.environ.get("OPENAI_BASE_URL"):
+            endpoint: Endpoint[Any] = self.openai
+            return run_calls(texts, self._embed_openai, self.policy, batch, endpoint)
+        return run_calls(texts, self._embed_runtime, self.policy, batch, self.runtime)
 
     def grade(self, sample: Sample) -> Grade:
         """Grade one sample (through :meth:`grade_batch`)."""
         return self.grade_batch([sample], Batch())[0]
 
     def grade_batch(self, samples: Sequence[Sample], batch: Batch) -> list[Grade]:
-        """Embed every sample's pair concurrently."""
+        """Embed every distinct text of the batch concurrently, then compare the pairs."""
         grades: list[Grade | None] = [None] * len(samples)
-        pairs: list[tuple[str, str]] = []
-        positions: list[int] = []
+        pairs: dict[int, tuple[str, str]] = {}
         for index, sample in enumerate(samples):
             try:
                 pair = (render_or_response(self.input, sample), self.reference.render(sample))
@@ -111,11 +151,12 @@ class CosineSimilarity(Grader):
             if not pair[0].strip() or not pair[1].strip():
                 grades[index] = Grade.of(0.0)  # nothing to compare: no similarity
                 continue
-            pairs.append(pair)
-            positions.append(index)
-        outcomes = run_calls(pairs, self._call, self.policy, batch)
-        log_failures(self.name, [samples[i].id for i in positions], outcomes)
-        for index, outcome in zip(positions, outcomes, strict=True):
+            pairs[index] = pair
+        texts = list(dict.fromkeys(text for pair in pairs.values() for text in pair))
+        embedded = dict(zip(texts, self._embed_all(texts, batch), strict=True))
+        outcomes = [_similarity(embedded[a], embedded[b]) for a, b in pairs.values()]
+        log_failures(self.name, [samples[i].id for i in pairs], outcomes)
+        for index, outcome in zip(pairs, outcomes, strict=True):
             grades[index] = self._grade_of(outcome, batch)
         return [grade for grade in grades if grade is not None]
 
@@ -129,3 +170,28 @@ class CosineSimilarity(Grader):
             batch.stats.judge_error()
             flag = JUDGE_ERROR
         return Grade(raw=self.fallback, score=self.fallback, flags=frozenset({flag}))
+
+
+def _vector(value: Any) -> list[float]:
+    """An embedding as floats; :class:`ReplyError` for anything else."""
+    if not isinstance(value, list) or not value:
+        raise ReplyError("the reply has no embedding")
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in value):
+        raise ReplyError("the embedding is not a list of numbers")
+    return [float(x) for x in value]
+
+
+def _similarity(first: Outcome[list[float]], second: Outcome[list[float]]) -> Outcome[float]:
+    """The cosine of two embeddings, or the worse failure of the two calls."""
+    for outcome in (first, second):
+        if outcome.status == "timeout":
+            return Outcome("timeout", reason=outcome.reason)
+    for outcome in (first, second):
+        if outcome.status == "error":
+            return Outcome("error", reason=outcome.reason)
+    if first.value is None or second.value is None:
+        return Outcome("error", reason="no embedding")
+    try:
+        return Outcome("ok", cosine(first.value, second.value))
+    except ReplyError as err:
+        return Outcome("error", reason=str(err))

@@ -18,7 +18,9 @@ value, on the range's scale, is what a ``multi`` formula sees); ``label_model`` 
 passing label, else 0. Beyond OpenAI's fields: ``fallback_score`` (on the range's scale, used
 when a sample is not judged in time or the judge fails; default the range's minimum),
 ``concurrency`` (default 16), ``max_retries`` (default 4), ``timeout_seconds`` (per request,
-default 30).
+default 30), and ``route``: the endpoint's path prefix for this model, ``"/v1"`` or
+``"/openai/v1"`` (default: the environment's ``mantle.route``, else the model table in
+``rft_common.mantle``; a model answering "isn't supported on this route" needs the other one).
 
 Prompt injection: every piece of the response enters the prompt enclosed in markers with a
 random name chosen per sample after the response was written (so it cannot close them), and a
@@ -39,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from grading.base import JUDGE_ERROR, JUDGE_TIMEOUT, Batch, Grade, Grader
 from grading.errors import DefinitionError, SampleError
-from grading.remote import Outcome, Policy, ReplyError, log_failures, run_calls
+from grading.remote import OpenAIEndpoint, Outcome, Policy, ReplyError, log_failures, run_calls
 from grading.samples import Sample
 from grading.spec import Spec, child_path
 from grading.templates import Template
@@ -134,6 +136,7 @@ class _Judge(Grader):
         sampling: dict[str, Any],
         policy: Policy,
         fallback_raw: float,
+        route: str | None = None,
     ) -> None:
         super().__init__(name)
         self.model = model
@@ -141,6 +144,7 @@ class _Judge(Grader):
         self.sampling = sampling
         self.policy = policy
         self.fallback_raw = fallback_raw
+        self.endpoint = OpenAIEndpoint(model, route)
 
     @property
     def remote(self) -> bool:
@@ -224,7 +228,7 @@ class _Judge(Grader):
                 grades[index] = Grade.failed(f"{self.name}: {err}")
             except Exception as err:
                 grades[index] = Grade.failed(f"{self.name}: {type(err).__name__} in the prompt")
-        outcomes = run_calls(prompts, self._call, self.policy, batch)
+        outcomes = run_calls(prompts, self._call, self.policy, batch, self.endpoint)
         log_failures(self.name, [samples[i].id for i in positions], outcomes)
         for index, outcome in zip(positions, outcomes, strict=True):
             grades[index] = self._grade_of(outcome, batch)
@@ -391,7 +395,16 @@ def _common(spec: Spec, low: float, high: float) -> dict[str, Any]:
         "sampling": _sampling(spec),
         "policy": Policy.from_spec(spec),
         "fallback_raw": fallback,
+        "route": _route(spec),
     }
+
+
+def _route(spec: Spec) -> str | None:
+    """The judge's own ``route`` (a path prefix the endpoint serves), if it names one."""
+    from rft_common.mantle import ROUTES
+
+    route: str | None = spec.choice("route", ROUTES, None)
+    return route
 
 
 def _fmt(value: float) -> str:

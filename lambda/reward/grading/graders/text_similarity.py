@@ -7,10 +7,10 @@ Example::
      "pass_threshold": 0.5}
 
 Metrics: ``fuzzy_match``, ``bleu``, ``gleu``, ``meteor``, ``rouge_1`` ... ``rouge_5``,
-``rouge_l`` (see :mod:`grading.textmetrics`), and ``cosine`` of embeddings from an
-OpenAI-compatible endpoint (needs ``model``, an embeddings model; see
-:mod:`grading.graders.embedding`). The reward is the similarity itself; ``pass_threshold``
-adds a ``<name>_passed`` metric (1 at or above the threshold).
+``rouge_l`` (see :mod:`grading.textmetrics`), and ``cosine`` of embeddings (needs ``model``,
+an embeddings model called through ``bedrock-runtime``; see :mod:`grading.graders.embedding`).
+The reward is the similarity itself; ``pass_threshold`` adds a ``<name>_passed`` metric (1 at
+or above the threshold).
 """
 
 from __future__ import annotations
