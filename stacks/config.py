@@ -79,11 +79,13 @@ OPENAI_DOCUMENTED_HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_mu
 class OpenAIHyperparameters(_Strict):
     """Hyperparameters in the OpenAI-compatible API's own names.
 
-    Bedrock documents the first three names but not their ranges or defaults [open]: the
-    bounds below only reject values that cannot be right (zero, negative, absurd); the service
-    has the last word. The defaults are sent explicitly.
+    Bedrock documents the first three names but not their ranges or defaults [open; a bound
+    is settled by the service's 400 for a value beyond it]: the bounds below only reject
+    values that cannot be right (zero, negative, absurd); the service has the last word. The
+    defaults are sent explicitly.
     """
 
+    # AWS's gpt-oss RFT sample notebook sends n_epochs 1 and batch_size 4.
     n_epochs: Annotated[int, Field(ge=1, le=50)] = 1
     batch_size: Annotated[int, Field(ge=1, le=512)] = 4
     # AWS's walkthrough: "We recommend using a value <1.0 for stability" (no figure given);

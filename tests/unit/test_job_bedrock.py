@@ -19,9 +19,9 @@ from tests.job_support import (
     aws_credentials,  # noqa: F401 (fixture)
     delete_event,
     deploy,
+    event_identity,
     fixture_event,
     is_complete,
-    job_modules,
     job_record,
     moto_job_names,
     moto_jobs,
@@ -279,14 +279,6 @@ def _job(name: str, status: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _identity(event: dict[str, Any]) -> Any:
-    job_modules()
-    from rft_job.identity import identity_of
-    from rft_job.spec import parse_spec
-
-    return identity_of(parse_spec(event["ResourceProperties"]))
-
-
 def _list_params(identity: Any) -> dict[str, Any]:
     return {
         "nameContains": identity.name_stem,
@@ -299,7 +291,7 @@ def test_the_create_request_matches_the_service_model(stubbed: Stubber) -> None:
     create = fixture_event("bedrock")
     props = create["ResourceProperties"]
     props["VpcConfig"] = {"SubnetIds": ["subnet-0a1b2c3d"], "SecurityGroupIds": ["sg-0a1b2c3d"]}
-    identity = _identity(create)
+    identity = event_identity(create)
     name = f"{identity.name_stem}-1"
     tags = [
         {"key": "environment", "value": "nova-dev"},
@@ -371,7 +363,7 @@ def _awaiting() -> dict[str, Any]:
 
 def _poll(stubbed: Stubber, create: dict[str, Any], status: str, **extra: Any) -> dict[str, Any]:
     """``is_complete`` after the service answered one Get with ``status`` (and ``extra``)."""
-    name = f"{_identity(create).name_stem}-1"
+    name = f"{event_identity(create).name_stem}-1"
     stubbed.add_response(
         "get_model_customization_job",
         _job(name, status, **extra),
@@ -454,7 +446,7 @@ def test_a_failed_create_stops_the_half_created_job(stubbed: Stubber) -> None:
     """The create call failed after the service had started the job (e.g. a lost
     response): the job of this identity is stopped before the error is raised."""
     create = fixture_event("bedrock")
-    identity = _identity(create)
+    identity = event_identity(create)
     name = f"{identity.name_stem}-1"
     stubbed.add_response(
         "list_model_customization_jobs",
@@ -488,7 +480,7 @@ def test_a_failed_create_stops_the_half_created_job(stubbed: Stubber) -> None:
 
 def test_a_rejected_create_raises_the_service_message(stubbed: Stubber) -> None:
     create = fixture_event("bedrock")
-    identity = _identity(create)
+    identity = event_identity(create)
     no_jobs: dict[str, Any] = {"modelCustomizationJobSummaries": []}
     stubbed.add_response("list_model_customization_jobs", no_jobs, _list_params(identity))
     stubbed.add_client_error(
@@ -505,9 +497,9 @@ def test_a_rejected_create_raises_the_service_message(stubbed: Stubber) -> None:
         on_event(create)
 
 
-def test_retried_create_adopts_the_job_of_its_identity(stubbed: Stubber) -> None:
+def test_retried_create_adopts_the_job_of_itsevent_identity(stubbed: Stubber) -> None:
     create = fixture_event("bedrock")
-    identity = _identity(create)
+    identity = event_identity(create)
     name = f"{identity.name_stem}-1"
     stubbed.add_response(
         "list_model_customization_jobs",
@@ -530,7 +522,7 @@ def test_retried_create_adopts_the_job_of_its_identity(stubbed: Stubber) -> None
 
 def test_destroy_deletes_the_model_only_when_opted_in(stubbed: Stubber) -> None:
     create = fixture_event("bedrock")
-    name = f"{_identity(create).name_stem}-1"
+    name = f"{event_identity(create).name_stem}-1"
     model_arn = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model/{MODEL}/abcdef012345"
     finished = _job(name, "Completed", outputModelArn=model_arn)
     stubbed.add_response("get_model_customization_job", finished, {"jobIdentifier": REAL_ARN})
@@ -546,7 +538,7 @@ def test_an_update_replacing_a_succeeded_job_keeps_its_model(stubbed: Stubber) -
     """The clean-up Delete after an Update is not a destroy: the newer job is recorded."""
     create = fixture_event("bedrock")
     create["ResourceProperties"]["DeleteModelOnDestroy"] = "true"
-    name = f"{_identity(create).name_stem}-1"
+    name = f"{event_identity(create).name_stem}-1"
     model_arn = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model/{MODEL}/abcdef012345"
     boto3.client("ssm", region_name=REGION).put_parameter(
         Name=PARAMETER, Type="String", Value=json.dumps({"job_id": REAL_ARN + "-newer"})
@@ -564,7 +556,7 @@ def test_an_update_replacing_a_succeeded_job_keeps_its_model(stubbed: Stubber) -
 
 def test_stopping_a_job_that_just_ended_is_success(stubbed: Stubber) -> None:
     create = fixture_event("bedrock")
-    name = f"{_identity(create).name_stem}-1"
+    name = f"{event_identity(create).name_stem}-1"
     stubbed.add_response(
         "get_model_customization_job", _job(name, "InProgress"), {"jobIdentifier": REAL_ARN}
     )

@@ -18,6 +18,7 @@ from tests.job_support import (
     aws_credentials,  # noqa: F401 (fixture)
     delete_event,
     deploy,
+    event_identity,
     fixture_event,
     gsm8k_records,
     is_complete,
@@ -154,7 +155,7 @@ def test_opting_in_sends_the_validation_file_and_undocumented_hyperparameters(
     job = server.fine_tuning.jobs[job_id]
     assert server.fine_tuning.contents[job["validation_file"]] == validation
     assert job["method"]["reinforcement"]["hyperparameters"]["eval_interval"] == 5
-    identity = _identity(create)
+    identity = event_identity(create).digest
     assert server.fine_tuning.files[job["validation_file"]]["filename"] == (
         f"rft-staging-{identity}-validation.jsonl"
     )
@@ -178,13 +179,6 @@ def test_opting_in_against_a_strict_endpoint_fails_with_its_message(
     )
     assert server.fine_tuning.files == {}  # the uploads were removed before raising
     assert server.fine_tuning.jobs == {}
-
-
-def _identity(event: dict[str, Any]) -> str:
-    from rft_job.identity import identity_of
-    from rft_job.spec import parse_spec
-
-    return identity_of(parse_spec(event["ResourceProperties"])).digest
 
 
 def test_is_complete_waits_for_validation_then_records_the_status(

@@ -196,8 +196,9 @@ def _update(event: dict[str, Any], backends: BackendFactory) -> dict[str, Any]:
 def _from_record(spec: JobSpec, identity: Identity, backend: JobBackend) -> JobView | None:
     """The job the SSM record names, if it has this identity and can be reused.
 
-    Covers a service that renames uploaded files [open] (the OpenAI-compatible backend finds
-    jobs by their training file's name): the record is written right after the job starts.
+    Covers a service that renames uploaded files [open; settled by the ``filename`` a first
+    deploy's upload comes back with] (the OpenAI-compatible backend finds jobs by their
+    training file's name): the record is written right after the job starts.
     """
     current = record.read(spec.parameter_name, spec.region)
     if (

@@ -65,8 +65,9 @@ def phase_of(status: str) -> Phase:
     """The lifecycle phase of an OpenAI fine-tuning job status."""
     if status in _STATUS_PHASE:
         return _STATUS_PHASE[status]
-    # Which statuses Bedrock emits is not documented [open]: an unknown one is treated as
-    # still validating, so the deploy waits (bounded) instead of declaring success.
+    # Which statuses Bedrock emits is not documented [open; settled by the statuses a first
+    # deploy's job passes through]: an unknown one is treated as still validating, so the
+    # deploy waits (bounded) instead of declaring success.
     logger.warning("unknown fine-tuning job status; treating it as validating", status=status)
     return Phase.VALIDATING
 
@@ -169,7 +170,7 @@ class OpenAIBackend:
 
     def delete_model(self, job: JobView) -> None:
         """Not offered: Bedrock documents no deletion of OpenAI-compatible fine-tuned models
-        [open]; the construct refuses ``delete_model_on_destroy`` for this backend."""
+        (reference §9.3); the construct refuses ``delete_model_on_destroy`` for this backend."""
         logger.warning("model deletion is not supported by this backend", job_id=job.job_id)
 
     # -- steps ------------------------------------------------------------------------------
@@ -186,7 +187,8 @@ class OpenAIBackend:
     @staticmethod
     def _newest(page: Any) -> Iterator[Any]:
         """The items of a newest-first listing, over at most ``LOOKUP_PAGES`` pages (both
-        lists are newest first in OpenAI's API; Bedrock's order is not documented [open])."""
+        lists are newest first in OpenAI's API; Bedrock's order is not documented [open;
+        settled by listing after a first deploy])."""
         for _ in range(LOOKUP_PAGES):
             yield from page.data
             if not page.has_next_page():
