@@ -2,7 +2,8 @@
 the environment's inputs describe.
 
 The CDK Provider framework runs ``lambda/job/handler.py``: ``on_event`` starts, keeps or stops
-the job, ``is_complete`` waits until the service has accepted the data. CloudFormation waits
+the job, ``is_complete`` waits for the service's data checks (what that means per backend:
+``rft_job.lifecycle``). CloudFormation waits
 at most one hour for a custom resource (``ServiceTimeout``); the Provider gives up after
 ``TOTAL_TIMEOUT`` and the handler stops waiting before that (``WAIT_TIMEOUT``), cancelling a
 job whose data is still being checked so that no job runs without a resource that owns it.

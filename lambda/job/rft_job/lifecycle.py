@@ -74,7 +74,8 @@ def on_event(event: dict[str, Any], backends: BackendFactory = make_backend) -> 
 
 
 def is_complete(event: dict[str, Any], backends: BackendFactory = make_backend) -> dict[str, Any]:
-    """The Provider framework's ``isComplete``: has the service accepted the new job's data?"""
+    """The Provider framework's ``isComplete``: has the service accepted the new job's data
+    (as far as the backend can tell, see the module docstring)?"""
     data = event.get("Data") or {}
     if event.get("RequestType") == "Delete" or data.get("AwaitValidation") != "true":
         return {"IsComplete": True}
