@@ -70,16 +70,28 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# The reinforcement hyperparameters Bedrock documents for its OpenAI-compatible API (reference
+# §9.3); the other fields of ``OpenAIHyperparameters`` are OpenAI's and are sent only with
+# ``job.send_undocumented_fields``. Mirrors ``rft_job.spec``.
+OPENAI_DOCUMENTED_HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier")
+
+
 class OpenAIHyperparameters(_Strict):
     """Hyperparameters in the OpenAI-compatible API's own names.
 
-    Bedrock documents these names but not their ranges [open]: the bounds below only reject
-    values that cannot be right (zero, negative, absurd); the service has the last word.
+    Bedrock documents the first three names but not their ranges or defaults [open; a bound
+    is settled by the service's 400 for a value beyond it]: the bounds below only reject
+    values that cannot be right (zero, negative, absurd); the service has the last word. The
+    defaults are sent explicitly.
     """
 
+    # AWS's gpt-oss RFT sample notebook sends n_epochs 1 and batch_size 4.
     n_epochs: Annotated[int, Field(ge=1, le=50)] = 1
     batch_size: Annotated[int, Field(ge=1, le=512)] = 4
-    learning_rate_multiplier: Annotated[float, Field(gt=0, le=10)] = 1.0
+    # AWS's walkthrough: "We recommend using a value <1.0 for stability" (no figure given);
+    # half the base rate keeps clear of 1.0 [open: AWS names no value].
+    learning_rate_multiplier: Annotated[float, Field(gt=0, le=10)] = 0.5
+    # Not documented by Bedrock (OpenAI's names): sent only with job.send_undocumented_fields.
     eval_interval: Annotated[int, Field(ge=1, le=100)] | None = None
     eval_samples: Annotated[int, Field(ge=1)] | None = None
     compute_multiplier: Annotated[float, Field(gt=0, le=10)] | None = None
@@ -87,13 +99,19 @@ class OpenAIHyperparameters(_Strict):
 
 
 class BedrockHyperparameters(_Strict):
-    """RFT hyperparameters of ``CreateModelCustomizationJob`` (ranges from the API model)."""
+    """RFT hyperparameters of ``CreateModelCustomizationJob`` (ranges from the API model).
+
+    Defaults are the API documentation's example, except ``evalInterval``: omitted, the
+    service computes min(10, data size / batch size) itself [AWS blog], which suits a small
+    dataset better than a fixed 10. Early stopping is on by default (no setting exists), so a
+    job may end before its last step.
+    """
 
     epochCount: Annotated[int, Field(ge=1, le=50)] = 2  # noqa: N815 (the API's name)
     batchSize: Annotated[int, Field(ge=16, le=512)] = 64  # noqa: N815
     learningRate: Annotated[float, Field(ge=1e-7, le=1e-3)] = 1e-5  # noqa: N815
     trainingSamplePerPrompt: Annotated[int, Field(ge=2, le=16)] = 4  # noqa: N815
-    evalInterval: Annotated[int, Field(ge=1, le=100)] = 10  # noqa: N815
+    evalInterval: Annotated[int, Field(ge=1, le=100)] | None = None  # noqa: N815
     reasoningEffort: Literal["low", "medium", "high"] | None = None  # noqa: N815
     inferenceMaxTokens: Annotated[int, Field(ge=1)] | None = None  # noqa: N815
     maxPromptLength: Annotated[int, Field(ge=1)] | None = None  # noqa: N815
@@ -112,8 +130,12 @@ class JobConfig(_Strict):
 
     start: bool = True
     # Wait (within CloudFormation's 1-hour limit) until the service has accepted the data,
-    # so that a bad dataset fails the deploy with the service's own message.
+    # so that a bad dataset fails the deploy with the service's own message (native jobs that
+    # report no validation status: until the service runs the job, see the README).
     wait_for_validation: bool = True
+    # OpenAI-compatible backend: also send what Bedrock does not document (OpenAI's other
+    # hyperparameters, the dataset's validation.jsonl as validation_file). Unverified.
+    send_undocumented_fields: bool = False
     # What CloudFormation's Delete does to a job that is still running.
     on_delete: Literal["cancel", "retain"] = "cancel"
     # Completed custom models are kept unless an environment opts in to deleting them.
@@ -250,6 +272,28 @@ class EnvironmentConfig(_Strict):
             )
         return self
 
+    def undocumented_problem(self) -> str | None:
+        """Why the job settings would send an undocumented field without the opt-in (or
+        opt in where nothing is undocumented), worded as one config error; else ``None``."""
+        if self.backend == "bedrock":
+            if self.job.send_undocumented_fields:
+                return (
+                    "job.send_undocumented_fields = true: applies to backend openai only "
+                    "(the native API documents every field it takes)"
+                )
+            return None
+        if self.job.send_undocumented_fields:
+            return None
+        for name, value in sorted(self.hyperparameters.items()):
+            if name not in OPENAI_DOCUMENTED_HYPERPARAMETERS:
+                return (
+                    f"hyperparameters.{name} = {json.dumps(value)}: not documented by Bedrock's "
+                    "OpenAI-compatible API (documented: "
+                    f"{', '.join(OPENAI_DOCUMENTED_HYPERPARAMETERS)}); set "
+                    "job.send_undocumented_fields to true to send it anyway (unverified)"
+                )
+        return None
+
     @property
     def typed_hyperparameters(self) -> OpenAIHyperparameters | BedrockHyperparameters:
         """The hyperparameters validated in the backend's own names."""
@@ -351,6 +395,9 @@ def parse_environment(name: str, raw: dict[str, Any], project_root: Path) -> Env
         except ValidationError as err:
             scoped = {**config.hyperparameters, "__backend__": config.backend}
             problems = _problems(err, scoped, ("hyperparameters",))
+        else:
+            undocumented = config.undocumented_problem()
+            problems = [undocumented] if undocumented else []
     if problems:
         raise ConfigError("; ".join(f"environment '{name}': {line}" for line in problems))
     _check_paths(config, project_root)

@@ -2,7 +2,8 @@
 the environment's inputs describe.
 
 The CDK Provider framework runs ``lambda/job/handler.py``: ``on_event`` starts, keeps or stops
-the job, ``is_complete`` waits until the service has accepted the data. CloudFormation waits
+the job, ``is_complete`` waits for the service's data checks (what that means per backend:
+``rft_job.lifecycle``). CloudFormation waits
 at most one hour for a custom resource (``ServiceTimeout``); the Provider gives up after
 ``TOTAL_TIMEOUT`` and the handler stops waiting before that (``WAIT_TIMEOUT``), cancelling a
 job whose data is still being checked so that no job runs without a resource that owns it.
@@ -59,6 +60,7 @@ NAME_PREFIX_MAX = 40
 MANTLE_ACTIONS = (
     "bedrock-mantle:CreateFile",
     "bedrock-mantle:GetFile",
+    "bedrock-mantle:ListFiles",  # a retried Create finds its job through its file's name
     "bedrock-mantle:DeleteFile",
     "bedrock-mantle:GetFineTuningJob",
     "bedrock-mantle:ListFineTuningJobs",
@@ -98,6 +100,9 @@ def check_job_settings(config: EnvironmentConfig) -> None:
                 "OpenAI-compatible API runs jobs in Bedrock's own network)"
             )
     config.typed_hyperparameters  # noqa: B018 (raises on names or ranges the API refuses)
+    undocumented = config.undocumented_problem()
+    if undocumented:
+        raise ConfigError(f"{where}: {undocumented}")
 
 
 class FineTuningJob(Construct):
@@ -217,12 +222,17 @@ class FineTuningJob(Construct):
             # JSON in a string: CloudFormation would turn numbers into strings.
             "Hyperparameters": json.dumps(hyperparameters, sort_keys=True),
             "WaitForValidation": str(config.job.wait_for_validation).lower(),
+            "SendUndocumentedFields": str(config.job.send_undocumented_fields).lower(),
             "OnDelete": config.job.on_delete,
             "DeleteModelOnDestroy": str(config.job.delete_model_on_destroy).lower(),
             "ParameterName": self.parameter_name,
             "JobTags": {"rft:environment": config.name, **config.tags},
         }
-        if staging.validation_s3_uri is not None:
+        # The OpenAI-compatible API documents no validation_file: the split is sent (and part
+        # of the identity) only where the request carries it.
+        if staging.validation_s3_uri is not None and (
+            config.backend == "bedrock" or config.job.send_undocumented_fields
+        ):
             properties["ValidationDataUri"] = staging.validation_s3_uri
         if config.backend == "bedrock":
             assert service_role is not None

@@ -61,6 +61,15 @@ def with_hyperparameter(event: dict[str, Any], name: str, value: Any) -> str:
     return json.dumps({**hyperparameters(event), name: value}, sort_keys=True)
 
 
+def event_identity(event: dict[str, Any]) -> Any:
+    """The job identity (``rft_job.identity.Identity``) the handler derives from ``event``."""
+    job_modules()
+    from rft_job.identity import identity_of
+    from rft_job.spec import parse_spec
+
+    return identity_of(parse_spec(event["ResourceProperties"]))
+
+
 def _context() -> LambdaContext:
     """A fresh invocation of the job handler (10-minute timeout)."""
     return LambdaContext("BedrockRft-staging-JobHandler", remaining_ms=600_000)

@@ -1,9 +1,10 @@
 """The fine-tuning job custom resource (CDK Provider framework): ``on_event`` + ``is_complete``.
 
 ``on_event`` starts, keeps or stops the environment's RFT job and returns its id as the
-physical id; ``is_complete`` waits (within the framework's timeout) until the service has
-accepted the job's data. Errors are raised, not posted: the framework reports the message
-(which names the job and quotes the service) to CloudFormation. See ``rft_job.lifecycle``.
+physical id; ``is_complete`` waits (within the framework's timeout) for the service's checks of
+the job's data. Errors are raised, not posted: the framework reports the message (which names
+the job and quotes the service) to CloudFormation. See ``rft_job.lifecycle``, also for what
+"checked" means per backend.
 """
 
 from __future__ import annotations

@@ -2,9 +2,11 @@
 
 The grader definition (``GRADER_CONFIG``) is loaded and validated once per cold start: an
 invalid one fails the import with the JSON path of the problem, never a batch. Each invocation
-gets a JSON array of rollouts and returns, in the same order, one
+gets a JSON array of rollouts (or, as AWS's samples also accept, ``{"trajectories": [...]}``
+or a single rollout object) and returns a list, in rollout order, of one
 ``{id, aggregate_reward_score, metrics_list}`` per rollout; a rollout that cannot be graded
-scores 0 with a ``grader_error`` metric. Only an event that is not an array fails.
+scores 0 with a ``grader_error`` metric. Only an event that is neither an array nor an object
+fails.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from grading import Batch, definition_from_env, grade_event
 from grading.log import logger
 from grading.metrics import publish
+from grading.samples import rollouts_of
 
 ROOT = Path(__file__).resolve().parent
 DEFINITION = definition_from_env(ROOT)
@@ -41,9 +44,7 @@ def deadline_from(context: Any) -> float | None:
 
 def handler(event: Any, context: Any) -> list[dict[str, Any]]:
     """Grade one batch of rollouts (see the module docstring for the contract)."""
-    if not isinstance(event, list):
-        kind = type(event).__name__
-        raise TypeError(f"reward handler: the event must be a JSON array of rollouts, got {kind}")
+    event = rollouts_of(event)
     request_id = getattr(context, "aws_request_id", None)
     if request_id:
         logger.append_keys(request_id=request_id)

@@ -2,16 +2,21 @@
 
 Endpoints (under ``/v1``):
 
-- ``POST /files`` (multipart: ``file``, ``purpose``), ``GET /files``, ``GET /files/{id}``,
-  ``DELETE /files/{id}``, ``GET /files/{id}/content``. An upload that is not JSON Lines gets
-  status ``error`` with ``status_details``; otherwise ``processed`` (after
-  ``file_processing_polls`` retrievals, 0 by default).
+- ``POST /files`` (multipart: ``file``, ``purpose``), ``GET /files`` (``purpose``, newest
+  first, paged with ``after`` / ``limit``), ``GET /files/{id}``, ``DELETE /files/{id}``,
+  ``GET /files/{id}/content``. An upload keeps its ``filename`` (``store_filenames=False``:
+  the service names it itself); one that is not JSON Lines gets status ``error`` with
+  ``status_details``; otherwise ``processed`` (after ``file_processing_polls`` retrievals, 0
+  by default).
 - ``POST /fine_tuning/jobs``: checks the model, the files (exist, ``purpose=fine-tune``,
   processed), the method (``reinforcement`` needs a ``lambda`` grader with a function ARN,
-  known hyperparameter names), rejects ``suffix`` (not supported by Bedrock). New jobs are
-  ``validating_files``; after ``validation_polls`` retrievals (1 by default) the data is
-  checked (at least ``min_examples`` lines with ``messages``) and the job moves to ``queued``
-  or to ``failed`` with an ``error``.
+  known hyperparameter names), rejects ``suffix`` (not supported by Bedrock). With
+  ``strict=True`` it also answers 400 to any field Bedrock does not document (reference
+  §9.3: ``model``, ``training_file`` and the reinforcement method with a lambda grader and
+  ``n_epochs`` / ``batch_size`` / ``learning_rate_multiplier``), as an endpoint that rejects
+  unknown fields would. New jobs are ``validating_files``; after ``validation_polls``
+  retrievals (1 by default) the data is checked (at least ``min_examples`` lines with
+  ``messages``) and the job moves to ``queued`` or to ``failed`` with an ``error``.
 - ``GET /fine_tuning/jobs`` (``after``, ``limit``, ``metadata[k]=v``), ``GET
   /fine_tuning/jobs/{id}``, ``POST /fine_tuning/jobs/{id}/cancel``.
 - ``GET /fine_tuning/jobs/{id}/events`` and ``GET /fine_tuning/jobs/{id}/checkpoints``: newest
@@ -53,6 +58,17 @@ RFT_HYPERPARAMETERS = frozenset(
     }
 )
 LAMBDA_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_.:$-]+$")
+# The create body Bedrock documents, object by object (path -> the keys it may hold).
+DOCUMENTED_CREATE: dict[str, frozenset[str]] = {
+    "": frozenset({"model", "training_file", "method"}),
+    "method": frozenset({"type", "reinforcement"}),
+    "method.reinforcement": frozenset({"grader", "hyperparameters"}),
+    "method.reinforcement.grader": frozenset({"type", "lambda"}),
+    "method.reinforcement.grader.lambda": frozenset({"function"}),
+    "method.reinforcement.hyperparameters": frozenset(
+        {"n_epochs", "batch_size", "learning_rate_multiplier"}
+    ),
+}
 
 
 @dataclass
@@ -66,6 +82,10 @@ class FineTuning:
     honour_metadata_filter: bool = True
     # False: drop job metadata, as a service that does not keep it would.
     store_metadata: bool = True
+    # False: name uploads "file-<n>.jsonl", as a service that ignores the given name would.
+    store_filenames: bool = True
+    # True: answer 400 to any create field Bedrock does not document (DOCUMENTED_CREATE).
+    strict: bool = False
     # The order of event and checkpoint lists: "desc" (newest first, as OpenAI) or "asc".
     order: Literal["desc", "asc"] = "desc"
     max_page: int = 100  # the most items a page holds, whatever ``limit`` asks for
@@ -210,7 +230,7 @@ class FineTuning:
         """The endpoints this resource serves."""
         return [
             Route("POST", "files", lambda request, _: self._create_file(request)),
-            Route("GET", "files", lambda _, __: self._list_files()),
+            Route("GET", "files", lambda request, _: self._list_files(request.query)),
             Route("GET", "files/*", lambda _, ids: self._get_file(ids[0])),
             Route("DELETE", "files/*", lambda _, ids: self._delete_file(ids[0])),
             Route("GET", "files/*/content", lambda _, ids: self._file_content(ids[0])),
@@ -254,7 +274,9 @@ class FineTuning:
                 "object": "file",
                 "bytes": len(content),
                 "created_at": self.now(),
-                "filename": filename or "upload.jsonl",
+                "filename": (filename or "upload.jsonl")
+                if self.store_filenames
+                else f"{file_id}.jsonl",
                 "purpose": purpose,
                 "status": status,
                 "status_details": details,
@@ -272,9 +294,13 @@ class FineTuning:
                     record["status"] = "processed"
             return dict(record)
 
-    def _list_files(self) -> dict[str, Any]:
+    def _list_files(self, query: dict[str, list[str]]) -> dict[str, Any]:
         with self.lock:
-            return {"object": "list", "data": [dict(f) for f in self.files.values()]}
+            files = [dict(f) for f in self.files.values()]
+            purpose = query.get("purpose", [None])[0]
+            if purpose is not None:
+                files = [f for f in files if f["purpose"] == purpose]
+            return _page(list(reversed(files)), query, 100, self.max_page)
 
     def _delete_file(self, file_id: str) -> dict[str, Any]:
         with self.lock:
@@ -340,6 +366,8 @@ class FineTuning:
             raise ApiError(400, "The body must be a JSON object")
         if "suffix" in body:
             raise ApiError(400, "suffix is not supported", param="suffix")
+        if self.strict:
+            _reject_undocumented(body, "")
         model = body.get("model")
         if model not in self.models:
             raise ApiError(400, f"Model {model!r} is not available for fine-tuning", param="model")
@@ -470,6 +498,18 @@ class FineTuning:
                 404, f"Could not find fine-tune job: {job_id}", param="fine_tuning_job_id"
             )
         return job
+
+
+def _reject_undocumented(value: Any, path: str) -> None:
+    """Raise 400 for the first field of a create body outside ``DOCUMENTED_CREATE``."""
+    allowed = DOCUMENTED_CREATE.get(path)
+    if allowed is None or not isinstance(value, dict):
+        return
+    for key in sorted(value):
+        where = f"{path}.{key}" if path else key
+        if key not in allowed:
+            raise ApiError(400, f"Unrecognized request argument supplied: {where}", param=where)
+        _reject_undocumented(value[key], where)
 
 
 def _check_method(method: Any) -> dict[str, Any]:

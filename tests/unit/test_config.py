@@ -166,3 +166,54 @@ def test_selecting_one_environment(project_root: Path) -> None:
 def test_context_without_environments(project_root: Path) -> None:
     with pytest.raises(ConfigError, match=r"context\.environments must define"):
         load_environments({}, project_root)
+
+
+def test_hyperparameter_defaults_follow_aws_guidance(project_root: Path) -> None:
+    """Documented names only, a learning-rate multiplier below 1.0 (AWS's walkthrough), and no
+    evalInterval for Nova: the service computes min(10, data size / batch size) itself."""
+    openai_hp = parse_environment("dev", dict(OPENAI_DEV), project_root).typed_hyperparameters
+    assert openai_hp.model_dump(exclude_none=True) == {
+        "n_epochs": 1,
+        "batch_size": 4,
+        "learning_rate_multiplier": 0.5,
+    }
+    nova_hp = parse_environment("dev", dict(NOVA), project_root).typed_hyperparameters
+    sent = nova_hp.model_dump(exclude_none=True)
+    assert "evalInterval" not in sent
+    assert sent == {
+        "epochCount": 2,
+        "batchSize": 64,
+        "learningRate": 1e-5,
+        "trainingSamplePerPrompt": 4,
+    }
+
+
+def test_undocumented_hyperparameters_need_the_opt_in(project_root: Path) -> None:
+    raw = {**OPENAI_DEV, "hyperparameters": {"n_epochs": 2, "eval_interval": 5}}
+    assert error_of(raw, project_root) == (
+        "environment 'dev': hyperparameters.eval_interval = 5: not documented by Bedrock's "
+        "OpenAI-compatible API (documented: n_epochs, batch_size, learning_rate_multiplier); "
+        "set job.send_undocumented_fields to true to send it anyway (unverified)"
+    )
+    opted_in = parse_environment(
+        "dev", {**raw, "job": {"send_undocumented_fields": True}}, project_root
+    )
+    assert opted_in.typed_hyperparameters.model_dump(exclude_none=True)["eval_interval"] == 5
+
+
+def test_the_opt_in_is_for_the_openai_backend_only(project_root: Path) -> None:
+    raw = {**NOVA, "job": {"send_undocumented_fields": True}}
+    assert "job.send_undocumented_fields = true: applies to backend openai only" in error_of(
+        raw, project_root
+    )
+
+
+def test_config_and_handler_agree_on_the_documented_hyperparameters() -> None:
+    from stacks.config import OPENAI_DOCUMENTED_HYPERPARAMETERS
+    from tests.job_support import job_modules
+
+    job_modules()
+    from rft_job.spec import OPENAI_DOCUMENTED_HYPERPARAMETERS as HANDLER_SIDE
+
+    assert set(OPENAI_DOCUMENTED_HYPERPARAMETERS) == HANDLER_SIDE
+    assert set(OPENAI_DOCUMENTED_HYPERPARAMETERS) < set(OpenAIHyperparameters.model_fields)

@@ -1,5 +1,8 @@
 """The job custom resource on the OpenAI-compatible backend: the real ``openai`` SDK over HTTP
-against the local Mantle server, S3 and SSM in moto, events from the CloudFormation fixture."""
+against the local Mantle server, S3 and SSM in moto, events from the CloudFormation fixture.
+
+The server runs in strict mode unless a test says otherwise: like an endpoint that rejects
+every field Bedrock does not document, so the default create must do without them."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from tests.job_support import (
     aws_credentials,  # noqa: F401 (fixture)
     delete_event,
     deploy,
+    event_identity,
     fixture_event,
     gsm8k_records,
     is_complete,
@@ -42,6 +46,7 @@ def server(openai_server: OpenAIServer, monkeypatch: pytest.MonkeyPatch) -> Iter
 
     monkeypatch.setattr(openai_backend, "POLL_SECONDS", 0.01)
     monkeypatch.setattr(openai_backend, "RETRY_PAUSE_SECONDS", 0.01)
+    openai_server.fine_tuning.strict = True
     with mock_aws():
         yield openai_server
 
@@ -90,15 +95,15 @@ def test_create_uploads_the_staged_dataset_and_starts_a_reinforcement_job(
     server: OpenAIServer,
 ) -> None:
     create = fixture_event("openai")
-    train, validation = jsonl(gsm8k_records(120)), jsonl(gsm8k_records(15, offset=300))
-    stage_dataset(create, train, validation)
+    train = jsonl(gsm8k_records(120))
+    stage_dataset(create, train)
 
     response = on_event(create)
 
     job_id = response["PhysicalResourceId"]
     job = server.fine_tuning.jobs[job_id]
     assert server.fine_tuning.contents[job["training_file"]] == train
-    assert server.fine_tuning.contents[job["validation_file"]] == validation
+    assert job["validation_file"] is None
     assert all(f["purpose"] == "fine-tune" for f in server.fine_tuning.files.values())
     props = create["ResourceProperties"]
     assert job["model"] == "openai.gpt-oss-20b"
@@ -106,11 +111,16 @@ def test_create_uploads_the_staged_dataset_and_starts_a_reinforcement_job(
         "type": "reinforcement",
         "reinforcement": {
             "grader": {"type": "lambda", "lambda": {"function": props["GraderFunctionArn"]}},
-            "hyperparameters": {"batch_size": 8, "learning_rate_multiplier": 1.0, "n_epochs": 2},
+            "hyperparameters": {"batch_size": 8, "learning_rate_multiplier": 0.5, "n_epochs": 2},
         },
     }
-    assert job["metadata"]["rft_environment"] == "staging"
-    assert job["metadata"]["rft_identity"] == response["Data"]["Identity"]
+    # exactly the documented body: no metadata, no suffix, no validation_file
+    (sent,) = job_creates(server)
+    assert set(sent.body) == {"model", "training_file", "method"}
+    # the identity travels in the training file's name
+    identity = response["Data"]["Identity"]
+    filename = server.fine_tuning.files[job["training_file"]]["filename"]
+    assert filename == f"rft-staging-{identity}-train.jsonl"
     assert response["Data"]["AwaitValidation"] == "true"
     assert response["Data"]["Backend"] == "openai"
     assert response["Data"]["Status"] == "validating_files"
@@ -120,6 +130,55 @@ def test_create_uploads_the_staged_dataset_and_starts_a_reinforcement_job(
     assert {"job_id", "backend", "region", "status", "updated_at"} <= set(current)
     assert current["job_id"] == job_id and current["backend"] == "openai"
     assert current["region"] == REGION and current["status"] == "validating_files"
+
+
+def opted_in(event: dict[str, Any]) -> dict[str, Any]:
+    """``event`` with the undocumented fields opted in: a validation split and OpenAI's
+    ``eval_interval``."""
+    props = event["ResourceProperties"]
+    props["SendUndocumentedFields"] = "true"
+    props["ValidationDataUri"] = props["TrainingDataUri"].replace("train.jsonl", "validation.jsonl")
+    props["Hyperparameters"] = with_hyperparameter(event, "eval_interval", 5)
+    return event
+
+
+def test_opting_in_sends_the_validation_file_and_undocumented_hyperparameters(
+    server: OpenAIServer,
+) -> None:
+    server.fine_tuning.strict = False
+    create = opted_in(fixture_event("openai"))
+    validation = jsonl(gsm8k_records(15, offset=300))
+    stage_dataset(create, validation=validation)
+
+    job_id = deploy(create)["PhysicalResourceId"]
+
+    job = server.fine_tuning.jobs[job_id]
+    assert server.fine_tuning.contents[job["validation_file"]] == validation
+    assert job["method"]["reinforcement"]["hyperparameters"]["eval_interval"] == 5
+    identity = event_identity(create).digest
+    assert server.fine_tuning.files[job["validation_file"]]["filename"] == (
+        f"rft-staging-{identity}-validation.jsonl"
+    )
+
+
+def test_opting_in_against_a_strict_endpoint_fails_with_its_message(
+    server: OpenAIServer,
+) -> None:
+    create = opted_in(fixture_event("openai"))
+    stage_dataset(create)
+    from rft_job.model import JobError
+
+    with pytest.raises(JobError) as caught:
+        on_event(create)
+
+    message = str(caught.value)
+    assert message.startswith("RFT job for environment 'staging'")
+    assert "was rejected (400)" in message
+    assert message.endswith(
+        "Unrecognized request argument supplied: method.reinforcement.hyperparameters.eval_interval"
+    )
+    assert server.fine_tuning.files == {}  # the uploads were removed before raising
+    assert server.fine_tuning.jobs == {}
 
 
 def test_is_complete_waits_for_validation_then_records_the_status(
@@ -157,18 +216,45 @@ def test_retried_create_adopts_the_running_job(
 
     assert again["PhysicalResourceId"] == first["PhysicalResourceId"]
     assert len(job_creates(server)) == 1
-    assert len(server.fine_tuning.files) == 2  # nothing uploaded twice
+    assert len(server.fine_tuning.files) == 1  # nothing uploaded twice
 
 
-def test_retried_create_finds_the_job_through_the_record_without_metadata(
+def test_retried_create_finds_the_job_through_the_record_when_file_names_are_not_kept(
     server: OpenAIServer, create: dict[str, Any]
 ) -> None:
-    """A service that drops job metadata [open] still gets no second job."""
-    server.fine_tuning.store_metadata = False
+    """A service that renames uploads [open] still gets no second job: the SSM record."""
+    server.fine_tuning.store_filenames = False
     first = on_event(create)["PhysicalResourceId"]
 
     assert on_event(create)["PhysicalResourceId"] == first
     assert len(server.fine_tuning.jobs) == 1
+
+
+def test_a_create_that_died_before_recording_its_job_is_adopted_on_retry(
+    server: OpenAIServer, create: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Lambda is killed between the job create and the SSM write (no record, no job
+    metadata): the retried Create finds the job through its training file's name."""
+    from rft_job import record as job_record_module
+
+    class Killed(BaseException):
+        """The invocation ends here (a timeout or out-of-memory kill catches nothing)."""
+
+    def killed(*_: Any, **__: Any) -> None:
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(job_record_module, "write", killed)
+        with pytest.raises(Killed):
+            on_event(create)
+    (first,) = server.fine_tuning.jobs
+    assert record() is None
+
+    assert on_event(create)["PhysicalResourceId"] == first
+    assert len(job_creates(server)) == 1
+    assert len(server.fine_tuning.files) == 1  # nothing uploaded twice
+    current = record()
+    assert current is not None and current["job_id"] == first
 
 
 def test_create_after_a_cancelled_job_of_the_same_inputs_starts_a_new_one(
@@ -253,7 +339,7 @@ def test_delete_with_retain_leaves_the_job_running(
     on_event(delete_event(create, job_id))
 
     assert server.fine_tuning.jobs[job_id]["status"] == "running"
-    assert len(server.fine_tuning.files) == 2
+    assert len(server.fine_tuning.files) == 1
     current = record()
     assert current is not None and current["job_id"] == job_id
 
@@ -272,6 +358,9 @@ def test_delete_of_a_finished_job_is_success_and_keeps_the_model(
     assert not any(r.path.endswith("/cancel") for r in later)
     assert not any(r.path.startswith("/v1/models") for r in later)
     assert record() is None
+    # its training file stays: a later deploy of the same inputs adopts the trained model
+    assert on_event(create)["PhysicalResourceId"] == job_id
+    assert len(job_creates(server)) == 1
 
 
 @pytest.mark.parametrize("job_id", ["ftjob-unknown", "not-a-job-id"])

@@ -75,7 +75,6 @@ JOB_DEFINING = [
         "TrainingDataUri",
         "s3://bedrockrft-dev-datasets-1a2b3c4d/datasets/gsm8k/0123456789abcdef/train.jsonl",
     ),
-    ("ValidationDataUri", None),
     ("GraderDigest", "0000000000000000"),
     (
         "GraderFunctionArn",
@@ -93,6 +92,7 @@ JOB_DEFINING = [
 OPERATIONAL = [
     ("OnDelete", "retain"),
     ("WaitForValidation", "false"),
+    ("SendUndocumentedFields", "true"),
     ("DeleteModelOnDestroy", "true"),
     ("JobTags", {"owner": "ml-platform"}),
     ("ParameterName", "/bedrock-rft/dev/other"),
@@ -127,7 +127,25 @@ def test_without_a_grader_digest_the_version_stands_for_the_grader() -> None:
 
 def test_the_backend_is_part_of_the_identity() -> None:
     native = props("bedrock")
-    assert digest({**native, "Backend": "openai"}) != digest(native)
+    assert digest({**native, "Backend": "openai", "SendUndocumentedFields": "true"}) != digest(
+        native
+    )
+
+
+def test_a_validation_split_sent_is_part_of_the_identity() -> None:
+    native = props("bedrock")
+    assert digest(props("bedrock", ValidationDataUri=None)) != digest(native)
+    opted_in = props("openai", SendUndocumentedFields="true")
+    with_split = {**opted_in, "ValidationDataUri": native["ValidationDataUri"]}
+    assert digest(with_split) != digest(opted_in)
+
+
+def test_uploads_are_named_after_the_whole_identity() -> None:
+    identity = identity_of(parse_spec(props("openai")))
+    assert identity.file_name("train") == f"rft-staging-{identity.digest}-train.jsonl"
+    assert identity.file_name("validation") == f"rft-staging-{identity.digest}-validation.jsonl"
+    with pytest.raises(ValueError, match="split 'test': must be one of train, validation"):
+        identity.file_name("test")
 
 
 def test_the_identity_ignores_ordering() -> None:
@@ -183,6 +201,17 @@ BAD = [
     ({"VpcConfig": {"SubnetIds": []}}, r"ResourceProperties\.VpcConfig\.SubnetIds: must be"),
     ({"JobTags": {"a": 1}}, r"ResourceProperties\.JobTags: must be an object of string values"),
     ({"Surprise": "x"}, r"ResourceProperties\.Surprise: unknown property"),
+    (
+        {"Hyperparameters": '{"n_epochs": 1, "eval_interval": 5}'},
+        r"ResourceProperties\.Hyperparameters\.eval_interval: not documented by Bedrock's "
+        r"OpenAI-compatible API; sent only with SendUndocumentedFields 'true'",
+    ),
+    (
+        {"ValidationDataUri": "s3://bedrockrft-staging-datasets-1a2b3c4d/d/validation.jsonl"},
+        r"ResourceProperties\.ValidationDataUri: validation_file is not documented .* "
+        r"SendUndocumentedFields 'true'",
+    ),
+    ({"SendUndocumentedFields": "1"}, r"ResourceProperties\.SendUndocumentedFields = \"1\""),
 ]
 
 

@@ -21,7 +21,7 @@ from tests.job_support import gsm8k_records, jsonl
 from tests.openai_server import OpenAIServer, Reply
 
 GRADER = "arn:aws:lambda:us-west-2:123456789012:function:BedrockRft-staging-Reward:3"
-METHOD = {
+METHOD: dict[str, Any] = {
     "type": "reinforcement",
     "reinforcement": {
         "grader": {"type": "lambda", "lambda": {"function": GRADER}},
@@ -275,3 +275,76 @@ def test_a_failing_behaviour_fails_the_test_when_the_server_stops() -> None:
 def test_requests_to_unknown_routes_get_404(client: openai.OpenAI) -> None:
     with pytest.raises(openai.NotFoundError, match="Unknown route GET /v1/models"):
         client.models.list()
+
+
+def reinforcement(**settings: Any) -> dict[str, Any]:
+    """``METHOD`` with some of its reinforcement settings replaced."""
+    return {**METHOD, "reinforcement": {**METHOD["reinforcement"], **settings}}
+
+
+def training_file(client: openai.OpenAI) -> str:
+    """The id of a processed upload of 120 GSM8K records."""
+    upload = io.BytesIO(jsonl(gsm8k_records(120)))
+    return str(client.files.create(file=("t.jsonl", upload), purpose="fine-tune").id)
+
+
+def test_a_strict_server_accepts_exactly_the_documented_create(
+    openai_server: OpenAIServer, client: openai.OpenAI
+) -> None:
+    openai_server.fine_tuning.strict = True
+    documented = {"n_epochs": 1, "batch_size": 4, "learning_rate_multiplier": 0.5}
+
+    job = client.fine_tuning.jobs.create(
+        model="openai.gpt-oss-20b",
+        training_file=training_file(client),
+        extra_body={"method": reinforcement(hyperparameters=documented)},
+    )
+
+    assert job.status == "validating_files"
+
+
+@pytest.mark.parametrize(
+    ("extra", "where"),
+    [
+        ({"metadata": {"k": "v"}}, "metadata"),
+        ({"seed": 7}, "seed"),
+        ({"validation_file": "file-x"}, "validation_file"),
+        (
+            {"method": reinforcement(hyperparameters={"eval_interval": 2})},
+            "method.reinforcement.hyperparameters.eval_interval",
+        ),
+        ({"method": reinforcement(response_format={})}, "method.reinforcement.response_format"),
+    ],
+)
+def test_a_strict_server_refuses_any_other_field_with_400(
+    openai_server: OpenAIServer, client: openai.OpenAI, extra: dict[str, Any], where: str
+) -> None:
+    openai_server.fine_tuning.strict = True
+    file_id = training_file(client)
+
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.fine_tuning.jobs.create(
+            model="openai.gpt-oss-20b",
+            training_file=file_id,
+            extra_body={"method": METHOD, **extra},
+        )
+
+    assert caught.value.message.endswith(f"Unrecognized request argument supplied: {where}")
+    assert openai_server.fine_tuning.jobs == {}
+
+
+def test_files_keep_their_name_and_list_newest_first_by_purpose_with_paging(
+    openai_server: OpenAIServer, client: openai.OpenAI
+) -> None:
+    openai_server.fine_tuning.max_page = 2
+    names = [f"f{n}.jsonl" for n in range(5)]
+    for name in names:
+        client.files.create(file=(name, io.BytesIO(b'{"a": 1}\n')), purpose="fine-tune")
+
+    listed = list(client.files.list(purpose="fine-tune"))  # three pages
+
+    assert [f.filename for f in listed] == list(reversed(names))
+    assert list(client.files.list(purpose="batch")) == []
+    openai_server.fine_tuning.store_filenames = False
+    renamed = client.files.create(file=("mine.jsonl", io.BytesIO(b"{}\n")), purpose="fine-tune")
+    assert renamed.filename == f"{renamed.id}.jsonl"

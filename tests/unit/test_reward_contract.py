@@ -34,11 +34,19 @@ def test_every_documented_shape_is_a_fixture() -> None:
     assert len(SHAPES) >= 7
 
 
+def rollouts(event: Any) -> list[Any]:
+    """The rollouts an event of one of the accepted shapes carries (the test's own reading)."""
+    if isinstance(event, list):
+        return event
+    wrapped: list[Any] = event.get("trajectories", [event])
+    return wrapped
+
+
 @pytest.mark.parametrize("name", SHAPES)
 def test_event_shapes(name: str, gsm8k: Any, capsys: pytest.CaptureFixture[str]) -> None:
     data = fixture(name)
     outputs = gsm8k.handler(data["event"], LambdaContext())
-    check_contract(data["event"], outputs)
+    check_contract(rollouts(data["event"]), outputs)
     assert scores(outputs) == data["expected_scores"]
     flagged = [
         any(metric["name"] == "grader_error" for metric in output["metrics_list"])
@@ -82,10 +90,32 @@ def test_the_request_id_is_on_every_log_line(
     assert warnings[0]["request_id"] == "abc-123"
 
 
-@pytest.mark.parametrize("event", [{"id": "1"}, "[]", None, 42, {"rollouts": []}])
-def test_only_a_non_list_event_fails(gsm8k: Any, event: Any) -> None:
-    with pytest.raises(TypeError, match="must be a JSON array of rollouts"):
+def test_the_envelope_and_the_single_object_are_fixtures() -> None:
+    shapes = {type(fixture(name)["event"]).__name__ for name in SHAPES}
+    assert shapes == {"list", "dict"}
+    assert any("trajectories" in fixture(name)["event"] for name in SHAPES)
+
+
+@pytest.mark.parametrize("event", ["[]", None, 42, 1.5, True])
+def test_only_an_event_that_is_neither_array_nor_object_fails(gsm8k: Any, event: Any) -> None:
+    with pytest.raises(TypeError, match="must be a JSON array of rollouts, an object"):
         gsm8k.handler(event, LambdaContext())
+
+
+@pytest.mark.parametrize(
+    "event",
+    [{"id": "1"}, {"rollouts": []}, {"trajectories": "not a list", "id": "t"}],
+)
+def test_an_object_that_is_no_rollout_scores_zero_as_one_sample(gsm8k: Any, event: Any) -> None:
+    outputs = gsm8k.handler(event, LambdaContext())
+    check_contract([event], outputs)
+    assert scores(outputs) == [0.0]
+    error = {"name": "grader_error", "value": 1.0, "type": "Metric"}
+    assert outputs[0]["metrics_list"][-1] == error
+
+
+def test_an_empty_trajectories_envelope_is_an_empty_batch(gsm8k: Any) -> None:
+    assert gsm8k.handler({"trajectories": []}, LambdaContext()) == []
 
 
 def test_an_empty_batch_is_answered_with_an_empty_list(

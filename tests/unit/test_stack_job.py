@@ -4,10 +4,14 @@ the contract with the handler (the fixtures' properties are what the stacks send
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
+from aws_cdk.assertions import Template
 
+from app import build_app
 from stacks.config import ConfigError, EnvironmentConfig
 from stacks.job import (
     CREATE_JOB_ACTION,
@@ -304,3 +308,34 @@ def test_subnets_and_security_groups_come_together() -> None:
 def test_hyperparameters_out_of_range_fail_synth() -> None:
     with pytest.raises(ValueError, match="batchSize"):
         check_job_settings(config("nova-dev", hyperparameters={"batchSize": 8}))
+
+
+def test_undocumented_hyperparameters_fail_synth_without_the_opt_in() -> None:
+    with pytest.raises(ConfigError, match=r"hyperparameters\.reasoning_effort = \"high\": not "):
+        check_job_settings(config("staging", hyperparameters={"reasoning_effort": "high"}))
+    check_job_settings(
+        config(
+            "staging",
+            hyperparameters={"reasoning_effort": "high"},
+            job={"send_undocumented_fields": True},
+        )
+    )
+
+
+def test_only_an_opted_in_openai_environment_sends_the_validation_split(
+    templates: dict[str, Any], tmp_path: Path
+) -> None:
+    """The OpenAI-compatible API documents no validation_file: without the opt-in the split
+    is neither sent nor part of the job's identity; the native API always takes it."""
+    staging = job_resource(templates["staging"])["Properties"]
+    assert "ValidationDataUri" not in staging
+    assert staging["SendUndocumentedFields"] == "false"
+    assert "ValidationDataUri" in job_resource(templates["nova-dev"])["Properties"]
+
+    context = cdk_context()
+    opted = {**context["environments"]["staging"], "job": {"send_undocumented_fields": True}}
+    context["environments"] = {"staging": opted}
+    [stack] = build_app(cdk.App(outdir=str(tmp_path), context=context))
+    sent = job_resource(Template.from_stack(stack))["Properties"]
+    assert "ValidationDataUri" in sent
+    assert sent["SendUndocumentedFields"] == "true"

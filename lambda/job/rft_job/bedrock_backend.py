@@ -4,6 +4,15 @@ The job's physical id is its ARN (the API accepts ARN or name everywhere). Jobs 
 identity are named ``<prefix>-<digest16>-<attempt>`` so they can be listed by name, and each
 create carries the idempotency token ``<digest>-<attempt>``: a create resent after a lost
 response returns the job the first request started.
+
+Whether the data was accepted: the service model documents ``statusDetails`` (validation,
+data processing and training sub-task statuses) "for a Distillation job"; whether RFT jobs
+fill it is not documented [open; settled by the first GetModelCustomizationJob of a real RFT
+job]. With a validation sub-status, the job is validating until it is ``Completed``. Without
+any sub-status, an ``InProgress`` job is taken as accepted at once and flagged
+(``JobView.validation_reported``): waiting for details that may never come would cancel
+every job at the deadline, and any fixed grace period would be a guess. A later rejection
+shows as a ``Failed`` job (job-state notification, the collector's record).
 """
 
 from __future__ import annotations
@@ -31,6 +40,21 @@ _STATUS_PHASE = {
 }
 # Sub-statuses that mean the service is still checking the data.
 _VALIDATING = ("NotStarted", "InProgress")
+# The sub-tasks of ``statusDetails``, in the order a job runs them.
+_SUB_TASKS = ("validationDetails", "dataProcessingDetails", "trainingDetails")
+
+
+def sub_status(job: dict[str, Any], task: str) -> str | None:
+    """The status of one sub-task (``validationDetails``, ...) of a job, if reported."""
+    details = job.get("statusDetails") or {}
+    status = (details.get(task) or {}).get("status")
+    return str(status) if status else None
+
+
+def validation_reported(job: dict[str, Any]) -> bool:
+    """Whether the job says anything about its data checks: a validation sub-status, or a
+    later sub-task that has one (it runs only on accepted data)."""
+    return any(sub_status(job, task) for task in _SUB_TASKS)
 
 
 def is_job_id(job_id: str) -> bool:
@@ -61,15 +85,13 @@ def phase_of(job: dict[str, Any]) -> Phase:
     if status != "InProgress":
         logger.warning("unknown customization job status; treating it as active", status=status)
         return Phase.VALIDATING
-    details = job.get("statusDetails") or {}
-    validation = (details.get("validationDetails") or {}).get("status")
+    validation = sub_status(job, "validationDetails")
     if validation in _VALIDATING:
         return Phase.VALIDATING
     if validation == "Failed":
         return Phase.FAILED
-    # Validation completed, or no details at all: the job is past the data checks as far as
-    # anything here can tell, and waiting on details that never come would cancel it at the
-    # deadline (a worse failure than returning early).
+    # Validation completed, or no details at all: past the data checks as far as anything
+    # here can tell (see the module docstring; ``validation_reported`` says which).
     return Phase.RUNNING
 
 
@@ -128,6 +150,7 @@ class BedrockBackend:
             status="InProgress",
             phase=Phase.VALIDATING,
             name=str(request["jobName"]),
+            validation_reported=False,
         )
 
     def describe(self, job_id: str) -> JobView | None:
@@ -228,6 +251,7 @@ class BedrockBackend:
             status=str(job.get("status", "")),
             phase=phase,
             name=str(job.get("jobName") or "") or None,
+            validation_reported=phase is not Phase.RUNNING or validation_reported(job),
             # Only failed jobs carry a meaningful failure message.
             failure=str(failure) if failure and phase is Phase.FAILED else None,
             fine_tuned_model=(

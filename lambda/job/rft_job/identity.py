@@ -27,8 +27,8 @@ MAX_NAME = 63
 JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9+\-.])*$")
 MODEL_NAME = re.compile(r"^([0-9a-zA-Z][_-]?){1,63}$")
 REQUEST_TOKEN = re.compile(r"^[a-zA-Z0-9]([-a-zA-Z0-9]{0,254}[a-zA-Z0-9])?$")
-METADATA_IDENTITY = "rft_identity"
-METADATA_ENVIRONMENT = "rft_environment"
+# Uploaded files (OpenAI-compatible backend) are named '<prefix>-<digest>-<split>.jsonl'.
+FILE_SPLITS = ("train", "validation")
 
 
 def identity_inputs(spec: JobSpec) -> dict[str, Any]:
@@ -105,9 +105,16 @@ class Identity:
             raise ValueError(f"client request token {token!r} does not match the API pattern")
         return token
 
-    def metadata(self, environment: str) -> dict[str, str]:
-        """Job metadata (OpenAI-compatible API) that lets a later call find this job."""
-        return {METADATA_IDENTITY: self.digest, METADATA_ENVIRONMENT: environment}
+    def file_name(self, split: str) -> str:
+        """The name a dataset split is uploaded under (OpenAI-compatible backend).
+
+        The Files API returns a file's ``filename`` and a job its ``training_file`` id, both
+        documented: a later call finds the jobs of this identity through the files named
+        after it, without the undocumented job ``metadata``.
+        """
+        if split not in FILE_SPLITS:
+            raise ValueError(f"split {split!r}: must be one of {', '.join(FILE_SPLITS)}")
+        return f"{self.name_prefix}-{self.digest}-{split}.jsonl"
 
 
 def _checked(name: str, pattern: re.Pattern[str], what: str) -> str:

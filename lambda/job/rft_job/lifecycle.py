@@ -8,7 +8,10 @@
 - **is_complete** (after Create, or an Update that started a job) waits until the service has
   accepted the data (``wait_for_validation``), raising with the service's failure text if it
   rejects it, and cancelling the job itself before the Provider framework's own timeout would
-  leave it running unrecorded.
+  leave it running unrecorded. What "accepted" means per backend: OpenAI-compatible, the job
+  left ``validating_files`` (``queued``, ``running`` or ``succeeded``); native, the validation
+  sub-status is ``Completed``, or, when the job reports no sub-status at all, it is
+  ``InProgress`` (see ``bedrock_backend``: the deploy cannot tell more).
 - **Update** with an unchanged identity keeps the physical id and the job. A changed identity
   starts (or adopts) the new job and returns its id; CloudFormation then sends Delete for the
   old id (after the whole update succeeded; a rollback instead sends an Update back to the
@@ -71,7 +74,8 @@ def on_event(event: dict[str, Any], backends: BackendFactory = make_backend) -> 
 
 
 def is_complete(event: dict[str, Any], backends: BackendFactory = make_backend) -> dict[str, Any]:
-    """The Provider framework's ``isComplete``: has the service accepted the new job's data?"""
+    """The Provider framework's ``isComplete``: has the service accepted the new job's data
+    (as far as the backend can tell, see the module docstring)?"""
     data = event.get("Data") or {}
     if event.get("RequestType") == "Delete" or data.get("AwaitValidation") != "true":
         return {"IsComplete": True}
@@ -95,7 +99,15 @@ def is_complete(event: dict[str, Any], backends: BackendFactory = make_backend) 
         )
     if job.phase in (Phase.RUNNING, Phase.SUCCEEDED):
         record.write(spec.parameter_name, spec.region, job, identity_of(spec).digest)
-        return {"IsComplete": True, "Data": {"Status": job.status}}
+        done: dict[str, Any] = {"IsComplete": True, "Data": {"Status": job.status}}
+        if not job.validation_reported:
+            logger.warning(
+                "the service reports no validation status for this job: it runs and has not "
+                "failed, whether its data was accepted shows only later",
+                job_id=job_id,
+            )
+            done["Data"]["Validation"] = "not reported"
+        return done
     # Failed, or cancelled/stopped by someone before the data was accepted.
     backend.release(job)
     record.forget(spec.parameter_name, spec.region, job.job_id)
@@ -185,8 +197,9 @@ def _update(event: dict[str, Any], backends: BackendFactory) -> dict[str, Any]:
 def _from_record(spec: JobSpec, identity: Identity, backend: JobBackend) -> JobView | None:
     """The job the SSM record names, if it has this identity and can be reused.
 
-    Covers a service that does not return job metadata [open]: the record is written right
-    after the job starts.
+    Covers a service that renames uploaded files [open; settled by the ``filename`` a first
+    deploy's upload comes back with] (the OpenAI-compatible backend finds jobs by their
+    training file's name): the record is written right after the job starts.
     """
     current = record.read(spec.parameter_name, spec.region)
     if (
@@ -277,12 +290,15 @@ def _delete(event: dict[str, Any], backends: BackendFactory) -> dict[str, Any]:
     elif job.phase.active:
         backend.cancel(job)
         backend.release(job)
-    else:
-        if job.phase is Phase.SUCCEEDED and policy.delete_model_on_destroy:
+    elif job.phase is Phase.SUCCEEDED:
+        if policy.delete_model_on_destroy:
             if _replaced(policy.parameter_name, region, job_id):
                 logger.info("job replaced by an update; keeping its model", job_id=job_id)
             else:
                 backend.delete_model(job)
+        # A succeeded job's uploads stay: their names carry its identity, so a later deploy
+        # of the same inputs adopts the trained model instead of training it again.
+    else:
         backend.release(job)
     if policy.parameter_name:
         record.forget(policy.parameter_name, region, job_id)

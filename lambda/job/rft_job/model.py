@@ -44,6 +44,9 @@ class JobView:
     failure: str | None = None  # the service's failure text
     fine_tuned_model: str | None = None
     files: tuple[str, ...] = field(default_factory=tuple)  # uploaded files it owns
+    # False when the service says nothing about the data checks of a job it runs (native RFT
+    # jobs without ``statusDetails``): "running" then means "not failed so far".
+    validation_reported: bool = True
 
 
 @dataclass(frozen=True)

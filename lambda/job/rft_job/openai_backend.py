@@ -1,10 +1,18 @@
 """The OpenAI-compatible backend: Bedrock's Files and fine-tuning jobs API via the openai SDK.
 
 The staged dataset is read from S3 and uploaded with ``purpose="fine-tune"``; the job is
-created with the ``reinforcement`` method and a ``lambda`` grader (sent through
-``extra_body``: the SDK's typed grader union has no ``lambda`` member). The job's identity
-travels in its ``metadata`` so that a retried Create finds it. Whether Bedrock returns
-``metadata`` on jobs is not documented [open]; the lifecycle also checks the SSM record.
+created with exactly the body Bedrock documents (reference §9.3): ``model``,
+``training_file`` and the ``reinforcement`` method with a ``lambda`` grader and the
+hyperparameters (sent through ``extra_body``: the SDK's typed grader union has no ``lambda``
+member). No ``suffix`` (documented as unsupported), no ``metadata``; ``validation_file`` and
+undocumented hyperparameters only when the environment opted in (``spec``).
+
+Identity: the uploaded training file is named after the job's identity
+(``Identity.file_name``). The Files API returns a file's ``filename`` and a job its
+``training_file``, so a retried Create finds the job of its identity by listing both, even
+when the first attempt died before recording the job. Whether Bedrock keeps the uploaded
+file name as given is not documented [open; settled by ``files.retrieve`` on a first deploy]:
+the lifecycle also checks the SSM record.
 
 Retries: reads and deletes use the SDK's own retries (429 and 5xx, with backoff that honours
 ``Retry-After``). Creating a job is not idempotent in this API, so it is sent without SDK
@@ -16,15 +24,15 @@ from __future__ import annotations
 
 import tempfile
 import time
-from pathlib import PurePosixPath
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Final
 
 import openai
 from aws_lambda_powertools import Logger
 from rft_common.mantle import openai_client
 
 from rft_job import aws
-from rft_job.identity import METADATA_IDENTITY, Identity
+from rft_job.identity import Identity
 from rft_job.model import JobError, JobView, Lookup, Phase
 from rft_job.spec import JobSpec, parse_s3_uri
 
@@ -37,10 +45,11 @@ CREATE_ATTEMPTS = 6
 FILE_WAIT_SECONDS = 300.0
 POLL_SECONDS = 2.0
 RETRY_PAUSE_SECONDS = 2.0
-# The identity lookup pages through the newest jobs only: a retried Create happens minutes
-# after the first attempt, so its job is near the top.
+# The identity lookup pages through the newest files and jobs only: a retried Create happens
+# minutes after the first attempt, so its upload and job are near the top.
 LOOKUP_PAGES = 10
 PAGE_SIZE = 100
+PURPOSE: Final = "fine-tune"
 
 _STATUS_PHASE = {
     "validating_files": Phase.VALIDATING,
@@ -56,10 +65,31 @@ def phase_of(status: str) -> Phase:
     """The lifecycle phase of an OpenAI fine-tuning job status."""
     if status in _STATUS_PHASE:
         return _STATUS_PHASE[status]
-    # Which statuses Bedrock emits is not documented [open]: an unknown one is treated as
-    # still validating, so the deploy waits (bounded) instead of declaring success.
+    # Which statuses Bedrock emits is not documented [open; settled by the statuses a first
+    # deploy's job passes through]: an unknown one is treated as still validating, so the
+    # deploy waits (bounded) instead of declaring success.
     logger.warning("unknown fine-tuning job status; treating it as validating", status=status)
     return Phase.VALIDATING
+
+
+def create_body(spec: JobSpec, training: str, validation: str | None) -> dict[str, Any]:
+    """The job create's fields beyond ``model`` and ``training_file`` (sent as ``extra_body``).
+
+    ``spec`` already refused undocumented hyperparameters and a validation file unless the
+    environment opted in to sending them.
+    """
+    body: dict[str, Any] = {
+        "method": {
+            "type": "reinforcement",
+            "reinforcement": {
+                "grader": {"type": "lambda", "lambda": {"function": spec.grader_function_arn}},
+                "hyperparameters": dict(spec.hyperparameters),
+            },
+        }
+    }
+    if validation is not None:
+        body["validation_file"] = validation
+    return body
 
 
 class OpenAIBackend:
@@ -76,32 +106,32 @@ class OpenAIBackend:
     # -- the JobBackend protocol ----------------------------------------------------------
 
     def find(self, spec: JobSpec, identity: Identity) -> Lookup:
-        """The newest active or succeeded job whose metadata carries ``identity``."""
+        """The newest active or succeeded job trained on a file named after ``identity``."""
+        training_files = self._identity_files(identity)
+        if not training_files:
+            return Lookup(reusable=None, attempts=0)
         count = 0
         reusable: JobView | None = None
-        page = self._client.fine_tuning.jobs.list(limit=PAGE_SIZE)
-        for _ in range(LOOKUP_PAGES):
-            for job in page.data:
-                if (job.metadata or {}).get(METADATA_IDENTITY) != identity.digest:
-                    continue
-                count += 1
-                view = self._view(job)
-                if reusable is None and view.phase.reusable:
-                    reusable = view  # the list is newest first
-            if not page.has_next_page():
-                break
-            page = page.get_next_page()
+        for job in self._newest(self._client.fine_tuning.jobs.list(limit=PAGE_SIZE)):
+            if job.training_file not in training_files:
+                continue
+            count += 1
+            view = self._view(job)
+            if reusable is None and view.phase.reusable:
+                reusable = view  # the list is newest first
         return Lookup(reusable=reusable, attempts=count)
 
     def create(self, spec: JobSpec, identity: Identity, attempt: int) -> JobView:
         """Upload the dataset, wait for the files, create the job; clean up on failure."""
         uploaded: list[str] = []
         try:
-            training = self._upload(spec.training_data_uri, identity, "train")
+            training = self._upload(spec.training_data_uri, identity.file_name("train"))
             uploaded.append(training)
             validation = None
-            if spec.validation_data_uri:
-                validation = self._upload(spec.validation_data_uri, identity, "validation")
+            if spec.validation_data_uri:  # only with send_undocumented_fields (spec)
+                validation = self._upload(
+                    spec.validation_data_uri, identity.file_name("validation")
+                )
                 uploaded.append(validation)
             for file_id in uploaded:
                 self._wait_for_file(file_id)
@@ -140,15 +170,34 @@ class OpenAIBackend:
 
     def delete_model(self, job: JobView) -> None:
         """Not offered: Bedrock documents no deletion of OpenAI-compatible fine-tuned models
-        [open]; the construct refuses ``delete_model_on_destroy`` for this backend."""
+        (reference §9.3); the construct refuses ``delete_model_on_destroy`` for this backend."""
         logger.warning("model deletion is not supported by this backend", job_id=job.job_id)
 
     # -- steps ------------------------------------------------------------------------------
 
-    def _upload(self, uri: str, identity: Identity, split: str) -> str:
+    def _identity_files(self, identity: Identity) -> set[str]:
+        """The ids of uploaded training files named after ``identity``."""
+        name = identity.file_name("train")
+        return {
+            str(file.id)
+            for file in self._newest(self._client.files.list(purpose=PURPOSE))
+            if getattr(file, "filename", None) == name
+        }
+
+    @staticmethod
+    def _newest(page: Any) -> Iterator[Any]:
+        """The items of a newest-first listing, over at most ``LOOKUP_PAGES`` pages (both
+        lists are newest first in OpenAI's API; Bedrock's order is not documented [open;
+        settled by listing after a first deploy])."""
+        for _ in range(LOOKUP_PAGES):
+            yield from page.data
+            if not page.has_next_page():
+                return
+            page = page.get_next_page()
+
+    def _upload(self, uri: str, filename: str) -> str:
         bucket, key = parse_s3_uri(uri)
         s3 = aws.client("s3", self.region)
-        filename = f"{identity.name_stem}-{split}{PurePosixPath(key).suffix or '.jsonl'}"
         # Spooled to disk: datasets may be larger than the function's memory.
         with tempfile.TemporaryFile() as buffer:
             try:
@@ -157,7 +206,7 @@ class OpenAIBackend:
                 raise JobError(f"could not read the dataset {uri}: {err}") from err
             buffer.seek(0)
             created = self._client.files.create(
-                file=(filename, buffer, "application/jsonl"), purpose="fine-tune"
+                file=(filename, buffer, "application/jsonl"), purpose=PURPOSE
             )
         logger.info("uploaded dataset", file_id=created.id, source=uri)
         return str(created.id)
@@ -181,37 +230,15 @@ class OpenAIBackend:
     def _create_job(
         self, spec: JobSpec, identity: Identity, training: str, validation: str | None
     ) -> JobView:
-        body: dict[str, Any] = {
-            "method": {
-                "type": "reinforcement",
-                "reinforcement": {
-                    "grader": {
-                        "type": "lambda",
-                        "lambda": {"function": spec.grader_function_arn},
-                    },
-                    "hyperparameters": dict(spec.hyperparameters),
-                },
-            }
-        }
         client = self._client.with_options(max_retries=0)
+        body = create_body(spec, training, validation)
         last: Exception | None = None
         for attempt in range(1, CREATE_ATTEMPTS + 1):
             try:
-                if validation is None:
-                    job = client.fine_tuning.jobs.create(
-                        model=spec.base_model,
-                        training_file=training,
-                        metadata=identity.metadata(spec.environment),
-                        extra_body=body,
-                    )
-                else:
-                    job = client.fine_tuning.jobs.create(
-                        model=spec.base_model,
-                        training_file=training,
-                        validation_file=validation,
-                        metadata=identity.metadata(spec.environment),
-                        extra_body=body,
-                    )
+                # Everything goes in the body as written: the SDK adds no field of its own.
+                job = client.fine_tuning.jobs.create(
+                    model=spec.base_model, training_file=training, extra_body=body
+                )
                 return self._view(job)
             except openai.RateLimitError as err:
                 last = err  # refused outright: nothing was created

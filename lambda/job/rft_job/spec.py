@@ -31,6 +31,15 @@ NAME_PREFIX_MAX = 40
 PARAMETER_NAME = re.compile(r"^/[a-zA-Z0-9_.\-/]{1,1010}$")
 VPC_ID = re.compile(r"^[-0-9a-zA-Z]{1,32}$")
 
+# The reinforcement hyperparameters Bedrock documents for its OpenAI-compatible API (reference
+# §9.3). Others (``eval_interval``, ``eval_samples``, ``compute_multiplier``,
+# ``reasoning_effort``) and ``validation_file`` are OpenAI's, not documented by Bedrock: an
+# endpoint that rejects unknown fields would fail every create, so they are sent only when the
+# environment opted in (``SendUndocumentedFields``). Mirrors ``stacks.config``.
+OPENAI_DOCUMENTED_HYPERPARAMETERS = frozenset(
+    {"n_epochs", "batch_size", "learning_rate_multiplier"}
+)
+
 # Properties CloudFormation or the CDK add on their own.
 _FRAMEWORK_KEYS = frozenset({"ServiceToken", "ServiceTimeout"})
 
@@ -68,6 +77,8 @@ class JobSpec:
     kms_key_arn: str | None = None
     vpc: VpcConfig | None = None
     wait_for_validation: bool = True
+    # OpenAI-compatible backend: send request fields Bedrock does not document (see above).
+    send_undocumented_fields: bool = False
     on_delete: OnDelete = "cancel"
     delete_model_on_destroy: bool = False
     job_tags: dict[str, str] = field(default_factory=dict)
@@ -182,7 +193,7 @@ KNOWN_KEYS = frozenset(
         "Environment", "Backend", "Region", "BaseModel", "NamePrefix", "TrainingDataUri",
         "ValidationDataUri", "DatasetDigest", "OutputDataUri", "GraderFunctionArn", "GraderDigest",
         "Hyperparameters", "RoleArn", "KmsKeyArn", "VpcConfig", "WaitForValidation",
-        "OnDelete", "DeleteModelOnDestroy", "ParameterName", "JobTags",
+        "SendUndocumentedFields", "OnDelete", "DeleteModelOnDestroy", "ParameterName", "JobTags",
     }
 )  # fmt: skip
 
@@ -222,6 +233,7 @@ def parse_spec(props: dict[str, Any] | None) -> JobSpec:
         kms_key_arn=_optional_matching(props, "KmsKeyArn", KMS_KEY, "a KMS key or alias ARN"),
         vpc=_vpc(props),
         wait_for_validation=_flag(props, "WaitForValidation", True),
+        send_undocumented_fields=_flag(props, "SendUndocumentedFields", False),
         on_delete=_choice(props, "OnDelete", ("cancel", "retain"), "cancel"),  # type: ignore[arg-type]
         delete_model_on_destroy=_flag(props, "DeleteModelOnDestroy", False),
         parameter_name=_matching(
@@ -238,7 +250,25 @@ def parse_spec(props: dict[str, Any] | None) -> JobSpec:
         for key, value in (("OutputDataUri", spec.output_data_uri), ("RoleArn", spec.role_arn)):
             if value is None:
                 raise PropertyError(f"{_where(key)}: required for backend 'bedrock'")
+    elif not spec.send_undocumented_fields:
+        _documented_only(spec)
     return spec
+
+
+def _documented_only(spec: JobSpec) -> None:
+    """Refuse what the OpenAI-compatible create would send beyond Bedrock's documentation."""
+    opt_in = "sent only with SendUndocumentedFields 'true'"
+    extra = sorted(set(spec.hyperparameters) - OPENAI_DOCUMENTED_HYPERPARAMETERS)
+    if extra:
+        raise PropertyError(
+            f"{_where('Hyperparameters')}.{extra[0]}: not documented by Bedrock's "
+            f"OpenAI-compatible API; {opt_in}"
+        )
+    if spec.validation_data_uri is not None:
+        raise PropertyError(
+            f"{_where('ValidationDataUri')}: validation_file is not documented by Bedrock's "
+            f"OpenAI-compatible API; {opt_in}"
+        )
 
 
 @dataclass(frozen=True)

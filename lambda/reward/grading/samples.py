@@ -100,6 +100,26 @@ def _metadata(raw: Any) -> dict[str, Any]:
     return {}
 
 
+def rollouts_of(event: Any) -> list[Any]:
+    """The rollouts of an invocation, in every shape AWS's reward-function samples accept
+    (reference §9.5): the documented bare JSON array; ``{"trajectories": [...]}`` (the
+    gpt-oss GSM8K and Codeforces samples); a single rollout object (the Nova judge sample
+    wraps it into a list). The answer is always the list of scores, in rollout order, as
+    every one of those samples returns it. Raise ``TypeError`` for anything else.
+    """
+    if type(event) is list:  # the documented shape: nothing to unwrap
+        return event
+    if isinstance(event, dict):
+        trajectories = event.get("trajectories")
+        if isinstance(trajectories, list):
+            return trajectories
+        return [event]  # one rollout (or an object that is none: it scores 0, named)
+    raise TypeError(
+        "reward handler: the event must be a JSON array of rollouts, an object with "
+        f"'trajectories', or one rollout object; got {type(event).__name__}"
+    )
+
+
 def parse_rollout(raw: Any) -> Sample:
     """Parse one rollout; raise :class:`SampleError` (worded without response text) if unusable."""
     samples, errors = parse_rollouts([raw])
