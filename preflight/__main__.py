@@ -10,6 +10,7 @@ Exit status: 0 when no error was found (warnings allowed), 1 on any error, 2 on 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 import time
@@ -93,6 +94,29 @@ def _environment(name: str) -> Any:
         raise UsageError(str(err)) from None
 
 
+def _looks_like_csv(path: Path) -> bool:
+    """A .csv name, or a first line that is comma-separated text rather than a JSON object."""
+    if path.suffix.lower() == ".csv":
+        return True
+    with path.open("rb") as handle:
+        first = handle.readline(64 * 1024).decode("utf-8", "replace").lstrip("\ufeff").strip()
+    if not first or first.startswith(("{", "[")):
+        return False
+    return len(next(csv.reader([first]), [])) >= 2
+
+
+def _convert_command(path: Path) -> str:
+    """The make convert command that turns the CSV ``path`` into RFT JSONL beside it."""
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        header = [name.strip() for name in next(csv.reader(handle), [])]
+    command = f"make convert INPUT={path} OUTPUT={path.with_suffix('.jsonl')}"
+    if path.suffix.lower() != ".csv":
+        command += " FORMAT=csv"
+    if "question" not in header or "answer" not in header:
+        command += f" QUESTION=<column> ANSWER=<column> (columns: {', '.join(header)})"
+    return command
+
+
 def _check_args(args: argparse.Namespace) -> None:
     for flag, path in (
         ("--dataset", args.dataset),
@@ -101,6 +125,10 @@ def _check_args(args: argparse.Namespace) -> None:
     ):
         if path is not None and not path.is_file():
             raise UsageError(f"{flag} {path}: no such file")
+        if flag != "--grader" and path is not None and _looks_like_csv(path):
+            raise UsageError(
+                f"{flag} {path}: CSV, not RFT JSONL; convert it first: {_convert_command(path)}"
+            )
     for flag, value in (
         ("--max-prompt-length", args.max_prompt_length),
         ("--grader-records", args.grader_records),
@@ -264,11 +292,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         # Not a terminal (CI logs): wider than the default 80 columns, so paths stay whole.
         render_terminal(report, Console(width=None if sys.stdout.isatty() else 120))
-    if args.json_out is not None:
-        write_json(report, args.json_out)
-    if args.plot is not None and not plot_histograms(report, args.plot):
-        print("preflight: no rewards to plot", file=sys.stderr)
+    try:
+        _write_outputs(report, args.json_out, args.plot)
+    except OSError as err:
+        print(
+            f"preflight: cannot write the report: {err.filename}: {err.strerror}", file=sys.stderr
+        )
+        return 2
     return 0 if report.passed else 1
+
+
+def _write_outputs(report: PreflightReport, json_out: Path | None, plot: Path | None) -> None:
+    """Write the JSON and the PNG of this run; an older PNG without a successor is removed,
+    so that the two files beside each other always describe the same run."""
+    if json_out is not None:
+        write_json(report, json_out)
+    if plot is not None and not plot_histograms(report, plot):
+        plot.unlink(missing_ok=True)
+        print(f"preflight: no rewards to plot (no {plot} written)", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from preflight.baseline import BaselineResult
 from preflight.dataset import DatasetResult
-from preflight.findings import Findings
+from preflight.findings import Findings, plural
 from preflight.grader_checks import PROBES, GraderCheckResult
 
 if TYPE_CHECKING:
@@ -135,7 +135,8 @@ def _print_findings(report: PreflightReport, console: Console) -> None:
         "PASSED" if report.passed else "FAILED", style="bold green" if report.passed else "bold red"
     )
     verdict.append(
-        f": {report.findings.error_count:,} errors, {report.findings.warning_count:,} warnings",
+        f": {plural(report.findings.error_count, 'error')}, "
+        f"{plural(report.findings.warning_count, 'warning')}",
         style="bold",
     )
     console.print(verdict)
@@ -154,7 +155,7 @@ def render_terminal(report: PreflightReport, console: Console) -> None:
     if grader is not None and grader.probes:
         console.print(
             _table(
-                f"Grader {grader.grader} on {grader.records:,} records "
+                f"Grader {grader.grader} on {plural(grader.records, 'record')} "
                 f"(reference written as: {grader.rendering})",
                 ("response", "should be", "mean", "min", "median", "max", "share >= 0.5"),
                 _probe_rows(grader),
