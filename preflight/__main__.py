@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from preflight.dataset import MAX_RECORDS, MIN_TRAIN_RECORDS, Limits, check_dataset, check_overlap
 from preflight.findings import DEFAULT_EXAMPLES, Findings
-from preflight.report import PreflightReport, plot_histograms, render_terminal, write_json
+from preflight.plot import plot_histograms
+from preflight.report import PreflightReport, render_terminal, write_json
 from preflight.reward import ROOT, GraderLoadError, RewardHandler
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""The preflight report: a terminal view (rich), JSON for CI, and a PNG of reward histograms."""
+"""The preflight report: a terminal view (rich) and JSON for CI (the PNG: preflight/plot.py)."""
 
 from __future__ import annotations
 
@@ -170,41 +170,3 @@ def render_terminal(report: PreflightReport, console: Console) -> None:
             )
         )
     _print_findings(report, console)
-
-
-def plot_histograms(report: PreflightReport, path: Path) -> bool:
-    """Save a PNG with one reward histogram per probe (and the baseline); False if no data."""
-    panels: list[tuple[str, list[float]]] = []
-    if report.grader is not None:
-        panels += [(PROBES[name][0], probe.values) for name, probe in report.grader.probes.items()]
-    if report.baseline is not None and report.baseline.rewards:
-        panels.append((f"baseline: {report.baseline.model}", report.baseline.rewards))
-    panels = [(title, values) for title, values in panels if values]
-    if not panels:
-        return False
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; no display needed
-    import matplotlib.pyplot as plt
-
-    columns = min(3, len(panels))
-    rows = (len(panels) + columns - 1) // columns
-    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
-    bins = [i / 20 for i in range(21)]
-    for axis, (title, values) in zip(axes.flat, panels, strict=False):
-        mean = sum(values) / len(values)
-        axis.hist(values, bins=bins, color="#3b75af", edgecolor="white")
-        axis.axvline(mean, color="#c03d3e", linestyle="--", linewidth=1)
-        axis.set_title(f"{title}\nmean {mean:.2f}, n={len(values):,}", fontsize=9)
-        axis.set_xlim(0, 1)
-        axis.set_xlabel("reward", fontsize=8)
-        axis.set_ylabel("responses", fontsize=8)
-        axis.tick_params(labelsize=7)
-    for axis in list(axes.flat)[len(panels) :]:
-        axis.set_visible(False)
-    figure.suptitle("Reward distributions (preflight)", fontsize=11)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return True

@@ -31,6 +31,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")  # files only, no display
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from training_metrics.catalog import METRICS  # noqa: E402
 from training_metrics.model import Cursor, JobState, Point, Source  # noqa: E402
 
@@ -50,6 +51,32 @@ from stacks.config import (  # noqa: E402
 # Drawn on the x axis or summarised in the title instead of a panel of their own.
 NOT_PANELS = {"Step", "TotalSteps", "Progress"}
 SMOOTHING = 5  # steps in the trailing mean drawn over noisy curves
+# The y axis of each panel: what the number is (the panel title says which metric).
+Y_LABELS = {
+    "RewardMean": "reward",
+    "ValidationRewardMean": "reward",
+    "RewardMax": "reward",
+    "RewardMin": "reward",
+    "Entropy": "entropy",
+    "GradNorm": "norm",
+    "PolicyLoss": "loss",
+    "PolicyClipFraction": "share of tokens",
+    "AdvantageMean": "advantage",
+    "ResponseLengthMean": "tokens",
+    "ResponseLengthMax": "tokens",
+    "ResponseLengthMin": "tokens",
+    "AbortedRatio": "share of responses",
+}
+# What a healthy run looks like, under each title: what a person should check the curve for.
+LOOK_FOR = {
+    "RewardMean": "should rise, then level off",
+    "ValidationRewardMean": "should rise with training reward; a fall means overfitting",
+    "Entropy": "falls slowly; a collapse towards 0 means the policy stopped exploring",
+    "GradNorm": "spikes mean unstable updates",
+    "PolicyClipFraction": "a steady rise means too large updates",
+    "ResponseLengthMean": "a climb towards the limit means truncated answers",
+    "AbortedRatio": "should stay near 0",
+}
 
 
 def environment(name: str) -> EnvironmentConfig:
@@ -204,19 +231,30 @@ def draw(
     state: JobState, points: list[Point], thresholds: ObservabilityConfig, out: Path
 ) -> list[str]:
     """Write the PNG: one panel per metric with data, step on x; returns the panel titles."""
+    figure, titles = figure_of(state, points, thresholds)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=110)
+    plt.close(figure)
+    return titles
+
+
+def figure_of(
+    state: JobState, points: list[Point], thresholds: ObservabilityConfig
+) -> tuple[Figure, list[str]]:
+    """The figure (the caller saves and closes it) and its panel titles."""
     data = series(points)
     panels = [m for m in METRICS if m.name in data and m.name not in NOT_PANELS]
     if not panels:
         raise SystemExit(f"report: job {state.job_id} has no training metrics yet")
     columns = 2 if len(panels) > 1 else 1
     rows = -(-len(panels) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(6.4 * columns, 2.9 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(6.4 * columns, 3.3 * rows), squeeze=False)
     last_step = max(step for name in data for step, _ in data[name])
     limits = {
         "Entropy": (thresholds.entropy_floor, "alarm below"),
         "ResponseLengthMean": (thresholds.response_length_ceiling, "alarm above"),
     }
-    for index, (axis, metric) in enumerate(zip(axes.flat, panels, strict=False)):
+    for axis, metric in zip(axes.flat, panels, strict=False):
         steps, values = zip(*data[metric.name], strict=True)
         # per-step series are noisy: draw them light with a trailing mean on top; sparse
         # series (validation every N steps) are drawn as they are
@@ -248,21 +286,19 @@ def draw(
                 axis.axhline(
                     level, color="#d62728", linestyle="--", linewidth=1, label="alarm threshold"
                 )
-        axis.set_title(title, fontsize=10, loc="left")
+        hint = LOOK_FOR.get(metric.name)
+        axis.set_title(title + (f"\n{hint}" if hint else ""), fontsize=10, loc="left")
         axis.set_xlim(0, last_step + 1)
         axis.grid(True, alpha=0.3)
         if axis.get_legend_handles_labels()[0]:
             axis.legend(fontsize=7, loc="best", frameon=False)
-        if index + columns >= len(panels):  # lowest panel of its column
-            axis.set_xlabel("training step")
+        axis.set_xlabel("training step", fontsize=9)
+        axis.set_ylabel(Y_LABELS.get(metric.name, "value"), fontsize=9)
     for axis in axes.flat[len(panels) :]:
         axis.set_visible(False)
     figure.suptitle(_title(state, data), fontsize=11)
     figure.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=110)
-    plt.close(figure)
-    return [m.label for m in panels]
+    return figure, [m.label for m in panels]
 
 
 def _title(state: JobState, data: dict[str, list[tuple[int, float]]]) -> str:

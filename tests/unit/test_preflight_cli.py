@@ -163,7 +163,7 @@ def test_make_preflight_passes_the_shipped_examples(tmp_path: Path) -> None:
     assert report["settings"]["max_prompt_length"] == 4096
     image = matplotlib_image().imread(tmp_path / "preflight.png")
     height, width = image.shape[:2]
-    assert (width, height) == (1260, 640)  # 3 x 2 panels at 100 dpi
+    assert (width, height) == (1260, 680)  # 3 x 2 panels at 100 dpi
 
 
 def test_make_preflight_rejects_a_grader_that_rewards_an_empty_answer(tmp_path: Path) -> None:
