@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -168,6 +169,26 @@ def _progress(
         yield lambda n: progress.advance(task, n)
 
 
+def _require_region(model: str | None, region: str | None) -> None:
+    """Sampling ``model`` needs an endpoint: said before any check runs, not after."""
+    where = ("OPENAI_BASE_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
+    if model and not region and not any(os.environ.get(name) for name in where):
+        raise UsageError(
+            f"--model {model}: no region for Bedrock's endpoint: "
+            "set ENV=<environment>, --region or AWS_REGION"
+        )
+
+
+def _client(model: str, region: str | None) -> Any:
+    """The client that samples ``model``; a missing region or credentials is a usage error."""
+    from preflight.baseline import make_client
+
+    try:
+        return make_client(region)
+    except Exception as err:  # no credentials: say so, as one line
+        raise UsageError(f"--model {model}: cannot build the client: {err}") from None
+
+
 def run(args: argparse.Namespace, err_console: Console) -> PreflightReport:
     """Run every check the arguments ask for; the report says whether it passed."""
     _check_args(args)
@@ -191,6 +212,7 @@ def run(args: argparse.Namespace, err_console: Console) -> PreflightReport:
             "no --env or --max-prompt-length: prompt lengths are reported, "
             "not checked against a limit"
         )
+    _require_region(args.model, region)
     report.settings = {
         "dataset": str(args.dataset),
         "validation": args.validation and str(args.validation),
@@ -251,14 +273,11 @@ def run(args: argparse.Namespace, err_console: Console) -> PreflightReport:
     report.timings["grader_checks"] = time.perf_counter() - started
 
     if args.model and report.grader.completed:
-        from preflight.baseline import make_client, run_baseline
+        from preflight.baseline import run_baseline
 
         started = time.perf_counter()
         count = min(args.samples or 100, len(train.valid))
-        try:
-            client = make_client(region)
-        except Exception as err:  # no region, no credentials: say which, as one line
-            raise UsageError(f"--model {args.model}: cannot build the client: {err}") from None
+        client = _client(args.model, region)
         with _progress(err_console, show, f"sampling {args.model}", count) as advance:
             report.baseline = run_baseline(
                 handler,

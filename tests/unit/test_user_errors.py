@@ -108,6 +108,20 @@ def an_environment() -> str:
             ("DATASET=missing.jsonl", "GRADER=missing.json"),
             "preflight: --dataset missing.jsonl: no such file",
         ),
+        (
+            "preflight",
+            ("DATASET=tests/fixtures/preflight/good.jsonl", "GRADER=g.json", "MODEL=m"),
+            "preflight: --grader g.json: no such file",
+        ),
+        (
+            "preflight",
+            (
+                "DATASET=tests/fixtures/preflight/good.jsonl",
+                "GRADER=tests/fixtures/reward/shape_text_reference.json",  # any file: not read
+                "MODEL=openai.gpt-oss-20b",
+            ),
+            "preflight: --model openai.gpt-oss-20b: no region for Bedrock's endpoint: set ENV=",
+        ),
         ("convert", ("INPUT=x.csv",), "make convert: set INPUT=<jsonl|csv> OUTPUT=<jsonl>"),
         (
             "convert",
