@@ -53,8 +53,8 @@ install: $(VENV)/.installed node_modules/.installed ## Create .venv and node_mod
 bundle: $(VENV)/.installed ## Build the Lambda bundles under .build/ (no Docker)
 	$(PY) scripts/bundle_lambdas.py
 
+# The CLI's closing hints ("Supply a stack id ...") are dropped: the last line says what was made.
 synth: synth-args install bundle ## Synthesize every environment (or ENV=name) into cdk.out
-	# The CLI's closing hints ("Supply a stack id ...") are dropped: the last line says what was made.
 	$(CDK) synth --quiet $(CDK_CONTEXT) 2>&1 | \
 	  { grep -v -e 'Successfully synthesized to ' -e 'Supply a stack id ' || true; } >&2
 	@$(PY) scripts/synthesized.py
