@@ -9,6 +9,7 @@ non-zero exit status, no "Traceback" anywhere, and stderr, apart from make's own
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -36,6 +37,10 @@ AWS_VARIABLES = (
     "OPENAI_BASE_URL",
     "OPENAI_API_KEY",
 )
+
+
+# make's own closing line ("make[1]: ***" when make runs inside make, as under make test)
+MAKE_TRAILER = re.compile(r"^make(\[\d+\])?: \*\*\* ")
 
 
 def no_credentials(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -75,7 +80,7 @@ def assert_one_line(run: subprocess.CompletedProcess[str], expected: str) -> str
     """Failed, no traceback, stderr (but make's own trailer) one line containing ``expected``."""
     assert run.returncode != 0
     assert "Traceback" not in run.stdout + run.stderr
-    lines = [line for line in run.stderr.splitlines() if not line.startswith("make: *** ")]
+    lines = [line for line in run.stderr.splitlines() if not MAKE_TRAILER.match(line)]
     assert len(lines) == 1, run.stderr
     assert expected in lines[0], lines[0]
     return lines[0]
