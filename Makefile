@@ -53,10 +53,11 @@ install: $(VENV)/.installed node_modules/.installed ## Create .venv and node_mod
 bundle: $(VENV)/.installed ## Build the Lambda bundles under .build/ (no Docker)
 	$(PY) scripts/bundle_lambdas.py
 
-# The CLI's closing hints ("Supply a stack id ...") are dropped: the last line says what was made.
+# The CLI's closing hints ("Supply a stack id ...") are dropped: the last line says what was made
+# or, when the app fails, the app's own error (not the CLI's "Subprocess exited with error 1").
 synth: synth-args install bundle ## Synthesize every environment (or ENV=name) into cdk.out
-	$(CDK) synth --quiet $(CDK_CONTEXT) 2>&1 | \
-	  { grep -v -e 'Successfully synthesized to ' -e 'Supply a stack id ' || true; } >&2
+	$(CDK) synth --quiet $(CDK_CONTEXT) 2>&1 | { grep -v -e 'Successfully synthesized to ' \
+	  -e 'Supply a stack id ' -e 'app.py: Subprocess exited with error ' || true; } >&2
 	@$(PY) scripts/synthesized.py
 
 acknowledgments: acknowledgments-args install bundle ## List every nag acknowledgment and checkov skip with its reason [ENV=name]

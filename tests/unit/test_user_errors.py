@@ -207,3 +207,12 @@ def test_report_of_an_unreachable_endpoint_fails_within_seconds(tmp_path: Path) 
     run = make("report", "JOB=ftjob-x", env=env)
     assert_one_line(run, "report: cannot reach http://127.0.0.1:9/v1")
     assert time.perf_counter() - started < 60
+
+
+@pytest.mark.synth
+def test_an_error_inside_the_app_is_the_last_line_of_synth(tmp_path: Path) -> None:
+    """Past the argument check (here by setting the CLI's context directly), the app's own
+    one-line error ends the output, not the CLI's "Subprocess exited with error 1"."""
+    # -o bundle: the app stops at its configuration, before it would read a bundle
+    run = make("synth", "-o", "bundle", "CDK_CONTEXT=-c env=nope", env=no_credentials(tmp_path))
+    assert_one_line(run, 'error: env = "nope": no such environment')
