@@ -19,7 +19,18 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 .PHONY: help install bundle synth acknowledgments test unit lint typecheck cfn-lint checkov deploy diff clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' \
+	  '{name[NR] = $$1; text[NR] = $$2; if (length($$1) > width) width = length($$1)} \
+	   END {for (i = 1; i <= NR; i++) printf "  make %-*s  %s\n", width, name[i], text[i]}'
+
+# Arguments and credentials are checked first, in one line, before bundles are built or the
+# CDK CLI starts (scripts/preconditions.py): ENV must name an environment of cdk.json.
+.PHONY: synth-args acknowledgments-args diff-args deploy-args
+synth-args acknowledgments-args:
+	@$(PYTHON) scripts/preconditions.py $(@:-args=) --env "$(ENV)"
+
+diff-args deploy-args: $(VENV)/.installed
+	@$(PY) scripts/preconditions.py $(@:-args=) --env "$(ENV)" --require-env --credentials
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,10 +53,14 @@ install: $(VENV)/.installed node_modules/.installed ## Create .venv and node_mod
 bundle: $(VENV)/.installed ## Build the Lambda bundles under .build/ (no Docker)
 	$(PY) scripts/bundle_lambdas.py
 
-synth: install bundle ## Synthesize every environment (or ENV=name) into cdk.out
-	$(CDK) synth --quiet $(CDK_CONTEXT)
+# The CLI's closing hints ("Supply a stack id ...") are dropped: the last line says what was made
+# or, when the app fails, the app's own error (not the CLI's "Subprocess exited with error 1").
+synth: synth-args install bundle ## Synthesize every environment (or ENV=name) into cdk.out
+	$(CDK) synth --quiet $(CDK_CONTEXT) 2>&1 | { grep -v -e 'Successfully synthesized to ' \
+	  -e 'Supply a stack id ' -e 'app.py: Subprocess exited with error ' || true; } >&2
+	@$(PY) scripts/synthesized.py
 
-acknowledgments: install bundle ## List every nag acknowledgment and checkov skip with its reason [ENV=name]
+acknowledgments: acknowledgments-args install bundle ## List every nag acknowledgment and checkov skip with its reason [ENV=name]
 	$(PY) scripts/acknowledgments.py $(ENV)
 
 unit: install bundle ## Run the pytest suite
@@ -66,31 +81,33 @@ typecheck: $(VENV)/.installed ## mypy, per deployable unit (every function has i
 	    --cache-dir ../../.mypy_cache/$$(basename $$fn) .); \
 	done
 
-cfn-lint: synth ## cfn-lint on every synthesized template (0 errors)
+# Both scan exactly the templates of the last synth (cdk.out/manifest.json), not the stale
+# templates of environments an earlier synth left in cdk.out.
+cfn-lint: synth ## cfn-lint on every synthesized template (0 errors) [ENV=name]
 	# W3005: aws-cdk-lib adds DependsOn on roles that a GetAtt already orders; harmless.
-	$(VENV)/bin/cfn-lint --non-zero-exit-code error --ignore-checks W3005 -- cdk.out/*.template.json
+	templates=$$($(PY) scripts/synthesized.py --templates) && \
+	  $(VENV)/bin/cfn-lint --non-zero-exit-code error --ignore-checks W3005 -- $$templates
 
-checkov: synth $(CHECKOV_VENV)/.installed ## checkov on cdk.out (skips carry their reason in the template)
-	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
-	  --directory cdk.out --skip-path 'asset\.'
+checkov: synth $(CHECKOV_VENV)/.installed ## checkov on the synthesized templates (skips carry their reason) [ENV=name]
+	templates=$$($(PY) scripts/synthesized.py --templates) && \
+	  $(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
+	  $$(printf -- '--file %s ' $$templates)
 
 test: synth lint typecheck unit preflight-examples cfn-lint checkov ## Synth, lint, type-check, tests, preflight, cfn-lint, checkov
 
-deploy: install bundle ## Deploy one environment: make deploy ENV=dev
-	@test -n "$(ENV)" || { echo "make deploy: set ENV=<environment>"; exit 2; }
+deploy: deploy-args install bundle ## Deploy one environment: make deploy ENV=dev
 	$(CDK) deploy $(CDK_CONTEXT) --require-approval broadening
 
-diff: install bundle ## Show what a deploy would change: make diff ENV=dev
-	@test -n "$(ENV)" || { echo "make diff: set ENV=<environment>"; exit 2; }
+diff: diff-args install bundle ## Show what a deploy would change: make diff ENV=dev
 	$(CDK) diff $(CDK_CONTEXT)
 
 # The job's curves from its own API, drawn by the metrics collector's code.
 .PHONY: report report-args
-report: report-args $(VENV)/.installed ## Draw a job's training curves to a PNG: make report JOB=<id> [ENV=name]
+report: report-args $(VENV)/.installed ## Draw a job's training curves to a PNG: make report JOB=<id> ENV=<name> (or AWS_REGION=)
 	$(PY) scripts/report.py "$(JOB)" $(if $(ENV),--env $(ENV),)
 
 report-args:
-	@test -n "$(JOB)" || { echo "make report: set JOB=<fine-tuning job id>"; exit 2; }
+	@test -n "$(JOB)" || { echo "make report: set JOB=<fine-tuning job id> (and ENV=<environment> or AWS_REGION)" >&2; exit 2; }
 
 clean: ## Remove build output (keeps the virtual environments)
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache
@@ -102,19 +119,19 @@ preflight-examples: $(VENV)/.installed ## Preflight every shipped example datase
 	  --grader graders/gsm8k.json --env nova-dev
 
 preflight: $(VENV)/.installed ## Check data + grader: make preflight DATASET=<jsonl> GRADER=<json> [VALIDATION= ENV= MODEL= SAMPLES=]
-	@test -n "$(DATASET)" && test -n "$(GRADER)" || { echo "make preflight: set DATASET=<jsonl> GRADER=<json>"; exit 2; }
+	@test -n "$(DATASET)" && test -n "$(GRADER)" || { echo "make preflight: set DATASET=<jsonl> GRADER=<json>" >&2; exit 2; }
 	$(PY) -m preflight --dataset "$(DATASET)" --grader "$(GRADER)" \
 	  $(if $(VALIDATION),--validation "$(VALIDATION)") $(if $(ENV),--env "$(ENV)") \
 	  $(if $(MODEL),--model "$(MODEL)") $(if $(SAMPLES),--samples "$(SAMPLES)") \
 	  --json-out "$(or $(REPORT_DIR),reports)/preflight.json" --plot "$(or $(REPORT_DIR),reports)/preflight.png"
 
-convert: $(VENV)/.installed ## Q/A JSONL or CSV to RFT JSONL: make convert INPUT= OUTPUT= [QUESTION= ANSWER= SYSTEM_PROMPT= GSM8K=1 LIMIT= ID_PREFIX=]
-	@test -n "$(INPUT)" && test -n "$(OUTPUT)" || { echo "make convert: set INPUT=<jsonl|csv> OUTPUT=<jsonl>"; exit 2; }
+convert: $(VENV)/.installed ## Q/A JSONL or CSV to RFT JSONL: make convert INPUT= OUTPUT= [QUESTION= ANSWER= SYSTEM_PROMPT= GSM8K=1 LIMIT= ID_PREFIX= FORMAT=csv]
+	@test -n "$(INPUT)" && test -n "$(OUTPUT)" || { echo "make convert: set INPUT=<jsonl|csv> OUTPUT=<jsonl>" >&2; exit 2; }
 	$(PY) -m preflight.convert --input "$(INPUT)" --output "$(OUTPUT)" \
 	  --question-field "$(or $(QUESTION),question)" --answer-field "$(or $(ANSWER),answer)" \
 	  $${SYSTEM_PROMPT:+--system "$$SYSTEM_PROMPT"} $(if $(GSM8K),--gsm8k) \
 	  $(if $(LIMIT),--limit "$(LIMIT)") $(if $(OFFSET),--offset "$(OFFSET)") \
-	  $(if $(ID_PREFIX),--id-prefix "$(ID_PREFIX)")
+	  $(if $(ID_PREFIX),--id-prefix "$(ID_PREFIX)") $(if $(FORMAT),--format "$(FORMAT)")
 
 bench: $(VENV)/.installed ## Print performance figures (benchmarks/bench_*.py)
 	for script in benchmarks/bench_*.py; do $(PY) $$script || exit 1; done

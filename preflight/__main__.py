@@ -10,7 +10,9 @@ Exit status: 0 when no error was found (warnings allowed), 1 on any error, 2 on 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -20,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from preflight.dataset import MAX_RECORDS, MIN_TRAIN_RECORDS, Limits, check_dataset, check_overlap
 from preflight.findings import DEFAULT_EXAMPLES, Findings
-from preflight.report import PreflightReport, plot_histograms, render_terminal, write_json
+from preflight.plot import plot_histograms
+from preflight.report import PreflightReport, render_terminal, write_json
 from preflight.reward import ROOT, GraderLoadError, RewardHandler
 
 if TYPE_CHECKING:
@@ -93,6 +96,29 @@ def _environment(name: str) -> Any:
         raise UsageError(str(err)) from None
 
 
+def _looks_like_csv(path: Path) -> bool:
+    """A .csv name, or a first line that is comma-separated text rather than a JSON object."""
+    if path.suffix.lower() == ".csv":
+        return True
+    with path.open("rb") as handle:
+        first = handle.readline(64 * 1024).decode("utf-8", "replace").lstrip("\ufeff").strip()
+    if not first or first.startswith(("{", "[")):
+        return False
+    return len(next(csv.reader([first]), [])) >= 2
+
+
+def _convert_command(path: Path) -> str:
+    """The make convert command that turns the CSV ``path`` into RFT JSONL beside it."""
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        header = [name.strip() for name in next(csv.reader(handle), [])]
+    command = f"make convert INPUT={path} OUTPUT={path.with_suffix('.jsonl')}"
+    if path.suffix.lower() != ".csv":
+        command += " FORMAT=csv"
+    if "question" not in header or "answer" not in header:
+        command += f" QUESTION=<column> ANSWER=<column> (columns: {', '.join(header)})"
+    return command
+
+
 def _check_args(args: argparse.Namespace) -> None:
     for flag, path in (
         ("--dataset", args.dataset),
@@ -101,6 +127,10 @@ def _check_args(args: argparse.Namespace) -> None:
     ):
         if path is not None and not path.is_file():
             raise UsageError(f"{flag} {path}: no such file")
+        if flag != "--grader" and path is not None and _looks_like_csv(path):
+            raise UsageError(
+                f"{flag} {path}: CSV, not RFT JSONL; convert it first: {_convert_command(path)}"
+            )
     for flag, value in (
         ("--max-prompt-length", args.max_prompt_length),
         ("--grader-records", args.grader_records),
@@ -144,6 +174,26 @@ def _route(env: str | None) -> str | None:
     return _environment(env).mantle.route if env else None
 
 
+def _require_region(model: str | None, region: str | None) -> None:
+    """Sampling ``model`` needs an endpoint: said before any check runs, not after."""
+    where = ("OPENAI_BASE_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
+    if model and not region and not any(os.environ.get(name) for name in where):
+        raise UsageError(
+            f"--model {model}: no region for Bedrock's endpoint: "
+            "set ENV=<environment>, --region or AWS_REGION"
+        )
+
+
+def _client(model: str, region: str | None, env: str | None) -> Any:
+    """The client that samples ``model``; a missing region or credentials is a usage error."""
+    from preflight.baseline import make_client
+
+    try:
+        return make_client(region, model=model, route=_route(env))
+    except Exception as err:  # no credentials: say so, as one line
+        raise UsageError(f"--model {model}: cannot build the client: {err}") from None
+
+
 def run(args: argparse.Namespace, err_console: Console) -> PreflightReport:
     """Run every check the arguments ask for; the report says whether it passed."""
     _check_args(args)
@@ -167,6 +217,7 @@ def run(args: argparse.Namespace, err_console: Console) -> PreflightReport:
             "no --env or --max-prompt-length: prompt lengths are reported, "
             "not checked against a limit"
         )
+    _require_region(args.model, region)
     report.settings = {
         "dataset": str(args.dataset),
         "validation": args.validation and str(args.validation),
@@ -227,14 +278,11 @@ def run(args: argparse.Namespace, err_console: Console) -> PreflightReport:
     report.timings["grader_checks"] = time.perf_counter() - started
 
     if args.model and report.grader.completed:
-        from preflight.baseline import make_client, run_baseline
+        from preflight.baseline import run_baseline
 
         started = time.perf_counter()
         count = min(args.samples or 100, len(train.valid))
-        try:
-            client = make_client(region, model=args.model, route=_route(args.env))
-        except Exception as err:  # no region, no credentials: say which, as one line
-            raise UsageError(f"--model {args.model}: cannot build the client: {err}") from None
+        client = _client(args.model, region, args.env)
         with _progress(err_console, show, f"sampling {args.model}", count) as advance:
             report.baseline = run_baseline(
                 handler,
@@ -269,11 +317,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         # Not a terminal (CI logs): wider than the default 80 columns, so paths stay whole.
         render_terminal(report, Console(width=None if sys.stdout.isatty() else 120))
-    if args.json_out is not None:
-        write_json(report, args.json_out)
-    if args.plot is not None and not plot_histograms(report, args.plot):
-        print("preflight: no rewards to plot", file=sys.stderr)
+    try:
+        _write_outputs(report, args.json_out, args.plot)
+    except OSError as err:
+        print(
+            f"preflight: cannot write the report: {err.filename}: {err.strerror}", file=sys.stderr
+        )
+        return 2
     return 0 if report.passed else 1
+
+
+def _write_outputs(report: PreflightReport, json_out: Path | None, plot: Path | None) -> None:
+    """Write the JSON and the PNG of this run; an older PNG without a successor is removed,
+    so that the two files beside each other always describe the same run."""
+    if json_out is not None:
+        write_json(report, json_out)
+    if plot is not None and not plot_histograms(report, plot):
+        plot.unlink(missing_ok=True)
+        print(f"preflight: no rewards to plot (no {plot} written)", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from preflight.dataset import Record
-from preflight.findings import Findings
+from preflight.findings import Findings, plural
 from preflight.grader_checks import distribution, rollout
 from preflight.reward import GraderContractError, RewardHandler, ensure_lambda_paths
 
@@ -173,7 +173,7 @@ def judge_baseline(result: BaselineResult, findings: Findings) -> None:
             findings.error(
                 "baseline-failed",
                 "baseline sampling failed",
-                f"{model}: all {result.failed:,} requests failed"
+                f"{model}: all {plural(result.failed, 'request')} failed"
                 + (" (stopped early)" if result.aborted else "")
                 + f"; first: {first}",
             )
@@ -181,7 +181,7 @@ def judge_baseline(result: BaselineResult, findings: Findings) -> None:
             findings.warning(
                 "baseline-request-failed",
                 "baseline requests failed",
-                f"{model}: {result.failed:,} of {len(result.samples):,} requests "
+                f"{model}: {result.failed:,} of {plural(len(result.samples), 'request')} "
                 f"failed; first: {first}",
             )
     rewards = result.rewards
@@ -193,7 +193,7 @@ def judge_baseline(result: BaselineResult, findings: Findings) -> None:
         findings.warning(
             "baseline-near-zero",
             "base model earns (almost) no reward",
-            f"{model}: {nonzero:.0%} of {len(rewards):,} prompts earn a non-zero "
+            f"{model}: {nonzero:.0%} of {plural(len(rewards), 'prompt')} earn a non-zero "
             "reward; RFT needs the base model to succeed sometimes (easier "
             "prompts, a more lenient grader, or a stronger base model)",
         )
@@ -201,7 +201,7 @@ def judge_baseline(result: BaselineResult, findings: Findings) -> None:
         findings.warning(
             "baseline-near-one",
             "base model already earns full reward",
-            f"{model}: mean reward {mean:.2f} over {len(rewards):,} prompts; "
+            f"{model}: mean reward {mean:.2f} over {plural(len(rewards), 'prompt')}; "
             "little left to learn (harder prompts or a stricter grader)",
         )
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from preflight.findings import plural
+
 
 class ConvertError(ValueError):
     """A problem with the input, naming the file and line."""
@@ -172,11 +174,20 @@ def convert_file(
             for record in records:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
                 count += 1
+        # A temporary file is created 0600; the output gets the mode any new file would.
+        os.chmod(handle.name, 0o666 & ~_umask())
         os.replace(handle.name, output)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
     return count
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it; it is put back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -229,14 +240,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _argument_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the arguments (one line), or None."""
+    if args.limit is not None and args.limit < 1:
+        return "--limit must be at least 1"
+    if args.offset < 0:
+        return "--offset must not be negative"
+    if args.output is not None and args.output.is_dir():
+        return f"--output {args.output}: is a directory; name a .jsonl file"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; exit status 0 on success, 1 on bad input, 2 on bad arguments."""
     args = build_parser().parse_args(argv)
-    if args.limit is not None and args.limit < 1:
-        print("convert: --limit must be at least 1", file=sys.stderr)
-        return 2
-    if args.offset < 0:
-        print("convert: --offset must not be negative", file=sys.stderr)
+    problem = _argument_problem(args)
+    if problem is not None:
+        print(f"convert: {problem}", file=sys.stderr)
         return 2
     system = args.system
     if args.system_file is not None:
@@ -262,8 +282,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConvertError as err:
         print(f"convert: {err}", file=sys.stderr)
         return 1
+    except OSError as err:  # the output cannot be written: no permission, a file in the way
+        blocked = f"{err.filename}: " if err.filename and Path(err.filename) != args.output else ""
+        print(
+            f"convert: --output {args.output}: cannot write it ({blocked}{err.strerror})",
+            file=sys.stderr,
+        )
+        return 1
     if args.output is not None:
-        print(f"convert: wrote {count:,} records to {args.output}", file=sys.stderr)
+        print(f"convert: wrote {plural(count, 'record')} to {args.output}", file=sys.stderr)
     return 0
 
 

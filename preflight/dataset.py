@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from preflight.findings import Findings
+from preflight.findings import Findings, plural
 from preflight.tokens import content_text, estimate_prompt_tokens
 
 Kind = Literal["train", "validation"]
@@ -105,11 +105,11 @@ class DatasetResult:
         }
 
 
-def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(line number, raw bytes without the line break), streaming."""
+def _lines(path: Path) -> Iterator[tuple[int, bytes, int]]:
+    """(line number, raw bytes without the line break, bytes with it), streaming."""
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
-            yield number, raw.rstrip(b"\r\n")
+            yield number, raw.rstrip(b"\r\n"), len(raw)
 
 
 def _check_content(content: Any) -> str | None:
@@ -150,7 +150,6 @@ class _Checker:
 
     def check_line(self, line: int, raw: bytes) -> None:
         size = len(raw)
-        self.result.size_bytes += size
         if not raw.strip():
             self.error(
                 "blank-line",
@@ -360,21 +359,22 @@ def check_dataset(
         path=display or str(path), kind=kind, max_prompt_tokens=limits.max_prompt_tokens
     )
     checker = _Checker(result, limits, findings)
-    for line, raw in _lines(path):
+    for line, raw, stored in _lines(path):
         result.lines = line
+        result.size_bytes += stored  # the file's real size, line breaks included
         checker.check_line(line, raw)
     where = result.path
     if result.records < limits.min_records:
         findings.error(
             "too-few-records",
             "too few records",
-            f"{where}: {result.records:,} records; the minimum is {limits.min_records:,}",
+            f"{where}: {plural(result.records, 'record')}; the minimum is {limits.min_records:,}",
         )
     if result.records > limits.max_records:
         findings.error(
             "too-many-records",
             "too many records",
-            f"{where}: {result.records:,} records; the maximum is {limits.max_records:,}",
+            f"{where}: {plural(result.records, 'record')}; the maximum is {limits.max_records:,}",
         )
     usable = len(result.valid) - result.over_prompt_limit
     if (
@@ -384,7 +384,7 @@ def check_dataset(
         findings.error(
             "too-few-after-filter",
             "too few records left after length filtering",
-            f"{where}: only {usable:,} prompts fit maxPromptLength "
+            f"{where}: only {plural(usable, 'prompt')} fit maxPromptLength "
             f"{limits.max_prompt_tokens:,}; the minimum is {limits.min_records:,}",
         )
     return result

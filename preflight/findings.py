@@ -16,6 +16,11 @@ Severity = Literal["error", "warning"]
 DEFAULT_EXAMPLES = 5
 
 
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 error``, ``2 errors``, ``1,000 records`` (``nouns`` when the plural is irregular)."""
+    return f"{count:,} {noun if count == 1 else nouns or noun + 's'}"
+
+
 @dataclass
 class FindingGroup:
     """All occurrences of one kind of problem (``code``) at one severity."""

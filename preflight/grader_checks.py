@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from preflight.dataset import Record
-from preflight.findings import Findings
+from preflight.findings import Findings, plural
 from preflight.reward import GraderContractError, RewardHandler
 from preflight.tokens import content_text
 
@@ -275,7 +275,7 @@ def run_grader_checks(
         findings.warning(
             "grader-errors",
             "the grader could not grade some responses",
-            f"{handler.grader}: {errors:,} responses could not be graded (scored 0)"
+            f"{handler.grader}: {plural(errors, 'response')} could not be graded (scored 0)"
             + (f"; reasons: {reasons}" if reasons else ""),
         )
     return result
@@ -291,7 +291,8 @@ def _judge_health(handler: RewardHandler, findings: Findings) -> None:
             findings.warning(
                 "judge-" + metric.removeprefix("Judge").lower(),
                 f"model-judge calls {what}",
-                f"{handler.grader}: {count:,} judgements {what} ({calls:,} model calls); those "
+                f"{handler.grader}: {plural(count, 'judgement')} {what} "
+                f"({plural(calls, 'model call')}); those "
                 "responses scored 0. Is the endpoint reachable (OPENAI_BASE_URL, AWS "
                 "credentials)?",
             )
@@ -367,5 +368,5 @@ def judge_grader(
                 code,
                 f"grader rewards {PROBES[name][0]} on average",
                 f"{grader}: {PROBES[name][0]} scores {statistics.fmean(values):.2f} "
-                f"on average over {len(values):,} records",
+                f"on average over {plural(len(values), 'record')}",
             )

@@ -1,4 +1,4 @@
-"""The preflight report: a terminal view (rich), JSON for CI, and a PNG of reward histograms."""
+"""The preflight report: a terminal view (rich) and JSON for CI (the PNG: preflight/plot.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from preflight.baseline import BaselineResult
 from preflight.dataset import DatasetResult
-from preflight.findings import Findings
+from preflight.findings import Findings, plural
 from preflight.grader_checks import PROBES, GraderCheckResult
 
 if TYPE_CHECKING:
@@ -135,7 +135,8 @@ def _print_findings(report: PreflightReport, console: Console) -> None:
         "PASSED" if report.passed else "FAILED", style="bold green" if report.passed else "bold red"
     )
     verdict.append(
-        f": {report.findings.error_count:,} errors, {report.findings.warning_count:,} warnings",
+        f": {plural(report.findings.error_count, 'error')}, "
+        f"{plural(report.findings.warning_count, 'warning')}",
         style="bold",
     )
     console.print(verdict)
@@ -154,7 +155,7 @@ def render_terminal(report: PreflightReport, console: Console) -> None:
     if grader is not None and grader.probes:
         console.print(
             _table(
-                f"Grader {grader.grader} on {grader.records:,} records "
+                f"Grader {grader.grader} on {plural(grader.records, 'record')} "
                 f"(reference written as: {grader.rendering})",
                 ("response", "should be", "mean", "min", "median", "max", "share >= 0.5"),
                 _probe_rows(grader),
@@ -169,41 +170,3 @@ def render_terminal(report: PreflightReport, console: Console) -> None:
             )
         )
     _print_findings(report, console)
-
-
-def plot_histograms(report: PreflightReport, path: Path) -> bool:
-    """Save a PNG with one reward histogram per probe (and the baseline); False if no data."""
-    panels: list[tuple[str, list[float]]] = []
-    if report.grader is not None:
-        panels += [(PROBES[name][0], probe.values) for name, probe in report.grader.probes.items()]
-    if report.baseline is not None and report.baseline.rewards:
-        panels.append((f"baseline: {report.baseline.model}", report.baseline.rewards))
-    panels = [(title, values) for title, values in panels if values]
-    if not panels:
-        return False
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; no display needed
-    import matplotlib.pyplot as plt
-
-    columns = min(3, len(panels))
-    rows = (len(panels) + columns - 1) // columns
-    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
-    bins = [i / 20 for i in range(21)]
-    for axis, (title, values) in zip(axes.flat, panels, strict=False):
-        mean = sum(values) / len(values)
-        axis.hist(values, bins=bins, color="#3b75af", edgecolor="white")
-        axis.axvline(mean, color="#c03d3e", linestyle="--", linewidth=1)
-        axis.set_title(f"{title}\nmean {mean:.2f}, n={len(values):,}", fontsize=9)
-        axis.set_xlim(0, 1)
-        axis.set_xlabel("reward", fontsize=8)
-        axis.set_ylabel("responses", fontsize=8)
-        axis.tick_params(labelsize=7)
-    for axis in list(axes.flat)[len(panels) :]:
-        axis.set_visible(False)
-    figure.suptitle("Reward distributions (preflight)", fontsize=11)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return True

@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aws_cdk as cdk
 
 from app import build_app
+from stacks.config import ConfigError
 from stacks.nag import ACKNOWLEDGED
 
 
@@ -26,13 +27,25 @@ def _env_path(path: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """Build the app (all environments, or one) and print the acknowledgments as Markdown."""
-    context = json.loads(Path("cdk.json").read_text())["context"]
+    """Build the app (all environments, or one) and print the acknowledgments as Markdown.
+
+    A configuration problem (an unknown environment, a bad value, a missing file) is one line
+    on stderr and exit status 2, as ``make synth`` reports it.
+    """
+    try:
+        context = json.loads(Path("cdk.json").read_text(encoding="utf-8"))["context"]
+    except (OSError, KeyError, TypeError, json.JSONDecodeError) as err:
+        print(f"acknowledgments: cdk.json: cannot read the context ({err})", file=sys.stderr)
+        return 2
     if argv:
         context["env"] = argv[0]
     with tempfile.TemporaryDirectory() as outdir:
         app = cdk.App(outdir=outdir, context=context)
-        stacks = build_app(app)
+        try:
+            stacks = build_app(app)
+        except (ConfigError, FileNotFoundError) as err:
+            print(f"acknowledgments: {err}", file=sys.stderr)
+            return 2
         nag: dict[tuple[str, str, str], set[str]] = defaultdict(set)
         for path, rule_id, reason in ACKNOWLEDGED:
             nag[(_env_path(path), rule_id, reason)].add(path.split("/", 1)[0])

@@ -14,7 +14,6 @@ Prints the PNG's path as its last line.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
@@ -32,40 +31,183 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")  # files only, no display
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from training_metrics.catalog import METRICS  # noqa: E402
 from training_metrics.model import Cursor, JobState, Point, Source  # noqa: E402
 
-from stacks.config import EnvironmentConfig, ObservabilityConfig  # noqa: E402
+from scripts.preconditions import (  # noqa: E402
+    DEFAULT_REMEDY,
+    PreconditionError,
+    credentials_problem,
+    read_environments,
+)
+from stacks.config import (  # noqa: E402
+    ConfigError,
+    EnvironmentConfig,
+    ObservabilityConfig,
+    load_environments,
+)
 
 # Drawn on the x axis or summarised in the title instead of a panel of their own.
 NOT_PANELS = {"Step", "TotalSteps", "Progress"}
 SMOOTHING = 5  # steps in the trailing mean drawn over noisy curves
+# The y axis of each panel: what the number is (the panel title says which metric).
+Y_LABELS = {
+    "RewardMean": "reward",
+    "ValidationRewardMean": "reward",
+    "RewardMax": "reward",
+    "RewardMin": "reward",
+    "Entropy": "entropy",
+    "GradNorm": "norm",
+    "PolicyLoss": "loss",
+    "PolicyClipFraction": "share of tokens",
+    "AdvantageMean": "advantage",
+    "ResponseLengthMean": "tokens",
+    "ResponseLengthMax": "tokens",
+    "ResponseLengthMin": "tokens",
+    "AbortedRatio": "share of responses",
+}
+# What a healthy run looks like, under each title: what a person should check the curve for.
+LOOK_FOR = {
+    "RewardMean": "should rise, then level off",
+    "ValidationRewardMean": "should rise with training reward; a fall means overfitting",
+    "Entropy": "falls slowly; a collapse towards 0 means the policy stopped exploring",
+    "GradNorm": "spikes mean unstable updates",
+    "PolicyClipFraction": "a steady rise means too large updates",
+    "ResponseLengthMean": "a climb towards the limit means truncated answers",
+    "AbortedRatio": "should stay near 0",
+}
 
 
 def environment(name: str) -> EnvironmentConfig:
-    """The named environment from cdk.json (validated; its files are not needed here)."""
-    context = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8"))["context"]
-    environments = context.get("environments", {})
+    """The named environment from cdk.json, validated as synth validates it."""
+    try:
+        environments = read_environments(ROOT / "cdk.json")
+    except PreconditionError as err:
+        raise SystemExit(f"report: {err}") from None
     if name not in environments:
         raise SystemExit(
             f"report: ENV={name}: no such environment; defined: {', '.join(environments)}"
         )
-    return EnvironmentConfig.model_validate({"name": name, **environments[name]})
+    try:
+        return load_environments({"environments": environments}, ROOT, only=name)[0]
+    except ConfigError as err:
+        raise SystemExit(f"report: {err}") from None
 
 
-def source_for(backend: str, region: str | None) -> Source:
-    """The collector's source for ``backend`` (OPENAI_BASE_URL wins for openai)."""
+# The report's calls are user-facing: an unreachable endpoint fails in seconds, not minutes of
+# retries (a read can still take a while: listing a long job's events is paged).
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 60.0
+ATTEMPTS = 2  # one retry
+
+
+class ReportError(Exception):
+    """A user error (region, credentials, job id, key, endpoint): one line, no traceback."""
+
+
+def source_for(backend: str, region: str | None) -> tuple[Source, str]:
+    """The collector's source for ``backend`` and where it reads from (for messages).
+
+    For ``openai``, ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` win (any compatible server);
+    otherwise Bedrock's endpoint of ``region`` with a short-term key from the AWS credentials,
+    which are checked here, without a network call, so that their absence is one line.
+    """
+    custom_endpoint = backend == "openai" and os.environ.get("OPENAI_BASE_URL")
+    if not region and not custom_endpoint:
+        raise ReportError(
+            "no region for Bedrock's endpoint: set ENV=<environment> (its region) or AWS_REGION"
+        )
+    if backend == "bedrock" or not os.environ.get("OPENAI_API_KEY"):
+        problem = credentials_problem(region)
+        if problem is not None:
+            why, remedy = problem
+            raise ReportError(
+                f"{why} (region {region or 'unset'}): {remedy}"
+                + ("" if backend == "bedrock" else ", or set OPENAI_API_KEY")
+            )
     if backend == "bedrock":
         import boto3
+        from botocore.config import Config
         from training_metrics.bedrock_source import BedrockSource
 
-        return BedrockSource(
-            boto3.client("bedrock", region_name=region), boto3.client("s3", region_name=region)
+        config = Config(
+            connect_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+            retries={"max_attempts": ATTEMPTS, "mode": "standard"},
         )
+        source = BedrockSource(
+            boto3.client("bedrock", region_name=region, config=config),
+            boto3.client("s3", region_name=region, config=config),
+        )
+        return source, f"Bedrock in {region}"
+    from openai import Timeout
     from rft_common.mantle import openai_client
     from training_metrics.openai_source import OpenAISource
 
-    return OpenAISource(openai_client(region, max_retries=2, timeout=60.0))
+    client = openai_client(
+        region,
+        max_retries=ATTEMPTS - 1,
+        timeout=Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
+    )
+    return OpenAISource(client), str(client.base_url).rstrip("/")
+
+
+# AWS error codes that mean the credentials, not the request, are the problem.
+_AWS_AUTH_CODES = {
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "InvalidClientTokenId",
+    "ExpiredTokenException",
+    "ExpiredToken",
+    "AccessDeniedException",
+    "AccessDenied",
+}
+
+
+def _openai_error(err: Exception, job: str, where: str) -> str | None:
+    import openai
+
+    if isinstance(err, openai.NotFoundError):
+        return f"job {job} not found at {where}: check JOB= (jobs are regional: check ENV=)"
+    if isinstance(err, openai.AuthenticationError | openai.PermissionDeniedError):
+        return (
+            f"{where} refused the key (HTTP {err.status_code}: {err.message}): check "
+            "OPENAI_API_KEY, or your AWS credentials when it is unset"
+        )
+    if isinstance(err, openai.APIStatusError):
+        return f"{where} answered HTTP {err.status_code} for job {job}: {err.message}"
+    if isinstance(err, openai.APIConnectionError):  # timeouts included
+        return f"cannot reach {where} ({err}): check the network, the region or OPENAI_BASE_URL"
+    return None
+
+
+def _aws_error(err: Exception, job: str, where: str) -> str | None:
+    import botocore.exceptions
+
+    if isinstance(err, botocore.exceptions.ClientError):
+        error = err.response.get("Error", {})
+        code, message = error.get("Code", "?"), error.get("Message", "")
+        if code in ("ResourceNotFoundException", "ValidationException"):
+            return f"job {job} not found in {where} ({code}: {message}): check JOB= and ENV="
+        if code in _AWS_AUTH_CODES:
+            return f"{where} refused your AWS credentials ({code}: {message}): {DEFAULT_REMEDY}"
+        return f"{where} answered {code} for job {job}: {message}"
+    if isinstance(err, botocore.exceptions.NoCredentialsError):
+        return f"no AWS credentials found: {DEFAULT_REMEDY}"
+    unreachable = (
+        botocore.exceptions.EndpointConnectionError,
+        botocore.exceptions.ConnectTimeoutError,
+        botocore.exceptions.ReadTimeoutError,
+    )
+    if isinstance(err, unreachable):
+        return f"cannot reach {where} ({err}): check the network and the region"
+    return None
+
+
+def user_error(err: Exception, job: str, where: str) -> str | None:
+    """The one line for an error the user can fix (job id, key, network), else None (a bug)."""
+    return _openai_error(err, job, where) or _aws_error(err, job, where)
 
 
 def series(points: list[Point]) -> dict[str, list[tuple[int, float]]]:
@@ -89,19 +231,30 @@ def draw(
     state: JobState, points: list[Point], thresholds: ObservabilityConfig, out: Path
 ) -> list[str]:
     """Write the PNG: one panel per metric with data, step on x; returns the panel titles."""
+    figure, titles = figure_of(state, points, thresholds)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=110)
+    plt.close(figure)
+    return titles
+
+
+def figure_of(
+    state: JobState, points: list[Point], thresholds: ObservabilityConfig
+) -> tuple[Figure, list[str]]:
+    """The figure (the caller saves and closes it) and its panel titles."""
     data = series(points)
     panels = [m for m in METRICS if m.name in data and m.name not in NOT_PANELS]
     if not panels:
         raise SystemExit(f"report: job {state.job_id} has no training metrics yet")
     columns = 2 if len(panels) > 1 else 1
     rows = -(-len(panels) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(6.4 * columns, 2.9 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(6.4 * columns, 3.3 * rows), squeeze=False)
     last_step = max(step for name in data for step, _ in data[name])
     limits = {
         "Entropy": (thresholds.entropy_floor, "alarm below"),
         "ResponseLengthMean": (thresholds.response_length_ceiling, "alarm above"),
     }
-    for index, (axis, metric) in enumerate(zip(axes.flat, panels, strict=False)):
+    for axis, metric in zip(axes.flat, panels, strict=False):
         steps, values = zip(*data[metric.name], strict=True)
         # per-step series are noisy: draw them light with a trailing mean on top; sparse
         # series (validation every N steps) are drawn as they are
@@ -133,21 +286,19 @@ def draw(
                 axis.axhline(
                     level, color="#d62728", linestyle="--", linewidth=1, label="alarm threshold"
                 )
-        axis.set_title(title, fontsize=10, loc="left")
+        hint = LOOK_FOR.get(metric.name)
+        axis.set_title(title + (f"\n{hint}" if hint else ""), fontsize=10, loc="left")
         axis.set_xlim(0, last_step + 1)
         axis.grid(True, alpha=0.3)
         if axis.get_legend_handles_labels()[0]:
             axis.legend(fontsize=7, loc="best", frameon=False)
-        if index + columns >= len(panels):  # lowest panel of its column
-            axis.set_xlabel("training step")
+        axis.set_xlabel("training step", fontsize=9)
+        axis.set_ylabel(Y_LABELS.get(metric.name, "value"), fontsize=9)
     for axis in axes.flat[len(panels) :]:
         axis.set_visible(False)
     figure.suptitle(_title(state, data), fontsize=11)
     figure.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=110)
-    plt.close(figure)
-    return [m.label for m in panels]
+    return figure, [m.label for m in panels]
 
 
 def _title(state: JobState, data: dict[str, list[tuple[int, float]]]) -> str:
@@ -160,7 +311,7 @@ def _title(state: JobState, data: dict[str, list[tuple[int, float]]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Fetch, draw, print the PNG path."""
+    """Fetch, draw, print the PNG path; a user error is one line on stderr (exit status 1)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("job", help="the fine-tuning job id (native: name or ARN)")
     parser.add_argument("--env", help="environment in cdk.json (backend, region, thresholds)")
@@ -171,9 +322,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     backend = config.backend if config else "openai"
     region = config.region if config else os.environ.get("AWS_REGION")
     thresholds = config.observability if config else ObservabilityConfig()
-    source = source_for(backend, region)
-    state = source.state(args.job)
-    points = source.fetch(args.job, Cursor()).points
+    where = "the endpoint"
+    try:
+        source, where = source_for(backend, region)
+        state = source.state(args.job)
+        points = source.fetch(args.job, Cursor()).points
+    except ReportError as err:
+        raise SystemExit(f"report: {err}") from None
+    except Exception as err:
+        line = user_error(err, args.job, where)
+        if line is None:
+            raise  # a bug: keep the traceback
+        raise SystemExit(f"report: {line}") from None
     safe_name = re.sub(r"[^A-Za-z0-9._-]+", "_", args.job)[-120:]
     out: Path = args.out or ROOT / "reports" / f"{safe_name}.png"
     panels = draw(state, points, thresholds, out)

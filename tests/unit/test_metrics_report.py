@@ -95,3 +95,74 @@ def test_command_line_prints_the_path_last(server: OpenAIServer, tmp_path: Path)
     )
     assert done.stdout.strip().splitlines()[-1] == str(out)
     assert out.stat().st_size > 10_000
+
+
+def test_every_panel_has_both_axis_labels_and_a_hint_where_one_is_known() -> None:
+    from training_metrics.model import JobState, Point
+
+    from stacks.config import ObservabilityConfig
+
+    state = JobState("ftjob-x", "openai", "running", "running")
+    names = ("RewardMean", "Entropy", "GradNorm", "AbortedRatio", "PolicyLoss")
+    points = [Point(m, s, 0.0, 1 / s) for s in range(1, 12) for m in names]
+    figure, titles = report.figure_of(state, points, ObservabilityConfig(entropy_floor=0.2))
+    visible = [axis for axis in figure.axes if axis.get_visible()]
+    assert len(visible) == len(titles) == 5
+    for axis in visible:
+        assert axis.get_xlabel() == "training step"
+        assert axis.get_ylabel()
+    by_title = {axis.get_title(loc="left").split("\n")[0]: axis for axis in visible}
+    assert by_title["Training reward (mean)"].get_ylabel() == "reward"
+    assert "should rise" in by_title["Training reward (mean)"].get_title(loc="left")
+    entropy = by_title["Policy entropy - alarm below 0.2"]
+    assert "alarm threshold" in entropy.get_legend_handles_labels()[1]
+    plt = pytest.importorskip("matplotlib.pyplot")
+    plt.close(figure)
+
+
+def test_native_unknown_job_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's Bedrock answers an unknown job as the service does (ResourceNotFoundException)."""
+    from botocore.exceptions import ClientError
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        source, where = report.source_for("bedrock", "us-east-1")
+        with pytest.raises(ClientError) as raised:
+            source.state("no-such-job")
+    line = report.user_error(raised.value, "no-such-job", where)
+    assert line is not None
+    assert line.startswith("job no-such-job not found in Bedrock in us-east-1")
+    assert "(ResourceNotFoundException: " in line
+
+
+def test_native_refused_credentials_are_one_line() -> None:
+    """The error Bedrock gives an unknown access key, checked against the real service model."""
+    import boto3
+    from botocore.exceptions import ClientError
+    from botocore.stub import Stubber
+    from training_metrics.bedrock_source import BedrockSource
+
+    client = boto3.client(
+        "bedrock", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y"
+    )
+    with Stubber(client) as stub:
+        stub.add_client_error(
+            "get_model_customization_job",
+            service_error_code="UnrecognizedClientException",
+            service_message="The security token included in the request is invalid.",
+            http_status_code=403,
+            expected_params={"jobIdentifier": "my-job"},
+        )
+        with pytest.raises(ClientError) as raised:
+            BedrockSource(client, None).state("my-job")
+    line = report.user_error(raised.value, "my-job", "Bedrock in us-east-1")
+    assert line == (
+        "Bedrock in us-east-1 refused your AWS credentials (UnrecognizedClientException: The "
+        "security token included in the request is invalid.): run aws configure / set AWS_PROFILE"
+    )
+
+
+def test_a_bug_is_not_dressed_as_a_user_error() -> None:
+    assert report.user_error(KeyError("status"), "ftjob-x", "the endpoint") is None

@@ -27,7 +27,7 @@ def test_bad_file_exits_1_and_names_the_line(capsys: pytest.CaptureFixture[str])
     code, out, _ = _run(["--dataset", str(FIXTURES / "bad_json.jsonl")], capsys)
     assert code == 1
     assert f"{FIXTURES / 'bad_json.jsonl'} line 7: not valid JSON" in out
-    assert "FAILED: 1 errors, 0 warnings" in out
+    assert "FAILED: 1 error, 0 warnings" in out
 
 
 def test_json_report_on_stdout(capsys: pytest.CaptureFixture[str]) -> None:
@@ -163,7 +163,7 @@ def test_make_preflight_passes_the_shipped_examples(tmp_path: Path) -> None:
     assert report["settings"]["max_prompt_length"] == 4096
     image = matplotlib_image().imread(tmp_path / "preflight.png")
     height, width = image.shape[:2]
-    assert (width, height) == (1260, 640)  # 3 x 2 panels at 100 dpi
+    assert (width, height) == (1260, 680)  # 3 x 2 panels at 100 dpi
 
 
 def test_make_preflight_rejects_a_grader_that_rewards_an_empty_answer(tmp_path: Path) -> None:
@@ -185,7 +185,7 @@ def test_make_preflight_rejects_a_grader_that_rewards_an_empty_answer(tmp_path: 
 def test_make_preflight_needs_dataset_and_grader() -> None:
     run = _make_preflight("DATASET=datasets/gsm8k/train.jsonl")
     assert run.returncode != 0
-    assert "make preflight: set DATASET=<jsonl> GRADER=<json>" in run.stdout
+    assert "make preflight: set DATASET=<jsonl> GRADER=<json>" in run.stderr
 
 
 def matplotlib_image() -> Any:
