@@ -16,7 +16,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: help install bundle synth acknowledgments test unit lint typecheck cfn-lint checkov deploy diff clean
+.PHONY: help install cdk-json bundle synth acknowledgments test unit lint typecheck cfn-lint checkov deploy diff clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,10 +39,14 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 
 install: $(VENV)/.installed node_modules/.installed ## Create .venv and node_modules (pinned)
 
+# Before the CDK CLI reads cdk.json: a syntax error is reported by line and column, at once.
+cdk-json:
+	@$(PYTHON) scripts/check_cdk_json.py
+
 bundle: $(VENV)/.installed ## Build the Lambda bundles under .build/ (no Docker)
 	$(PY) scripts/bundle_lambdas.py
 
-synth: install bundle ## Synthesize every environment (or ENV=name) into cdk.out
+synth: cdk-json install bundle ## Synthesize every environment (or ENV=name) into cdk.out
 	$(CDK) synth --quiet $(CDK_CONTEXT)
 
 acknowledgments: install bundle ## List every nag acknowledgment and checkov skip with its reason [ENV=name]
@@ -76,11 +80,11 @@ checkov: synth $(CHECKOV_VENV)/.installed ## checkov on cdk.out (skips carry the
 
 test: synth lint typecheck unit preflight-examples cfn-lint checkov ## Synth, lint, type-check, tests, preflight, cfn-lint, checkov
 
-deploy: install bundle ## Deploy one environment: make deploy ENV=dev
+deploy: cdk-json install bundle ## Deploy one environment: make deploy ENV=dev
 	@test -n "$(ENV)" || { echo "make deploy: set ENV=<environment>"; exit 2; }
 	$(CDK) deploy $(CDK_CONTEXT) --require-approval broadening
 
-diff: install bundle ## Show what a deploy would change: make diff ENV=dev
+diff: cdk-json install bundle ## Show what a deploy would change: make diff ENV=dev
 	@test -n "$(ENV)" || { echo "make diff: set ENV=<environment>"; exit 2; }
 	$(CDK) diff $(CDK_CONTEXT)
 
@@ -97,9 +101,8 @@ clean: ## Remove build output (keeps the virtual environments)
 
 # Preflight: check a dataset and grader locally before a job spends money (see README).
 .PHONY: preflight preflight-examples convert bench
-preflight-examples: $(VENV)/.installed ## Preflight every shipped example dataset with the grader its environments use
-	$(PY) -m preflight --dataset datasets/gsm8k/train.jsonl --validation datasets/gsm8k/validation.jsonl \
-	  --grader graders/gsm8k.json --env nova-dev
+preflight-examples: $(VENV)/.installed ## Preflight each dataset + grader pair that cdk.json's environments deploy
+	$(PY) scripts/preflight_examples.py
 
 preflight: $(VENV)/.installed ## Check data + grader: make preflight DATASET=<jsonl> GRADER=<json> [VALIDATION= ENV= MODEL= SAMPLES=]
 	@test -n "$(DATASET)" && test -n "$(GRADER)" || { echo "make preflight: set DATASET=<jsonl> GRADER=<json>"; exit 2; }

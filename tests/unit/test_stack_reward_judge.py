@@ -47,7 +47,7 @@ def test_rule_grader_gets_no_judge_grant(templates: dict[str, Any]) -> None:
     assert "JudgeShortTermApiKey" not in statements
 
 
-@pytest.mark.parametrize("grader", ["graders/rubric_judge.json"])
+@pytest.mark.parametrize("grader", ["tests/fixtures/graders/rubric_judge.json"])
 def test_judge_grader_gets_a_scoped_grant(tmp_path: Path, grader: str) -> None:
     context = cdk_context()
     context["environments"] = {"staging": {**context["environments"]["staging"], "grader": grader}}
