@@ -16,7 +16,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: help install cdk-json bundle synth acknowledgments test unit lint typecheck cfn-lint checkov deploy diff clean
+.PHONY: help install cdk-json check-config bundle synth acknowledgments test unit lint typecheck cfn-lint checkov deploy diff clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,14 +39,17 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 
 install: $(VENV)/.installed node_modules/.installed ## Create .venv and node_modules (pinned)
 
-# Before the CDK CLI reads cdk.json: a syntax error is reported by line and column, at once.
+# Before the CDK CLI reads cdk.json: a syntax error by line and column (standard library only,
+# so before any install), then every configuration problem, one line each (before the bundles).
 cdk-json:
 	@$(PYTHON) scripts/check_cdk_json.py
+check-config: cdk-json $(VENV)/.installed
+	@$(PY) scripts/check_cdk_json.py --environments $(if $(ENV),--env $(ENV),)
 
 bundle: $(VENV)/.installed ## Build the Lambda bundles under .build/ (no Docker)
 	$(PY) scripts/bundle_lambdas.py
 
-synth: cdk-json install bundle ## Synthesize every environment (or ENV=name) into cdk.out
+synth: cdk-json install check-config bundle ## Synthesize every environment (or ENV=name) into cdk.out
 	$(CDK) synth --quiet $(CDK_CONTEXT)
 
 acknowledgments: install bundle ## List every nag acknowledgment and checkov skip with its reason [ENV=name]
@@ -80,11 +83,11 @@ checkov: synth $(CHECKOV_VENV)/.installed ## checkov on cdk.out (skips carry the
 
 test: synth lint typecheck unit preflight-examples cfn-lint checkov ## Synth, lint, type-check, tests, preflight, cfn-lint, checkov
 
-deploy: cdk-json install bundle ## Deploy one environment: make deploy ENV=dev
+deploy: cdk-json install check-config bundle ## Deploy one environment: make deploy ENV=dev
 	@test -n "$(ENV)" || { echo "make deploy: set ENV=<environment>"; exit 2; }
 	$(CDK) deploy $(CDK_CONTEXT) --require-approval broadening
 
-diff: cdk-json install bundle ## Show what a deploy would change: make diff ENV=dev
+diff: cdk-json install check-config bundle ## Show what a deploy would change: make diff ENV=dev
 	@test -n "$(ENV)" || { echo "make diff: set ENV=<environment>"; exit 2; }
 	$(CDK) diff $(CDK_CONTEXT)
 

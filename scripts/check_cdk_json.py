@@ -1,17 +1,23 @@
 #!/usr/bin/env python3
-"""Read cdk.json before the CDK CLI does, so a syntax error names its line and column.
+"""Read cdk.json before the CDK CLI does: a syntax error by line and column, then every
+configuration problem, one line each.
 
-The CLI reports a broken cdk.json by character offset ("... in JSON at position 550"); this
-check runs first (``make synth``, ``diff``, ``deploy``) with the standard library only, so it
-costs a few milliseconds and needs no virtual environment. The settings themselves are checked
-by app.py (stacks/config.py), which lists every problem.
+The CLI reports a broken cdk.json by character offset ("... in JSON at position 550"), and a
+configuration problem raised in app.py comes with the CLI's own "Subprocess exited with error"
+line after it. ``make synth``, ``diff`` and ``deploy`` run this first: without options it
+checks the syntax with the standard library only (no virtual environment needed, a few
+milliseconds); with ``--environments`` it also validates the environments as app.py does
+(stacks/config.py, graders included), before any bundle is built.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def problem(path: Path) -> str | None:
@@ -31,14 +37,34 @@ def problem(path: Path) -> str | None:
     return None
 
 
+def environment_problems(path: Path, only: str | None) -> list[str]:
+    """Every problem of the environments in ``path`` (or of ``only``), as app.py finds them."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from stacks.config import ConfigError, load_environments
+
+    context = json.loads(path.read_text(encoding="utf-8"))["context"]
+    try:
+        load_environments(context, ROOT, only=only or None)
+    except ConfigError as err:
+        return err.lines
+    return []
+
+
 def main(argv: list[str]) -> int:
-    """Exit 1 with one ``error:`` line when cdk.json (or the path given) is not usable."""
-    path = Path(argv[0]) if argv else Path(__file__).resolve().parent.parent / "cdk.json"
-    found = problem(path)
-    if found is None:
-        return 0
-    print(f"error: {found}", file=sys.stderr)
-    return 1
+    """Exit 1 with one ``error:`` line per problem of cdk.json (or the path given)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("path", nargs="?", type=Path, default=ROOT / "cdk.json")
+    parser.add_argument("--environments", action="store_true", help="validate them too")
+    parser.add_argument("--env", help="only this environment (with --environments)")
+    args = parser.parse_args(argv)
+    found = problem(args.path)
+    problems = [found] if found is not None else []
+    if not problems and args.environments:
+        problems = environment_problems(args.path, args.env)
+    for line in problems:
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -71,7 +71,31 @@ def test_make_synth_checks_cdk_json_before_the_cli() -> None:
         text=True,
         check=True,
     ).stdout
-    assert plan.index("scripts/check_cdk_json.py") < plan.index("cdk synth")
+    syntax = plan.index("scripts/check_cdk_json.py\n")
+    environments = plan.index("scripts/check_cdk_json.py --environments")
+    assert syntax < environments < plan.index("bundle_lambdas.py")
+    assert plan.index("bundle_lambdas.py") < plan.index("cdk synth")
+
+
+def test_every_configuration_problem_before_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    context = cdk_context()
+    context["environments"]["dev"]["log_retention_days"] = 10
+    context["environments"]["prod"]["grader"] = "tests/fixtures/bad_graders/bad_regex.json"
+    path = tmp_path / "cdk.json"
+    path.write_text(json.dumps({"context": context}), encoding="utf-8")
+    assert check.main([str(path), "--environments"]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(":", 2)[1] for line in lines] == [
+        " environment 'dev'",
+        " environment 'prod'",
+    ]
+    assert lines[1].endswith(
+        "bad_regex.json: $.graders.format.pattern: invalid regular expression: missing ), "
+        "unterminated subpattern at position 0"
+    )
+    assert check.main([str(path), "--environments", "--env", "staging"]) == 0
 
 
 def test_preflight_examples_checks_each_pair_once() -> None:
