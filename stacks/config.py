@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from stacks.grader_check import grader_problem
+
 Backend = Literal["openai", "bedrock"]
 
 # Which base models each backend offers for RFT, by region (reference: bedrock-rft.md §1).
@@ -366,11 +368,8 @@ def _path_problems(data: dict[str, Any], project_root: Path) -> list[str]:
     if isinstance(grader, str):
         if not (project_root / grader).is_file():
             problems.append(f"grader = {json.dumps(grader)}: no such file")
-        else:
-            from stacks.grader_check import grader_problem  # the reward Lambda's loader
-
-            if (problem := grader_problem(project_root / grader)) is not None:
-                problems.append(f"grader {grader}: {problem}")
+        elif (problem := grader_problem(project_root / grader)) is not None:
+            problems.append(f"grader {grader}: {problem}")
     return problems
 
 
