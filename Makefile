@@ -16,7 +16,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: help install bundle synth acknowledgments test unit lint typecheck cfn-lint checkov deploy diff clean
+.PHONY: help install cdk-json check-config bundle synth acknowledgments test unit lint typecheck cfn-lint checkov deploy diff clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' \
@@ -50,17 +50,24 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 
 install: $(VENV)/.installed node_modules/.installed ## Create .venv and node_modules (pinned)
 
+# Before the CDK CLI reads cdk.json: a syntax error by line and column (standard library only,
+# so before any install), then every configuration problem, one line each (before the bundles).
+cdk-json:
+	@$(PYTHON) scripts/check_cdk_json.py
+check-config: cdk-json $(VENV)/.installed
+	@$(PY) scripts/check_cdk_json.py --environments $(if $(ENV),--env $(ENV),)
+
 bundle: $(VENV)/.installed ## Build the Lambda bundles under .build/ (no Docker)
 	$(PY) scripts/bundle_lambdas.py
 
 # The CLI's closing hints ("Supply a stack id ...") are dropped: the last line says what was made
 # or, when the app fails, the app's own error (not the CLI's "Subprocess exited with error 1").
-synth: synth-args install bundle ## Synthesize every environment (or ENV=name) into cdk.out
+synth: cdk-json synth-args install check-config bundle ## Synthesize every environment (or ENV=name) into cdk.out
 	$(CDK) synth --quiet $(CDK_CONTEXT) 2>&1 | { grep -v -e 'Successfully synthesized to ' \
 	  -e 'Supply a stack id ' -e 'app.py: Subprocess exited with error ' || true; } >&2
 	@$(PY) scripts/synthesized.py
 
-acknowledgments: acknowledgments-args install bundle ## List every nag acknowledgment and checkov skip with its reason [ENV=name]
+acknowledgments: cdk-json acknowledgments-args install bundle ## List every nag acknowledgment and checkov skip with its reason [ENV=name]
 	$(PY) scripts/acknowledgments.py $(ENV)
 
 unit: install bundle ## Run the pytest suite
@@ -95,10 +102,10 @@ checkov: synth $(CHECKOV_VENV)/.installed ## checkov on the synthesized template
 
 test: synth lint typecheck unit preflight-examples cfn-lint checkov ## Synth, lint, type-check, tests, preflight, cfn-lint, checkov
 
-deploy: deploy-args install bundle ## Deploy one environment: make deploy ENV=dev
+deploy: cdk-json deploy-args install check-config bundle ## Deploy one environment: make deploy ENV=dev
 	$(CDK) deploy $(CDK_CONTEXT) --require-approval broadening
 
-diff: diff-args install bundle ## Show what a deploy would change: make diff ENV=dev
+diff: cdk-json diff-args install check-config bundle ## Show what a deploy would change: make diff ENV=dev
 	$(CDK) diff $(CDK_CONTEXT)
 
 # The job's curves from its own API, drawn by the metrics collector's code.
@@ -114,9 +121,8 @@ clean: ## Remove build output (keeps the virtual environments)
 
 # Preflight: check a dataset and grader locally before a job spends money (see README).
 .PHONY: preflight preflight-examples convert bench
-preflight-examples: $(VENV)/.installed ## Preflight every shipped example dataset with the grader its environments use
-	$(PY) -m preflight --dataset datasets/gsm8k/train.jsonl --validation datasets/gsm8k/validation.jsonl \
-	  --grader graders/gsm8k.json --env nova-dev
+preflight-examples: $(VENV)/.installed ## Preflight each dataset + grader pair that cdk.json's environments deploy
+	$(PY) scripts/preflight_examples.py
 
 preflight: $(VENV)/.installed ## Check data + grader: make preflight DATASET=<jsonl> GRADER=<json> [VALIDATION= ENV= MODEL= SAMPLES=]
 	@test -n "$(DATASET)" && test -n "$(GRADER)" || { echo "make preflight: set DATASET=<jsonl> GRADER=<json>" >&2; exit 2; }

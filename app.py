@@ -17,20 +17,26 @@ def build_app(app: cdk.App) -> list[RftStack]:
     """Add the selected environments' stacks to ``app`` and gate it on the nag packs."""
     context = {"environments": app.node.try_get_context("environments")}
     only = app.node.try_get_context("env") or None
-    stacks = [
-        RftStack(app, config.stack_name, config=config)
-        for config in load_environments(context, PROJECT_ROOT, only=only)
-    ]
+    stacks, problems = [], []
+    for config in load_environments(context, PROJECT_ROOT, only=only):
+        try:
+            stacks.append(RftStack(app, config.stack_name, config=config))
+        except ConfigError as err:  # checks the constructs make; every environment's are shown
+            problems += err.lines
+    if problems:
+        raise ConfigError(problems)
     apply_rule_packs(app)
     return stacks
 
 
 def main() -> None:
-    """Synthesize; a configuration problem exits with its one-line message."""
+    """Synthesize; configuration problems exit with one ``error:`` line each."""
     app = cdk.App()
     try:
         build_app(app)
-    except (ConfigError, FileNotFoundError) as err:
+    except ConfigError as err:
+        sys.exit("\n".join(f"error: {line}" for line in err.lines))
+    except FileNotFoundError as err:
         sys.exit(f"error: {err}")
     app.synth()
 

@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from stacks.grader_check import grader_problem
+
 Backend = Literal["openai", "bedrock"]
 
 # Which base models each backend offers for RFT, by region (reference: bedrock-rft.md §1).
@@ -63,7 +65,12 @@ LOG_RETENTION_DAYS = (
 
 
 class ConfigError(ValueError):
-    """A configuration problem, worded for the person editing ``cdk.json``."""
+    """Configuration problems, worded for the person editing ``cdk.json``: one line each
+    (``lines``); the message is those lines joined by newlines."""
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.lines = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.lines))
 
 
 class _Strict(BaseModel):
@@ -380,54 +387,63 @@ def _hyper_model(backend: str | None) -> type[BaseModel]:
 
 
 def parse_environment(name: str, raw: dict[str, Any], project_root: Path) -> EnvironmentConfig:
-    """Validate one environment's raw settings; raise :class:`ConfigError` naming the problem."""
+    """Validate one environment's raw settings; raise :class:`ConfigError` listing every problem
+    (model fields, the backend's hyperparameters, the dataset folder and the grader definition)."""
     if not isinstance(raw, dict):
         raise ConfigError(f"environment '{name}': must be an object, got {type(raw).__name__}")
     data = {"name": name, **raw}
+    problems: list[str] = []
+    config: EnvironmentConfig | None = None
     try:
         config = EnvironmentConfig.model_validate(data)
-        problems: list[str] = []
     except ValidationError as err:
-        problems = _problems(err, data, ())
-    else:
-        try:
-            config.typed_hyperparameters  # noqa: B018 (validates the backend's own names)
-        except ValidationError as err:
-            scoped = {**config.hyperparameters, "__backend__": config.backend}
-            problems = _problems(err, scoped, ("hyperparameters",))
-        else:
-            undocumented = config.undocumented_problem()
-            problems = [undocumented] if undocumented else []
-    if problems:
-        raise ConfigError("; ".join(f"environment '{name}': {line}" for line in problems))
-    _check_paths(config, project_root)
+        problems += _problems(err, data, ())
+    problems += _hyperparameter_problems(data)
+    if config is not None and not problems and (undocumented := config.undocumented_problem()):
+        problems.append(undocumented)
+    problems += _path_problems(data, project_root)
+    if problems or config is None:
+        raise ConfigError([f"environment '{name}': {line}" for line in problems])
     return config
 
 
-def _check_paths(config: EnvironmentConfig, project_root: Path) -> None:
-    dataset = project_root / config.dataset
-    if not (dataset / "train.jsonl").is_file():
-        raise ConfigError(
-            f"environment '{config.name}': dataset = \"{config.dataset}\": "
+def _hyperparameter_problems(data: dict[str, Any]) -> list[str]:
+    """The hyperparameters checked in the backend's own names, even when other keys are bad."""
+    backend = data.get("backend", EnvironmentConfig.model_fields["backend"].default)
+    hyperparameters = data.get("hyperparameters", {})
+    if backend not in ("openai", "bedrock") or not isinstance(hyperparameters, dict):
+        return []  # the model's own errors name these
+    try:
+        _hyper_model(backend).model_validate(hyperparameters)
+    except ValidationError as err:
+        return _problems(err, {**hyperparameters, "__backend__": backend}, ("hyperparameters",))
+    return []
+
+
+def _path_problems(data: dict[str, Any], project_root: Path) -> list[str]:
+    """The dataset folder and the grader file, the grader loaded by the reward Lambda's loader."""
+    fields = EnvironmentConfig.model_fields
+    dataset = data.get("dataset", fields["dataset"].default)
+    grader = data.get("grader", fields["grader"].default)
+    problems = []
+    if isinstance(dataset, str) and not (project_root / dataset / "train.jsonl").is_file():
+        problems.append(
+            f"dataset = {json.dumps(dataset)}: "
             "must be a folder holding train.jsonl (and optionally validation.jsonl)"
         )
-    grader = project_root / config.grader
-    if not grader.is_file():
-        raise ConfigError(
-            f"environment '{config.name}': grader = \"{config.grader}\": no such file"
-        )
-    try:
-        json.loads(grader.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ConfigError(
-            f"environment '{config.name}': grader = \"{config.grader}\": not valid JSON ({err})"
-        ) from None
+    if isinstance(grader, str):
+        if not (project_root / grader).is_file():
+            problems.append(f"grader = {json.dumps(grader)}: no such file")
+        elif (problem := grader_problem(project_root / grader)) is not None:
+            problems.append(f"grader {grader}: {problem}")
+    return problems
 
 
 def load_environments(
     context: dict[str, Any], project_root: Path, only: str | None = None
 ) -> list[EnvironmentConfig]:
-    """All environments from the ``environments`` context (or just ``only``), validated."""
+    """All environments from the ``environments`` context (or just ``only``), validated; the
+    :class:`ConfigError` lists the problems of every environment, not only the first."""
     environments = context.get("environments")
     if not isinstance(environments, dict) or not environments:
         raise ConfigError("cdk.json: context.environments must define at least one environment")
@@ -437,4 +453,12 @@ def load_environments(
                 f'env = "{only}": no such environment; defined: {", ".join(environments)}'
             )
         return [parse_environment(only, environments[only], project_root)]
-    return [parse_environment(name, raw, project_root) for name, raw in environments.items()]
+    configs, problems = [], []
+    for name, raw in environments.items():
+        try:
+            configs.append(parse_environment(name, raw, project_root))
+        except ConfigError as err:
+            problems += err.lines
+    if problems:
+        raise ConfigError(problems)
+    return configs

@@ -619,3 +619,7 @@ class FineTuningJob(Construct):
             )
         CfnOutput(self, "JobStatusCommand", value=hint, description="How to read the job")
         CfnOutput(self, "JobConsole", value=console, description="Custom models in the console")
+        # The names the README documents (scripts read them), not Job<name><hash>.
+        for child in self.node.children:
+            if isinstance(child, CfnOutput):
+                child.override_logical_id(child.node.id)

@@ -1,5 +1,12 @@
-"""Shared fixtures: the synthesized stacks of every environment defined in cdk.json, and the
-local OpenAI-compatible server."""
+"""Shared fixtures: the synthesized stacks of the fixture environments, and the local
+OpenAI-compatible server.
+
+``cdk.json``, ``datasets/`` and ``graders/`` belong to the user: the construct and rule tests
+synthesize ``tests/fixtures/cdk.json`` instead (environments dev, staging, prod and nova-dev,
+with the datasets and graders under ``tests/fixtures/``), so editing the user's files never
+changes what they pin. The user's own cdk.json is tested only generically
+(tests/unit/test_user_config.py): it loads, synthesizes and passes its gates.
+"""
 
 from __future__ import annotations
 
@@ -18,15 +25,40 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
 
 
+FIXTURES = ROOT / "tests" / "fixtures"
+FIXTURE_CDK_JSON = FIXTURES / "cdk.json"
+FIXTURE_GRADERS = FIXTURES / "graders"
+FIXTURE_DATASETS = FIXTURES / "datasets"
+
+
 def cdk_context() -> dict[str, Any]:
-    """The context of cdk.json (environments and feature flags), as `cdk synth` passes it."""
-    context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
+    """The fixture context (environments and feature flags) the tests synthesize, in the shape
+    `cdk synth` passes cdk.json's: a fresh copy, free to change."""
+    context: dict[str, Any] = json.loads(FIXTURE_CDK_JSON.read_text(encoding="utf-8"))["context"]
     return context
+
+
+def user_cdk_context() -> dict[str, Any]:
+    """The context of the user's own cdk.json, for the tests that check it generically."""
+    context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8"))["context"]
+    return context
+
+
+def write_fixture_cdk_json(folder: Path) -> Path:
+    """``folder/cdk.json`` holding the fixture context, its dataset and grader paths absolute:
+    for tools that read cdk.json from a project root of their own (preflight, report)."""
+    context = cdk_context()
+    for raw in context["environments"].values():
+        for key in ("dataset", "grader"):
+            raw[key] = str(ROOT / raw[key])
+    path = folder / "cdk.json"
+    path.write_text(json.dumps({"context": context}, indent=2), encoding="utf-8")
+    return path
 
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """Every environment's stack, built once per test session (as app.py builds them)."""
+    """Every fixture environment's stack, built once per test session (as app.py builds them)."""
     import aws_cdk as cdk
 
     from app import build_app
@@ -38,7 +70,7 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
 
 @pytest.fixture(scope="session")
 def templates(synthesized: dict[str, Any]) -> dict[str, Any]:
-    """``aws_cdk.assertions.Template`` per environment name."""
+    """``aws_cdk.assertions.Template`` per fixture environment name."""
     from aws_cdk.assertions import Template
 
     return {name: Template.from_stack(stack) for name, stack in synthesized["stacks"].items()}

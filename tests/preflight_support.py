@@ -8,7 +8,8 @@ from preflight.dataset import Limits, Record, check_dataset
 from preflight.findings import Findings
 from tests.lambda_loader import ROOT
 
-EXAMPLE_DATASET = ROOT / "datasets" / "gsm8k" / "train.jsonl"
+# The tests' own copy: datasets/ is the user's to change or delete.
+EXAMPLE_DATASET = ROOT / "tests" / "fixtures" / "datasets" / "gsm8k" / "train.jsonl"
 
 
 @pytest.fixture(name="records", scope="module")

@@ -16,7 +16,8 @@ import pytest
 from tests.lambda_loader import LAMBDA_DIR, ROOT, load_handler
 
 FIXTURES = ROOT / "tests" / "fixtures" / "reward"
-GRADERS = ROOT / "graders"
+# The example graders as the tests own them (graders/ is the user's to change or delete).
+GRADERS = ROOT / "tests" / "fixtures" / "graders"
 
 
 def reward_module(name: str = "grading") -> ModuleType:

@@ -41,9 +41,11 @@ def test_tags_reach_resources(templates: dict[str, Any]) -> None:
         assert tags.get("project") == "bedrock-rft"
 
 
-def test_bad_config_exits_with_one_line(tmp_path: Path, project_root: Path) -> None:
+def test_bad_config_exits_with_one_line_per_problem(tmp_path: Path, project_root: Path) -> None:
     context = cdk_context()
     context["environments"]["dev"]["hyperparameters"] = {"n_epochs": 0}
+    context["environments"]["dev"]["log_retention_days"] = 10
+    context["environments"]["staging"]["grader"] = "tests/fixtures/bad_graders/bad_type.json"
     result = subprocess.run(
         [sys.executable, "app.py"],
         cwd=project_root,
@@ -59,9 +61,17 @@ def test_bad_config_exits_with_one_line(tmp_path: Path, project_root: Path) -> N
         timeout=120,
     )
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == (
-        "error: environment 'dev': hyperparameters.n_epochs = 0: out of range; allowed: 1 to 50"
-    )
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    expected = [
+        "error: environment 'dev': log_retention_days = 10: must be one of 1, 3, 5, 7, 14, 30,",
+        "error: environment 'dev': hyperparameters.n_epochs = 0: out of range; allowed: 1 to 50",
+        "error: environment 'staging': grader tests/fixtures/bad_graders/bad_type.json: "
+        "$.type: 'magic_grader' is not allowed; allowed: string_check,",
+    ]
+    assert len(lines) == len(expected), lines
+    for line, start in zip(lines, expected, strict=True):
+        assert line.startswith(start), line
 
 
 def test_permissions_boundary_reaches_every_role(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The typed environment config: the shipped environments load, each bad value fails clearly."""
+"""The typed environment config: the fixture environments load, each bad value fails clearly,
+and every problem is reported (one line each), not only the first."""
 
 from __future__ import annotations
 
@@ -14,17 +15,25 @@ from stacks.config import (
     load_environments,
     parse_environment,
 )
-from tests.conftest import cdk_context
+from tests.conftest import FIXTURES, cdk_context
+
+# Files the tests own (the defaults, datasets/gsm8k and graders/gsm8k.json, are the user's).
+FILES: dict[str, Any] = {
+    "dataset": "tests/fixtures/datasets/gsm8k",
+    "grader": "tests/fixtures/graders/gsm8k.json",
+}
 
 OPENAI_DEV: dict[str, Any] = {
     "region": "us-west-2",
     "backend": "openai",
     "base_model": "openai.gpt-oss-20b",
+    **FILES,
 }
 NOVA: dict[str, Any] = {
     "region": "us-east-1",
     "backend": "bedrock",
     "base_model": "amazon.nova-2-lite-v1:0:256k",
+    **FILES,
 }
 
 
@@ -36,7 +45,7 @@ def error_of(raw: dict[str, Any], root: Path, name: str = "dev") -> str:
     return message
 
 
-def test_shipped_environments_load(project_root: Path) -> None:
+def test_fixture_environments_load(project_root: Path) -> None:
     configs = {c.name: c for c in load_environments(cdk_context(), project_root)}
     assert set(configs) == {"dev", "staging", "prod", "nova-dev"}
     assert {c.backend for c in configs.values()} == {"openai", "bedrock"}
@@ -128,9 +137,48 @@ def test_bad_values_name_key_value_and_allowed(
     assert expected in error_of(raw, project_root)
 
 
-def test_several_problems_are_all_reported(project_root: Path) -> None:
-    message = error_of({**OPENAI_DEV, "region": "nowhere", "alarm_email": "x"}, project_root)
-    assert 'region = "nowhere"' in message and 'alarm_email = "x"' in message
+def test_several_problems_are_all_reported_one_line_each(project_root: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_environment(
+            "dev", {**OPENAI_DEV, "region": "nowhere", "alarm_email": "x"}, project_root
+        )
+    lines = str(caught.value).splitlines()
+    assert lines == caught.value.lines
+    assert len(lines) == 2
+    assert lines[0].startswith("environment 'dev': region = \"nowhere\": must be an AWS region")
+    assert lines[1] == "environment 'dev': alarm_email = \"x\": must be an e-mail address"
+
+
+def test_a_bad_key_does_not_hide_bad_hyperparameters_or_files(project_root: Path) -> None:
+    raw = {
+        **OPENAI_DEV,
+        "log_retention_days": 10,
+        "hyperparameters": {"n_epochs": 0, "batch_size": 0},
+        "dataset": "datasets/none-such",
+    }
+    with pytest.raises(ConfigError) as caught:
+        parse_environment("dev", raw, project_root)
+    assert [line.split(":", 2)[1].strip() for line in caught.value.lines] == [
+        "log_retention_days = 10",
+        "hyperparameters.n_epochs = 0",
+        "hyperparameters.batch_size = 0",
+        'dataset = "datasets/none-such"',
+    ]
+
+
+def test_problems_of_every_environment_are_reported(project_root: Path) -> None:
+    context = cdk_context()
+    context["environments"]["dev"]["log_retention_days"] = 10
+    context["environments"]["prod"]["reward_function"]["memory_mb"] = 64
+    context["environments"]["nova-dev"]["hyperparameters"]["batchSize"] = 8
+    with pytest.raises(ConfigError) as caught:
+        load_environments(context, project_root)
+    assert [line.split(":", 1)[0] for line in caught.value.lines] == [
+        "environment 'dev'",
+        "environment 'prod'",
+        "environment 'nova-dev'",
+    ]
+    assert "reward_function.memory_mb = 64" in caught.value.lines[1]
 
 
 def test_unlisted_model_can_be_allowed_explicitly(project_root: Path) -> None:
@@ -153,7 +201,27 @@ def test_missing_dataset_and_grader_files(project_root: Path, tmp_path: Path) ->
     (tmp_path / "datasets" / "d" / "train.jsonl").write_text("{}\n")
     (tmp_path / "g.json").write_text("{not json")
     message = error_of({**OPENAI_DEV, "dataset": "datasets/d", "grader": "g.json"}, tmp_path)
-    assert 'grader = "g.json": not valid JSON' in message
+    assert message.startswith("environment 'dev': grader g.json: $: g.json is not valid JSON: ")
+    assert message.endswith("at line 1 column 2")
+
+
+@pytest.mark.parametrize(
+    ("grader", "problem"),
+    [
+        ("bad_type.json", "$.type: 'magic_grader' is not allowed; allowed: string_check, "),
+        (
+            "bad_regex.json",
+            "$.graders.format.pattern: invalid regular expression: missing ), unterminated",
+        ),
+    ],
+)
+def test_the_grader_is_loaded_by_the_reward_lambdas_loader(
+    project_root: Path, grader: str, problem: str
+) -> None:
+    path = f"tests/fixtures/bad_graders/{grader}"
+    assert (FIXTURES / "bad_graders" / grader).is_file()
+    message = error_of({**OPENAI_DEV, "grader": path}, project_root)
+    assert message.startswith(f"environment 'dev': grader {path}: {problem}")
 
 
 def test_selecting_one_environment(project_root: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.lambda_loader import load_handler
+from tests.lambda_loader import ROOT, load_handler
 from tests.reward_support import (
     GRADERS,
     definition_error,
@@ -92,26 +92,27 @@ def test_paths_are_resolved_from_the_lambda_root_first(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     grading = reward_module()
-    (tmp_path / "graders").mkdir()
-    (tmp_path / "graders" / "gsm8k.json").write_text(
+    relative = "tests/fixtures/graders/gsm8k.json"
+    (tmp_path / relative).parent.mkdir(parents=True)
+    (tmp_path / relative).write_text(
         '{"type": "math_answer", "name": "from-root"}', encoding="utf-8"
     )
-    definition = grading.load_definition("graders/gsm8k.json", root=tmp_path)
+    definition = grading.load_definition(relative, root=tmp_path)
     assert definition.name == "from-root"
     # not under the root: the working directory (the repository in tests and preflight)
-    fallback = grading.load_definition("graders/gsm8k.json", root=tmp_path / "elsewhere")
+    fallback = grading.load_definition(relative, root=tmp_path / "elsewhere")
     assert fallback.name == "gsm8k"
 
 
 @pytest.mark.parametrize("path", sorted(GRADERS.glob("*.json")), ids=lambda p: p.name)
-def test_every_shipped_definition_is_valid(path: Path) -> None:
+def test_every_fixture_definition_is_valid(path: Path) -> None:
     grading = reward_module()
     definition = grading.load_definition(path)
     assert definition.name
 
 
 def _readme_examples() -> list[str]:
-    readme = (GRADERS.parent / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Graders: the reward Lambda's grader library", 1)[1]
     section = section.split("\n## ", 1)[0]
     return re.findall(r"```json\n(.*?)\n```", section, re.DOTALL)

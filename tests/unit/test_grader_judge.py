@@ -445,8 +445,8 @@ def _imported_at_cold_start(definition: str) -> dict[str, bool]:
 
 
 def test_heavy_packages_are_imported_only_when_a_definition_needs_them() -> None:
-    assert not any(_imported_at_cold_start("graders/gsm8k.json").values())
-    judged = _imported_at_cold_start("graders/rubric_judge.json")
+    assert not any(_imported_at_cold_start("tests/fixtures/graders/gsm8k.json").values())
+    judged = _imported_at_cold_start("tests/fixtures/graders/rubric_judge.json")
     assert judged["jinja2"]  # its templates are compiled at cold start
     assert judged["openai"]  # at cold start, not in the first batch's deadline
     assert not judged["nltk"]

@@ -12,6 +12,7 @@ from types import ModuleType
 import pytest
 from matplotlib import image
 
+from tests.conftest import write_fixture_cdk_json
 from tests.lambda_loader import ROOT
 from tests.metrics_fixtures import synthetic_run
 from tests.openai_server import OpenAIServer
@@ -69,11 +70,20 @@ def test_job_without_metrics_says_so(server: OpenAIServer, tmp_path: Path) -> No
         report.main(["ftjob-empty", "--out", str(tmp_path / "x.png")])
 
 
+@pytest.fixture
+def fixture_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The report reads the fixture environments (cdk.json is the user's to change)."""
+    write_fixture_cdk_json(tmp_path)
+    monkeypatch.setattr(report, "ROOT", tmp_path)
+
+
+@pytest.mark.usefixtures("fixture_config")
 def test_unknown_environment_is_named() -> None:
     with pytest.raises(SystemExit, match="ENV=nowhere: no such environment; defined: dev"):
         report.main(["ftjob-x", "--env", "nowhere"])
 
 
+@pytest.mark.usefixtures("fixture_config")
 def test_environment_sets_backend_region_and_thresholds() -> None:
     config = report.environment("nova-dev")
     assert (config.backend, config.region) == ("bedrock", "us-east-1")

@@ -19,6 +19,7 @@ from moto import mock_aws
 from stacks.config import EnvironmentConfig
 from stacks.nag import rule_packs
 from stacks.observability import Observability
+from tests.conftest import cdk_context
 from tests.lambda_loader import ROOT
 
 ACCOUNT = "123456789012"
@@ -60,7 +61,7 @@ SAMPLE_EVENT: dict[str, Any] = {
 
 
 def environment(name: str, **overrides: Any) -> EnvironmentConfig:
-    raw = json.loads((ROOT / "cdk.json").read_text())["context"]["environments"][name]
+    raw = cdk_context()["environments"][name]
     return EnvironmentConfig.model_validate({"name": name, **raw, **overrides})
 
 

@@ -10,11 +10,16 @@ from typing import Any
 
 import pytest
 
+from preflight import __main__ as preflight_main
 from preflight.__main__ import main
+from tests.conftest import write_fixture_cdk_json
 from tests.lambda_loader import ROOT
 from tests.openai_server import OpenAIServer, Reply
 
 FIXTURES = ROOT / "tests" / "fixtures" / "preflight"
+# The tests' own example dataset and grader (datasets/ and graders/ are the user's).
+DATASET = "tests/fixtures/datasets/gsm8k"
+GRADER = "tests/fixtures/graders/gsm8k.json"
 
 
 def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -75,13 +80,17 @@ def test_five_thousand_bad_lines_give_a_short_report(
     assert len(out.splitlines()) < 30
 
 
-def test_env_supplies_max_prompt_length(capsys: pytest.CaptureFixture[str]) -> None:
+def test_env_supplies_max_prompt_length(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    write_fixture_cdk_json(tmp_path)
+    monkeypatch.setattr(preflight_main, "ROOT", tmp_path)  # its cdk.json: the fixture's
     code, out, _ = _run(
         ["--dataset", str(FIXTURES / "good.jsonl"), "--env", "nova-dev", "--json"], capsys
     )
     report = json.loads(out)
     assert code == 0
-    assert report["settings"]["max_prompt_length"] == 4096  # cdk.json, nova-dev
+    assert report["settings"]["max_prompt_length"] == 4096  # the fixture's nova-dev
     assert report["datasets"][0]["max_prompt_tokens"] == 4096
 
     code, out, _ = _run(
@@ -145,13 +154,12 @@ def _make_preflight(*variables: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_make_preflight_passes_the_shipped_examples(tmp_path: Path) -> None:
-    """The documented command on the example dataset and grader (what `make test` runs)."""
+def test_make_preflight_passes_the_example(tmp_path: Path) -> None:
+    """The documented command on the example dataset and grader."""
     run = _make_preflight(
-        "DATASET=datasets/gsm8k/train.jsonl",
-        "VALIDATION=datasets/gsm8k/validation.jsonl",
-        "GRADER=graders/gsm8k.json",
-        "ENV=nova-dev",
+        f"DATASET={DATASET}/train.jsonl",
+        f"VALIDATION={DATASET}/validation.jsonl",
+        f"GRADER={GRADER}",
         f"REPORT_DIR={tmp_path}",
     )
     assert run.returncode == 0, run.stdout + run.stderr
@@ -160,7 +168,6 @@ def test_make_preflight_passes_the_shipped_examples(tmp_path: Path) -> None:
     assert report["passed"] is True
     assert [d["records"] for d in report["datasets"]] == [500, 100]
     assert report["grader"]["probes"]["reference"]["mean"] == 1.0
-    assert report["settings"]["max_prompt_length"] == 4096
     image = matplotlib_image().imread(tmp_path / "preflight.png")
     height, width = image.shape[:2]
     assert (width, height) == (1260, 680)  # 3 x 2 panels at 100 dpi
@@ -172,18 +179,18 @@ def test_make_preflight_rejects_a_grader_that_rewards_an_empty_answer(tmp_path: 
         json.dumps({"type": "math_answer", "input": "{{ item.reference_answer.final_answer }}"})
     )
     run = _make_preflight(
-        "DATASET=datasets/gsm8k/train.jsonl", f"GRADER={grader}", f"REPORT_DIR={tmp_path}"
+        f"DATASET={DATASET}/train.jsonl", f"GRADER={grader}", f"REPORT_DIR={tmp_path}"
     )
     assert run.returncode != 0
     assert "ERROR grader rewards an empty response: 500" in run.stdout
     assert (
-        "datasets/gsm8k/train.jsonl line 1 (id gsm8k-train-00000): an empty response scores 1.00"
+        f"{DATASET}/train.jsonl line 1 (id gsm8k-train-00000): an empty response scores 1.00"
     ) in run.stdout
     assert json.loads((tmp_path / "preflight.json").read_text())["passed"] is False
 
 
 def test_make_preflight_needs_dataset_and_grader() -> None:
-    run = _make_preflight("DATASET=datasets/gsm8k/train.jsonl")
+    run = _make_preflight(f"DATASET={DATASET}/train.jsonl")
     assert run.returncode != 0
     assert "make preflight: set DATASET=<jsonl> GRADER=<json>" in run.stderr
 
@@ -198,7 +205,7 @@ def test_baseline_sampling_end_to_end(
     capsys: pytest.CaptureFixture[str], openai_server: OpenAIServer, tmp_path: Path
 ) -> None:
     """--model/--samples: the real SDK to a local server, graded by the real handler."""
-    lines = (ROOT / "datasets/gsm8k/train.jsonl").read_text(encoding="utf-8").split("\n")
+    lines = (ROOT / DATASET / "train.jsonl").read_text(encoding="utf-8").split("\n")
     answers = {}
     for line in filter(None, lines):
         record = json.loads(line)
@@ -218,9 +225,9 @@ def test_baseline_sampling_end_to_end(
     code = main(
         [
             "--dataset",
-            str(ROOT / "datasets/gsm8k/train.jsonl"),
+            str(ROOT / DATASET / "train.jsonl"),
             "--grader",
-            str(ROOT / "graders/gsm8k.json"),
+            str(ROOT / GRADER),
             "--model",
             "openai.gpt-oss-20b",
             "--samples",
@@ -254,9 +261,9 @@ def test_baseline_near_zero_is_a_warning(
     code, out, _ = _run(
         [
             "--dataset",
-            str(ROOT / "datasets/gsm8k/train.jsonl"),
+            str(ROOT / DATASET / "train.jsonl"),
             "--grader",
-            str(ROOT / "graders/gsm8k.json"),
+            str(ROOT / GRADER),
             "--model",
             "m",
             "--samples",

@@ -28,11 +28,11 @@ from preflight.reward import (
     check_answer,
     ensure_lambda_paths,
 )
-from tests.lambda_loader import ROOT
 from tests.openai_server import OpenAIServer, Reply
 from tests.preflight_support import records_fixture  # noqa: F401 (fixture)
+from tests.reward_support import GRADERS
 
-GSM8K_GRADER = ROOT / "graders" / "gsm8k.json"
+GSM8K_GRADER = GRADERS / "gsm8k.json"
 
 
 def _grader(tmp_path: Path, definition: dict[str, Any]) -> Path:
@@ -349,10 +349,10 @@ def test_model_judged_grader_runs_on_100_records_through_the_judge_endpoint(
     openai_server: OpenAIServer, records: list[Record]
 ) -> None:
     openai_server.chat.behaviour = _judge_reply
-    findings, result = _check(ROOT / "graders" / "rubric_judge.json", records)
+    findings, result = _check(GRADERS / "rubric_judge.json", records)
     assert result.records == 100
     assert result.notes == [
-        f"{ROOT / 'graders' / 'rubric_judge.json'} calls a model: grader checks ran on the "
+        f"{GRADERS / 'rubric_judge.json'} calls a model: grader checks ran on the "
         "first 100 records only (--grader-records to choose)"
     ]
     judged = 6 * 20 + 5 * 100
@@ -366,7 +366,7 @@ def test_model_judged_grader_runs_on_100_records_through_the_judge_endpoint(
 def test_failing_judge_is_reported(
     openai_server: OpenAIServer, tmp_path: Path, records: list[Record]
 ) -> None:
-    definition = json.loads((ROOT / "graders" / "rubric_judge.json").read_text())
+    definition = json.loads((GRADERS / "rubric_judge.json").read_text())
     definition.update(max_retries=0, name="judge")
     openai_server.chat.behaviour = lambda body, number: Reply(
         status=503, error="model is not ready"

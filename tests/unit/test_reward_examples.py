@@ -1,4 +1,5 @@
-"""Each example grader definition shipped in graders/, on data of its task."""
+"""Each example grader definition, on data of its task: the tests' own copies
+(tests/fixtures/graders/) of the examples shipped in graders/, which are the user's to change."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from tests.reward_support import (
 )
 
 
-def test_every_example_has_a_test_here() -> None:
+def test_every_fixture_example_has_a_test_here() -> None:
     tested = {"gsm8k.json", "invoice_extraction.json", "rubric_judge.json"}
     assert {path.name for path in GRADERS.glob("*.json")} == tested
 

@@ -141,16 +141,12 @@ def test_the_job_resource_keeps_its_logical_id(templates: dict[str, Any], env: s
 @pytest.mark.parametrize("env", list(STARTING))
 def test_outputs_name_the_job_and_where_it_is_recorded(templates: dict[str, Any], env: str) -> None:
     outputs = templates[env].to_json()["Outputs"]
-    job_id = next(v for k, v in outputs.items() if k.startswith("JobJobId"))
+    job_id = outputs["JobId"]
     [resource_id] = resources_of(templates[env], RESOURCE_TYPE)
     assert job_id["Value"] == {"Ref": resource_id}
-    backend = next(v for k, v in outputs.items() if k.startswith("JobJobBackend"))
-    assert backend["Value"] == STARTING[env]
-    record = next(v for k, v in outputs.items() if k.startswith("JobJobRecordParameter"))
-    assert record["Value"] == f"/bedrock-rft/{env}/job"
-    command = template_text(
-        next(v for k, v in outputs.items() if k.startswith("JobJobStatusCommand"))["Value"]
-    )
+    assert outputs["JobBackend"]["Value"] == STARTING[env]
+    assert outputs["JobRecordParameter"]["Value"] == f"/bedrock-rft/{env}/job"
+    command = template_text(outputs["JobStatusCommand"]["Value"])
     assert f"<{resource_id}>" in command
 
 

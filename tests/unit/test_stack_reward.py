@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import resources_of
+from tests.conftest import FIXTURE_GRADERS, resources_of
 
 ENVIRONMENTS = ["dev", "staging", "prod", "nova-dev"]
 
@@ -93,6 +93,6 @@ def test_the_asset_carries_the_environments_grader(
     shipped = [d / "graders" / "gsm8k.json" for d in asset_dirs]
     shipped = [path for path in shipped if path.is_file()]
     assert shipped, "the reward asset holds graders/gsm8k.json"
-    expected = json.loads((project_root / "graders" / "gsm8k.json").read_text())
+    expected = json.loads((FIXTURE_GRADERS / "gsm8k.json").read_text())
     assert any(json.loads(path.read_text()) == expected for path in shipped)
     assert stack.reward.grader_name == (expected.get("name") or "gsm8k")

@@ -8,7 +8,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from stacks.staging import dataset_digest
-from tests.conftest import resources_of
+from tests.conftest import FIXTURE_DATASETS, resources_of
 
 
 def staging_keys(template: Any) -> list[dict[str, Any]]:
@@ -87,9 +87,9 @@ def test_removal_follows_the_environment(templates: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("env", ["dev", "nova-dev"])
 def test_dataset_lands_under_a_content_addressed_prefix(
-    templates: dict[str, Any], synthesized: dict[str, Any], env: str, project_root: Any
+    templates: dict[str, Any], synthesized: dict[str, Any], env: str
 ) -> None:
-    digest = dataset_digest(project_root / "datasets" / "gsm8k")
+    digest = dataset_digest(FIXTURE_DATASETS / "gsm8k")
     stack = synthesized["stacks"][env]
     assert stack.staging.dataset_prefix == f"datasets/gsm8k/{digest}/"
     assert stack.staging.train_key.endswith(f"{digest}/train.jsonl")
