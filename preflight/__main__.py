@@ -310,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         report = run(args, err_console)
     except UsageError as err:
-        print(f"preflight: {err}", file=sys.stderr)
+        print("\n".join(f"preflight: {line}" for line in str(err).splitlines()), file=sys.stderr)
         return 2
     if args.json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")

@@ -44,7 +44,8 @@ def main(argv: list[str]) -> int:
         try:
             stacks = build_app(app)
         except (ConfigError, FileNotFoundError) as err:
-            print(f"acknowledgments: {err}", file=sys.stderr)
+            lines = err.lines if isinstance(err, ConfigError) else [str(err)]
+            print("\n".join(f"acknowledgments: {line}" for line in lines), file=sys.stderr)
             return 2
         nag: dict[tuple[str, str, str], set[str]] = defaultdict(set)
         for path, rule_id, reason in ACKNOWLEDGED:

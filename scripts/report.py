@@ -92,7 +92,7 @@ def environment(name: str) -> EnvironmentConfig:
     try:
         return load_environments({"environments": environments}, ROOT, only=name)[0]
     except ConfigError as err:
-        raise SystemExit(f"report: {err}") from None
+        raise SystemExit("\n".join(f"report: {line}" for line in err.lines)) from None
 
 
 # The report's calls are user-facing: an unreachable endpoint fails in seconds, not minutes of
