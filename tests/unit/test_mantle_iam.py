@@ -170,7 +170,7 @@ def test_route_override_reaches_every_function(templates: dict[str, Template]) -
     # the reward function, the job's two handlers and the collector
     assert routes(templates["unconditioned"]).count("/openai/v1") == 4
     outputs = templates["unconditioned"].find_outputs("*")
-    command = next(v for k, v in outputs.items() if k.startswith("JobJobStatusCommand"))
+    command = outputs["JobStatusCommand"]
     assert "api.aws/openai/v1/fine_tuning/jobs/" in template_text(command["Value"])
 
 
