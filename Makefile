@@ -39,11 +39,26 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 
 install: $(VENV)/.installed node_modules/.installed ## Create .venv and node_modules (pinned)
 
-bundle: $(VENV)/.installed ## Build the Lambda bundles under .build/ (no Docker)
+bundle: $(VENV)/.installed ## Build the Lambda bundles under .build/ from their locks (no Docker)
 	$(PY) scripts/bundle_lambdas.py
 
 synth: install bundle ## Synthesize every environment (or ENV=name) into cdk.out
 	$(CDK) synth --quiet $(CDK_CONTEXT)
+	$(PY) scripts/prune_cdk_out.py cdk.out
+
+# The Lambda platform the locks are resolved for (as scripts/bundle_lambdas.py installs them).
+LOCK_TARGET := --python-platform aarch64-manylinux_2_28 --python-version 3.13
+LOCK := $(VENV)/bin/uv pip compile --quiet $(LOCK_TARGET) --custom-compile-command "make lock"
+.PHONY: lock parity
+lock: $(VENV)/.installed ## Re-lock the Lambda dependencies (lambda/*/requirements.in) with hashes [UPGRADE=1]
+	# One resolution of every function's inputs, so the bundles share their versions.
+	$(LOCK) $(if $(UPGRADE),--upgrade) -o lambda/constraints.txt lambda/*/requirements.in
+	for input in lambda/*/requirements.in; do \
+	  $(LOCK) --generate-hashes -c lambda/constraints.txt -o $${input%.in}.txt $$input; \
+	done
+
+parity: $(VENV)/.installed ## Run the handlers from bundles built for this machine on CPython 3.13 (if found)
+	$(PY) scripts/parity.py
 
 acknowledgments: install bundle ## List every nag acknowledgment and checkov skip with its reason [ENV=name]
 	$(PY) scripts/acknowledgments.py $(ENV)
@@ -74,7 +89,7 @@ checkov: synth $(CHECKOV_VENV)/.installed ## checkov on cdk.out (skips carry the
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
 	  --directory cdk.out --skip-path 'asset\.'
 
-test: synth lint typecheck unit preflight-examples cfn-lint checkov ## Synth, lint, type-check, tests, preflight, cfn-lint, checkov
+test: synth lint typecheck unit parity preflight-examples cfn-lint checkov ## Synth, lint, type-check, tests, runtime parity, preflight, cfn-lint, checkov
 
 deploy: install bundle ## Deploy one environment: make deploy ENV=dev
 	@test -n "$(ENV)" || { echo "make deploy: set ENV=<environment>"; exit 2; }
