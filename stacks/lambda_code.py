@@ -13,7 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 
 from stacks.bundle_store import PROJECT_ROOT, BundleRecord, hold, read_record, sources_digest
 
-__all__ = ["PROJECT_ROOT", "bundle_code", "bundle_dir", "bundle_record"]
+__all__ = ["PROJECT_ROOT", "asset_code", "bundle_code", "bundle_record"]
 
 
 def bundle_record(name: str) -> BundleRecord:
@@ -35,11 +35,6 @@ def bundle_record(name: str) -> BundleRecord:
         )
     hold(record.folder)
     return record
-
-
-def bundle_dir(name: str) -> Path:
-    """The built folder of function ``name`` (see ``bundle_record``)."""
-    return bundle_record(name).folder
 
 
 def asset_code(folder: Path, digest: str) -> lambda_.Code:

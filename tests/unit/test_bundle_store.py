@@ -104,3 +104,57 @@ def test_cdk_out_keeps_only_the_assets_its_manifest_names(tmp_path: Path) -> Non
         "asset.1111superseded.zip",
     ]
     assert sorted(p.name for p in assembly.glob("asset.*")) == kept
+
+
+def _without_cpython313(tmp_path: Path) -> dict[str, str]:
+    """An environment whose only ``python3.13`` is a pyenv-like shim that fails."""
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    shim = shims / "python3.13"
+    shim.write_text("#!/bin/sh\necho 'python3.13: command not found' >&2\nexit 127\n")
+    shim.chmod(0o755)
+    environment = {k: v for k, v in os.environ.items() if k != "RFT_PYTHON313"}
+    return {**environment, "PATH": f"{shims}:/usr/bin:/bin", "PYENV_ROOT": str(tmp_path)}
+
+
+def test_without_cpython313_parity_says_so_in_one_line_and_passes(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "scripts/parity.py"],
+        cwd=ROOT,
+        env=_without_cpython313(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines() == [
+        "parity: no CPython 3.13 found (python3.13 on PATH or pyenv): skipped"
+    ]
+
+
+def test_a_found_cpython313_is_probed_not_trusted(tmp_path: Path) -> None:
+    bundler = _script("bundle_lambdas")
+    environment = _without_cpython313(tmp_path)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for key in ("PATH", "PYENV_ROOT"):
+            monkeypatch.setenv(key, environment[key])
+        monkeypatch.delenv("RFT_PYTHON313", raising=False)
+        assert bundler.find_cpython313() is None
+        monkeypatch.setenv("RFT_PYTHON313", sys.executable)  # the dev interpreter: not 3.13
+        assert bundler.find_cpython313() is None
+
+
+def test_a_bundle_built_from_other_sources_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stacks.lambda_code import bundle_record
+
+    monkeypatch.setenv(bundle_store.BUILD_DIR_VARIABLE, str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"bundle 'job' is missing: run `make bundle`"):
+        bundle_record("job")
+    stale = bundle_store.BundleRecord(name="job", digest="0" * 64, sources="1" * 64, bytecode=None)
+    _folders(stale.folder.parent, stale.folder.name)
+    stale.write()
+    with pytest.raises(FileNotFoundError, match=r"'job' is out of date with lambda/job"):
+        bundle_record("job")
