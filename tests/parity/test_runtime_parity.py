@@ -14,13 +14,17 @@ from typing import Any
 import pytest
 
 from stacks.bundle_store import read_record
+from tests.job_support import delete_event, fixture_event, on_event
 from tests.lambda_loader import SHARED_DATA, LambdaContext
+from tests.openai_server import OpenAIServer
 from tests.parity.conftest import PARITY_PYTHON
 from tests.reward_support import FIXTURES, check_contract, fixture, load_reward, scores
 
 DRIVER = Path(__file__).with_name("driver.py")
 # A GSM8K grader of the tests' own (the shipped graders/ belong to the user).
 MATH_GRADER = {"name": "parity-math", "type": "math_answer", "tolerance": 1e-6}
+# Credentials that sign requests (short-term API keys, SigV4) and reach no account.
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 REWARD_ENVIRONMENT = {
     "RFT_ENVIRONMENT": "parity",
     "POWERTOOLS_SERVICE_NAME": "reward",
@@ -106,12 +110,6 @@ def test_reward_answers_the_fixture_events_as_the_sources_do(
     assert answer["result"] == _source_outputs(monkeypatch, MATH_GRADER, event)
 
 
-def test_job_completes_a_delete_without_calling_aws() -> None:
-    event = {"RequestType": "Delete", "PhysicalResourceId": "ftjob-parity", "Data": {}}
-    answer = run_bundle("job", event, {"POWERTOOLS_SERVICE_NAME": "job"}, "is_complete")
-    assert answer["result"] == {"IsComplete": True}
-
-
 @pytest.fixture
 def moto_endpoint() -> Iterator[str]:
     """A moto server on the loopback interface (SSM, CloudWatch, SNS as the collector uses)."""
@@ -124,14 +122,36 @@ def moto_endpoint() -> Iterator[str]:
     server.stop()
 
 
+def test_job_deletes_over_the_openai_api_as_the_sources_do(
+    openai_server: OpenAIServer, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Delete of a job the service does not know: the bundled openai SDK asks the local
+    OpenAI-compatible server, learns it is unknown, and the Delete succeeds (AWS calls go to
+    a local moto server)."""
+    event = delete_event(fixture_event("openai"), "ftjob-never-existed")
+    aws = {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": moto_endpoint}
+    environment = {**openai_server.sdk_environment(), **aws}
+    answer = run_bundle("job", event, {**environment, "POWERTOOLS_SERVICE_NAME": "job"}, "on_event")
+    asked = [r.path for r in openai_server.requests if r.method == "GET"]
+    assert asked == ["/v1/fine_tuning/jobs/ftjob-never-existed"]
+    for key, value in aws.items():
+        monkeypatch.setenv(key, value)
+    assert answer["result"] == on_event(event)
+
+
+def test_job_completes_a_delete_without_calling_aws() -> None:
+    event = {"RequestType": "Delete", "PhysicalResourceId": "ftjob-parity", "Data": {}}
+    answer = run_bundle("job", event, {"POWERTOOLS_SERVICE_NAME": "job"}, "is_complete")
+    assert answer["result"] == {"IsComplete": True}
+
+
 def test_metrics_collector_reads_the_job_record_over_aws_apis(moto_endpoint: str) -> None:
     import boto3
 
     environment = {
         "RFT_ENVIRONMENT": "parity",
         "AWS_ENDPOINT_URL": moto_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+        **FAKE_CREDENTIALS,
         "POWERTOOLS_SERVICE_NAME": "metrics",
     }
     assert run_bundle("metrics", {}, environment)["result"] == {
