@@ -284,23 +284,32 @@ def bundle(
     if not (target / "handler.py").is_file():
         deps = install_dependencies(name, interpreter, host=host)
         staging = _staging(target)
-        link_tree(deps, staging)
-        for folder in (SOURCE / "common", SOURCE / name):
-            for path in source_files(folder):
-                destination = staging / path.relative_to(folder)
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, destination)
-        if compiler:
-            print(f"bundle {name}: compiling to bytecode with {compiler.path}")
-            subprocess.run(
-                [compiler.path, "-s", "-c", COMPILE, str(staging)],
-                env={"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", "")},
-                stdout=subprocess.DEVNULL,
-                check=True,
-            )
+        try:
+            _assemble(name, deps, staging, compiler)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         _move_into_place(staging, target)
     record.write()
     return target
+
+
+def _assemble(name: str, deps: Path, staging: Path, compiler: Interpreter | None) -> None:
+    """Dependencies (hard links), ``lambda/common``, the function, and bytecode if asked."""
+    link_tree(deps, staging)
+    for folder in (SOURCE / "common", SOURCE / name):
+        for path in source_files(folder):
+            destination = staging / path.relative_to(folder)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, destination)
+    if compiler:
+        print(f"bundle {name}: compiling to bytecode with {compiler.path}")
+        subprocess.run(
+            [compiler.path, "-s", "-c", COMPILE, str(staging)],
+            env={"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", "")},
+            stdout=subprocess.DEVNULL,
+            check=True,
+        )
 
 
 def prune_superseded(kind: str) -> list[str]:
