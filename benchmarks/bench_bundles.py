@@ -105,7 +105,7 @@ def cold_imports() -> None:
             f"  {name:8} sources only {without:7.0f} ms   with bytecode {with_:6.0f} ms   "
             f"({without / with_:.1f}x)"
         )
-    prune_superseded("parity-source")
+    prune_superseded("parity-source", interpreter)
 
 
 def main() -> int:

@@ -12,7 +12,8 @@ every input (build recipe, platform, lock, sources, bytecode or not). An unchang
 never written again, a changed one goes to a new folder, renamed into place when complete,
 and ``.build/bundles/<name>.json`` names the current one. Superseded folders are pruned
 unless a live synth holds them (``stacks/bundle_store.py``). Dependencies are installed
-once per lock (``.build/deps``), so synth after the first build needs no network.
+and compiled once per lock (``.build/deps``), so synth after the first build needs no
+network, and a change of a function's code recompiles only that code.
 
 Wheels are taken for ``manylinux2014_aarch64`` (glibc 2.17) and ``manylinux_2_28_aarch64``
 (glibc 2.28): Lambda's python3.13 runtime is Amazon Linux 2023 (glibc 2.34), so both run
@@ -44,6 +45,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,11 +89,18 @@ TEST_FOLDERS = frozenset({"tests", "test", "_tests", "benchmarks"})
 TOP_LEVEL_DEAD_WEIGHT = frozenset({"bin"})
 # Reward assets (bundle + one grader) unused for this long are pruned even when current.
 ASSET_MAX_IDLE_SECONDS = 24 * 3600.0
-COMPILE = (
-    "import compileall, py_compile, sys\n"
-    "compileall.compile_dir(sys.argv[1], ddir='/var/task', quiet=1, optimize=0, workers=1,\n"
-    "    invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)\n"
-)
+# Run by the CPython 3.13: compile a folder (argv[1]), or only the files named after it
+# (relative to it), recording each under /var/task as Lambda unpacks it.
+COMPILE = """
+import compileall, os, py_compile, sys
+root, files = sys.argv[1], sys.argv[2:]
+options = dict(quiet=1, optimize=0, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+if not files:
+    compileall.compile_dir(root, ddir="/var/task", workers=1, **options)
+for relative in files:
+    ddir = os.path.join("/var/task", os.path.dirname(relative))
+    compileall.compile_file(os.path.join(root, relative), ddir=ddir, **options)
+"""
 
 
 @dataclass(frozen=True)
@@ -216,31 +225,53 @@ def _move_into_place(staging: Path, target: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _deps_name(name: str, *, host: bool) -> str:
-    """The folder of function ``name``'s installed lock: named by the lock and the options."""
+def _deps_name(name: str, compiler: Interpreter | None, *, host: bool) -> str:
+    """The folder of function ``name``'s installed lock: named by the lock, the options and
+    the bytecode (compiled once per lock, not once per change of the function's code)."""
     lock = SOURCE / name / "requirements.txt"
     content = lock.read_bytes() if lock.is_file() else b""
     options = " ".join(HOST_PLATFORM if host else PLATFORM)
-    key = hashlib.sha256(b"\0".join([RECIPE.encode(), options.encode(), content]))
+    parts = [RECIPE.encode(), options.encode(), content]
+    parts += [compiler.bytecode_tag.encode()] if compiler else []
+    key = hashlib.sha256(b"\0".join(parts))
     return f"{'host' if host else 'lambda'}-{name}-{key.hexdigest()[:16]}"
 
 
-def install_dependencies(name: str, interpreter: Interpreter | None, *, host: bool) -> Path:
-    """The dependencies of function ``name`` from its lock, installed once per lock.
+def install_dependencies(
+    name: str, interpreter: Interpreter | None, compiler: Interpreter | None, *, host: bool
+) -> Path:
+    """The dependencies of function ``name`` from its lock, installed once per lock and, with
+    a ``compiler``, compiled once per lock (hard links to the installed files, plus bytecode).
 
     For the Lambda platform with this project's pip, or (``host``) for this machine with
     the CPython 3.13 ``interpreter``'s own pip.
     """
-    target = DEPS / _deps_name(name, host=host)
-    if not target.is_dir():
-        staging = _staging(target)
-        try:
-            _install_lock(name, interpreter, staging, host=host)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        _move_into_place(staging, target)
-    return target
+    installed = DEPS / _deps_name(name, None, host=host)
+    if not installed.is_dir():
+        _build(installed, lambda staging: _install_lock(name, interpreter, staging, host=host))
+    if compiler is None:
+        return installed
+    compiled = DEPS / _deps_name(name, compiler, host=host)
+    if not compiled.is_dir():
+        print(f"bundle {name}: compiling the dependencies with {compiler.path}")
+
+        def compile_installed(staging: Path) -> None:
+            link_tree(installed, staging)
+            compile_bytecode(compiler, staging)
+
+        _build(compiled, compile_installed)
+    return compiled
+
+
+def _build(target: Path, make: Callable[[Path], None]) -> None:
+    """Make ``target`` in a staging folder, renamed into place only when complete."""
+    staging = _staging(target)
+    try:
+        make(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _move_into_place(staging, target)
 
 
 def _install_lock(name: str, interpreter: Interpreter | None, staging: Path, *, host: bool) -> None:
@@ -282,38 +313,46 @@ def bundle(
     record = BundleRecord(name=name, digest=digest, sources=sources, bytecode=tag, kind=kind)
     target = record.folder
     if not (target / "handler.py").is_file():
-        deps = install_dependencies(name, interpreter, host=host)
-        staging = _staging(target)
-        try:
-            _assemble(name, deps, staging, compiler)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        _move_into_place(staging, target)
+        deps = install_dependencies(name, interpreter, compiler, host=host)
+        _build(target, lambda staging: _assemble(name, deps, staging, compiler))
     record.write()
     return target
 
 
 def _assemble(name: str, deps: Path, staging: Path, compiler: Interpreter | None) -> None:
-    """Dependencies (hard links), ``lambda/common``, the function, and bytecode if asked."""
+    """Dependencies (hard links, with their bytecode), ``lambda/common`` and the function
+    (compiled here when asked)."""
     link_tree(deps, staging)
+    copied = []
     for folder in (SOURCE / "common", SOURCE / name):
         for path in source_files(folder):
-            destination = staging / path.relative_to(folder)
+            relative = path.relative_to(folder)
+            destination = staging / relative
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, destination)
+            copied += [relative.as_posix()] if path.suffix == ".py" else []
     if compiler:
-        print(f"bundle {name}: compiling to bytecode with {compiler.path}")
-        subprocess.run(
-            [compiler.path, "-s", "-c", COMPILE, str(staging)],
-            env={"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", "")},
-            stdout=subprocess.DEVNULL,
-            check=True,
-        )
+        compile_bytecode(compiler, staging, copied)
 
 
-def prune_superseded(kind: str) -> list[str]:
-    """Delete the folders of ``kind`` (and unused reward assets) that no record names."""
+def compile_bytecode(compiler: Interpreter, root: Path, files: list[str] | None = None) -> None:
+    """Compile ``files`` of ``root`` (all of it when None) with the CPython 3.13 ``compiler``.
+
+    ``PYTHONHASHSEED=0``: set constants are written in hash order, so a random seed would
+    make the bytes differ from build to build.
+    """
+    subprocess.run(
+        [compiler.path, "-s", "-c", COMPILE, str(root), *(files or [])],
+        env={"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", "")},
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
+
+
+def prune_superseded(kind: str, interpreter: Interpreter | None) -> list[str]:
+    """Delete the folders of ``kind`` (and unused reward assets) that no record names, and
+    the installed locks of this kind other than the current ones (plain, and compiled by
+    ``interpreter``)."""
     root = build_root()
     names = function_names()
     records = [r for r in (read_record(name, kind) for name in names) if r is not None]
@@ -329,7 +368,8 @@ def prune_superseded(kind: str) -> list[str]:
     # Each kind of build prunes its own installs (and those of the layout before this one).
     host = kind.startswith("parity")
     other = "lambda-" if host else "host-"
-    keep = {p.name for p in DEPS.glob(f"{other}*")} | {_deps_name(n, host=host) for n in names}
+    keep = {p.name for p in DEPS.glob(f"{other}*")}
+    keep |= {_deps_name(n, c, host=host) for n in names for c in (None, interpreter)}
     removed += prune(DEPS, keep)
     return removed
 
@@ -358,7 +398,7 @@ def main(argv: list[str]) -> int:
         bundle(name, interpreter, host=args.host, bytecode=not args.no_bytecode)
     kind = ("parity" if not args.no_bytecode else "parity-source") if args.host else "bundles"
     if not args.names:
-        prune_superseded(kind)
+        prune_superseded(kind, interpreter)
     print(f"bundled: {', '.join(names)}")
     return 0
 

@@ -28,7 +28,7 @@ def main() -> int:
         return 0
     for name in function_names():
         bundle(name, interpreter, host=True)
-    prune_superseded("parity")
+    prune_superseded("parity", interpreter)
     print(f"parity: handlers on {interpreter.path}, bundles for this machine")
     environment = {**os.environ, "RFT_PARITY_PYTHON": interpreter.path}
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/parity"]
