@@ -57,7 +57,7 @@ cdk-json:
 check-config: cdk-json $(VENV)/.installed
 	@$(PY) scripts/check_cdk_json.py --environments $(if $(ENV),--env $(ENV),)
 
-bundle: $(VENV)/.installed ## Build the Lambda bundles under .build/ (no Docker)
+bundle: $(VENV)/.installed ## Build the Lambda bundles under .build/ from their locks (no Docker)
 	$(PY) scripts/bundle_lambdas.py
 
 # The CLI's closing hints ("Supply a stack id ...") are dropped: the last line says what was made
@@ -65,7 +65,22 @@ bundle: $(VENV)/.installed ## Build the Lambda bundles under .build/ (no Docker)
 synth: cdk-json synth-args install check-config bundle ## Synthesize every environment (or ENV=name) into cdk.out
 	$(CDK) synth --quiet $(CDK_CONTEXT) 2>&1 | { grep -v -e 'Successfully synthesized to ' \
 	  -e 'Supply a stack id ' -e 'app.py: Subprocess exited with error ' || true; } >&2
+	@$(PY) scripts/prune_cdk_out.py cdk.out
 	@$(PY) scripts/synthesized.py
+
+# The Lambda platform the locks are resolved for (as scripts/bundle_lambdas.py installs them).
+LOCK_TARGET := --python-platform aarch64-manylinux_2_28 --python-version 3.13
+LOCK := $(VENV)/bin/uv pip compile --quiet $(LOCK_TARGET) --custom-compile-command "make lock"
+.PHONY: lock parity
+lock: $(VENV)/.installed ## Re-lock the Lambda dependencies (lambda/*/requirements.in) with hashes [UPGRADE=1]
+	# One resolution of every function's inputs, so the bundles share their versions.
+	$(LOCK) $(if $(UPGRADE),--upgrade) -o lambda/constraints.txt lambda/*/requirements.in
+	for input in lambda/*/requirements.in; do \
+	  $(LOCK) --generate-hashes -c lambda/constraints.txt -o $${input%.in}.txt $$input; \
+	done
+
+parity: $(VENV)/.installed ## Run the handlers from bundles built for this machine on CPython 3.13 (if found)
+	$(PY) scripts/parity.py
 
 acknowledgments: cdk-json acknowledgments-args install bundle ## List every nag acknowledgment and checkov skip with its reason [ENV=name]
 	$(PY) scripts/acknowledgments.py $(ENV)
@@ -100,7 +115,7 @@ checkov: synth $(CHECKOV_VENV)/.installed ## checkov on the synthesized template
 	  $(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
 	  $$(printf -- '--file %s ' $$templates)
 
-test: synth lint typecheck unit preflight-examples cfn-lint checkov ## Synth, lint, type-check, tests, preflight, cfn-lint, checkov
+test: synth lint typecheck unit parity preflight-examples cfn-lint checkov ## Synth, lint, type-check, tests, runtime parity, preflight, cfn-lint, checkov
 
 deploy: cdk-json deploy-args install check-config bundle ## Deploy one environment: make deploy ENV=dev
 	$(CDK) deploy $(CDK_CONTEXT) --require-approval broadening

@@ -22,8 +22,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from stacks.bundle_store import build_root, hold, link_tree, touch
 from stacks.config import EnvironmentConfig
-from stacks.lambda_code import PROJECT_ROOT, bundle_dir
+from stacks.lambda_code import PROJECT_ROOT, asset_code, bundle_record
 from stacks.log_groups import encrypted_log_group
 from stacks.mantle import (
     INFERENCE_PROJECT_ACTIONS,
@@ -117,7 +118,7 @@ class RewardFunction(Construct):
             [project_root / "lambda" / "reward", project_root / "lambda" / "common", grader_file]
         )
 
-        asset_dir = self._asset_dir(grader_file, project_root)
+        asset_dir, asset_digest = self._asset_dir(grader_file)
         self.log_group = encrypted_log_group(self, "Logs", config=config, key=key)
         # An own role instead of AWSLambdaBasicExecutionRole: logs go to this log group only.
         self.role = iam.Role(
@@ -141,7 +142,7 @@ class RewardFunction(Construct):
             runtime=lambda_.Runtime.PYTHON_3_13,
             architecture=lambda_.Architecture.ARM_64,
             handler="handler.handler",
-            code=lambda_.Code.from_asset(str(asset_dir)),
+            code=asset_code(asset_dir, asset_digest),
             timeout=Duration.seconds(settings.timeout_seconds),
             memory_size=settings.memory_mb,
             reserved_concurrent_executions=settings.reserved_concurrency,
@@ -263,26 +264,32 @@ class RewardFunction(Construct):
             )
         )
 
-    def _asset_dir(self, grader_file: Path, project_root: Path) -> Path:
-        """The reward bundle with this environment's grader definition added.
+    def _asset_dir(self, grader_file: Path) -> tuple[Path, str]:
+        """The reward bundle with this environment's grader definition added, and its digest.
 
-        Content-addressed and written atomically, so parallel synths (tests) never see a
-        half-copied folder and an unchanged function keeps its asset hash.
+        Content-addressed (the reward bundle's digest and the definition's content) and
+        written atomically, so parallel synths (tests) never see a half-built folder and an
+        unchanged function keeps its asset hash; the digest is the asset's custom hash. The
+        bundle's files are hard links (one copy on disk however many graders are in use). The
+        folder is held for this process, so ``make bundle`` never prunes it under a synth.
         """
-        source = bundle_dir("reward")
-        stamp = project_root / ".build" / "deps" / "reward" / ".requirements.sha256"
-        deps = stamp.read_text() if stamp.is_file() else "none"
-        key = hashlib.sha256(f"{self.digest}:{deps}".encode()).hexdigest()[:16]
-        target = project_root / ".build" / "assets" / f"reward-{key}"
-        if target.is_dir():
-            return target
-        staging = Path(tempfile.mkdtemp(prefix=f"{target.name}.", dir=target.parent.parent))
-        shutil.copytree(source, staging, dirs_exist_ok=True)
-        (staging / "graders").mkdir(exist_ok=True)
-        shutil.copy2(grader_file, staging / "graders" / grader_file.name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            staging.rename(target)
-        except OSError:  # another synth finished the same folder first
-            shutil.rmtree(staging, ignore_errors=True)
-        return target
+        bundle = bundle_record("reward")
+        definition = hashlib.sha256(grader_file.read_bytes()).hexdigest()
+        digest = hashlib.sha256(
+            f"{bundle.digest}\0graders/{grader_file.name}\0{definition}".encode()
+        ).hexdigest()
+        # The bundle's digest leads the name: `make bundle` prunes the assets of old bundles.
+        target = build_root() / "assets" / f"reward-{bundle.digest[:12]}-{digest[:16]}"
+        hold(target)
+        if not (target / "graders" / grader_file.name).is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+            link_tree(bundle.folder, staging)
+            (staging / "graders").mkdir(exist_ok=True)
+            shutil.copyfile(grader_file, staging / "graders" / grader_file.name)
+            try:
+                staging.rename(target)
+            except OSError:  # another synth finished the same folder first
+                shutil.rmtree(staging, ignore_errors=True)
+        touch(target)
+        return target, digest

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import AssetHashType, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -130,8 +130,13 @@ class Staging(Construct):
             self,
             "Dataset",
             sources=[
+                # The content address as the asset hash: aws-cdk-lib's fingerprint cache
+                # (inode, mtime, size) can hand back a stale hash for a rewritten file.
                 s3deploy.Source.asset(
-                    str(dataset_dir), exclude=["*", "!train.jsonl", "!validation.jsonl"]
+                    str(dataset_dir),
+                    exclude=["*", "!train.jsonl", "!validation.jsonl"],
+                    asset_hash=f"dataset {self.dataset_digest}",
+                    asset_hash_type=AssetHashType.CUSTOM,
                 )
             ],
             destination_bucket=self.datasets_bucket,

@@ -4,11 +4,15 @@ Linux arm64 with a glibc the runtime has (scripts/bundle_lambdas.py checks every
 from __future__ import annotations
 
 import importlib.util
+import shutil
+import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from stacks.bundle_store import read_record
+from tests.bundle_support import canonical, lock_pins
 from tests.lambda_loader import ROOT
 
 
@@ -18,6 +22,7 @@ def _bundler() -> ModuleType:
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
@@ -81,7 +86,74 @@ def test_a_distribution_fits_when_one_of_its_tags_does(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["reward", "job", "metrics"])
 def test_the_built_bundles_hold_only_lambda_wheels(name: str) -> None:
-    folder = ROOT / ".build" / "lambda" / name
-    assert (folder / "handler.py").is_file(), f"{folder} is not built: run `make bundle`"
-    assert list(folder.glob("*.dist-info/WHEEL")), "the bundle has its dependencies"
-    assert bundler.check_wheels(folder) == []
+    record = read_record(name)
+    assert record is not None, f"{name} is not built: run `make bundle`"
+    assert list(record.folder.glob("*.dist-info/WHEEL")), "the bundle has its dependencies"
+    assert bundler.check_wheels(record.folder) == []
+
+
+@pytest.mark.parametrize("name", ["reward", "job", "metrics"])
+def test_the_built_bundles_hold_exactly_their_lock(name: str) -> None:
+    record = read_record(name)
+    assert record is not None, f"{name} is not built: run `make bundle`"
+    installed = {}
+    for metadata in record.folder.glob("*.dist-info/METADATA"):
+        fields = dict(
+            line.split(": ", 1)
+            for line in metadata.read_text("utf-8").splitlines()[:10]
+            if ": " in line
+        )
+        installed[canonical(fields["Name"])] = fields["Version"]
+    assert installed == lock_pins(ROOT / "lambda" / name / "requirements.txt")
+
+
+@pytest.mark.parametrize("name", ["reward", "job", "metrics"])
+def test_the_built_bundles_carry_no_test_folders_of_their_dependencies(name: str) -> None:
+    record = read_record(name)
+    assert record is not None, f"{name} is not built: run `make bundle`"
+    dead = [
+        p.relative_to(record.folder).as_posix()
+        for p in record.folder.glob("*/**/")
+        if p.name in bundler.TEST_FOLDERS and (p / "__init__.py").is_file()
+    ]
+    assert dead == []
+    assert not (record.folder / "bin").exists()
+
+
+def test_dropping_a_test_folder_a_module_imports_fails_the_build(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    (package / "tests").mkdir(parents=True)
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "tests" / "__init__.py").write_text("", encoding="utf-8")
+    (package / "tests" / "test_a.py").write_text("", encoding="utf-8")
+    (package / "tests.py").write_text("RUNTIME = 1\n", encoding="utf-8")
+    assert bundler.drop_dead_weight(tmp_path) == ["pkg/tests"]
+    assert (package / "tests.py").is_file()  # a module named like it stays
+
+    (package / "test").mkdir()
+    (package / "test" / "__init__.py").write_text("", encoding="utf-8")
+    (package / "core.py").write_text("from pkg.test import helper\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match=r"pkg/core.py imports pkg.test"):
+        bundler.drop_dead_weight(tmp_path)
+
+
+def test_bytecode_is_reproducible_and_records_the_lambda_path(tmp_path: Path) -> None:
+    interpreter = bundler.find_cpython313()
+    if interpreter is None:
+        pytest.skip("no CPython 3.13 found (python3.13 on PATH or pyenv)")
+    outputs = []
+    for run in ("first", "second"):
+        folder = tmp_path / run
+        shutil.copytree(ROOT / "lambda" / "common", folder)
+        if run == "first":
+            bundler.compile_bytecode(interpreter, folder)
+        else:  # file by file, as a function's own sources are compiled
+            files = [p.relative_to(folder).as_posix() for p in folder.rglob("*.py")]
+            bundler.compile_bytecode(interpreter, folder, files)
+        outputs.append({p.relative_to(folder): p.read_bytes() for p in folder.rglob("*.pyc")})
+    assert outputs[0], "the sources were compiled"
+    assert outputs[0] == outputs[1]
+    header = next(iter(outputs[0].values()))[:16]
+    assert header[:4] == bytes.fromhex(interpreter.magic)
+    assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, unchecked
+    assert all(b"/var/task/" in data for data in outputs[0].values())

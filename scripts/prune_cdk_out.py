@@ -1,0 +1,62 @@
+"""Delete the staged assets in a cloud assembly (``cdk.out``) that its manifest no longer names.
+
+The CDK copies each asset to ``cdk.out/asset.<hash>`` and never removes one, so every changed
+bundle left its old copy behind (hundreds of MB per change). After a synth, everything the
+new ``manifest.json`` names through its asset manifests is kept, and every other
+``asset.*`` entry goes. ``make synth`` runs this right after ``cdk synth``.
+
+Usage: ``python scripts/prune_cdk_out.py [cdk.out]``
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+
+def referenced_assets(assembly: Path) -> set[str]:
+    """The ``asset.*`` names of ``assembly`` that its manifest's asset manifests use."""
+    manifest = json.loads((assembly / "manifest.json").read_text(encoding="utf-8"))
+    used: set[str] = set()
+    for artifact in manifest.get("artifacts", {}).values():
+        if artifact.get("type") != "cdk:asset-manifest":
+            continue
+        assets = json.loads((assembly / artifact["properties"]["file"]).read_text("utf-8"))
+        for entry in assets.get("files", {}).values():
+            used.add(Path(entry["source"]["path"]).name)
+        for entry in assets.get("dockerImages", {}).values():
+            used.add(Path(entry["source"]["directory"]).name)
+    return used
+
+
+def prune_assembly(assembly: Path) -> list[str]:
+    """Delete the unreferenced ``asset.*`` entries of ``assembly``; return their names."""
+    used = referenced_assets(assembly)
+    removed = []
+    for entry in sorted(assembly.glob("asset.*")):
+        if entry.name in used:
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+        removed.append(entry.name)
+    return removed
+
+
+def main(argv: list[str]) -> int:
+    """Prune the given cloud assembly (default ``cdk.out``)."""
+    assembly = Path(argv[0] if argv else "cdk.out")
+    if not (assembly / "manifest.json").is_file():
+        print(f"prune: {assembly}/manifest.json does not exist (run `make synth` first)")
+        return 2
+    removed = prune_assembly(assembly)
+    if removed:
+        print(f"prune: removed {len(removed)} superseded asset(s) from {assembly}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

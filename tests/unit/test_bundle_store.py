@@ -1,0 +1,160 @@
+"""Build folders are pruned only when no live process holds them, and ``cdk.out`` keeps only
+the assets its manifest names."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from stacks import bundle_store
+from tests.lambda_loader import ROOT
+
+HOLDER = (
+    "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
+    "from stacks.bundle_store import hold; hold(Path(sys.argv[2])); print('held', flush=True);"
+    "sys.stdin.read()"
+)
+
+
+def _script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _folders(root: Path, *names: str) -> None:
+    for name in names:
+        (root / name).mkdir(parents=True)
+        (root / name / "handler.py").write_text("", encoding="utf-8")
+
+
+def test_a_folder_held_by_a_live_process_is_not_pruned(tmp_path: Path) -> None:
+    _folders(tmp_path, "reward-old", "reward-new", "reward-held")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(ROOT), str(tmp_path / "reward-held")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdin is not None
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        removed = bundle_store.prune(tmp_path, {"reward-new"})
+        assert removed == ["reward-old"]
+        assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == [
+            "reward-held",
+            "reward-new",
+        ]
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    # Its lock died with the process: now it goes.
+    assert bundle_store.prune(tmp_path, {"reward-new"}) == ["reward-held"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reward-new"]
+
+
+def test_idle_folders_go_and_builds_in_progress_stay(tmp_path: Path) -> None:
+    _folders(tmp_path, "reward-a-1", "reward-a-2", ".reward-a-3.tmp")
+    long_ago = time.time() - 2 * 24 * 3600
+    os.utime(tmp_path / "reward-a-1", (long_ago, long_ago))
+    removed = bundle_store.prune(tmp_path, {"reward-a-1", "reward-a-2"}, max_idle_seconds=3600)
+    assert removed == ["reward-a-1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".reward-a-3.tmp", "reward-a-2"]
+
+
+def test_a_folder_this_process_holds_is_never_removed(tmp_path: Path) -> None:
+    _folders(tmp_path, "mine")
+    bundle_store.hold(tmp_path / "mine")
+    assert bundle_store.prune(tmp_path, set()) == []
+    assert (tmp_path / "mine" / "handler.py").is_file()
+
+
+@pytest.mark.synth
+def test_cdk_out_keeps_only_the_assets_its_manifest_names(tmp_path: Path) -> None:
+    import aws_cdk as cdk
+    from aws_cdk import aws_s3_assets as s3_assets
+
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "data.txt").write_text("payload\n", encoding="utf-8")
+    app = cdk.App(outdir=str(tmp_path / "cdk.out"))
+    stack = cdk.Stack(app, "Assets")
+    s3_assets.Asset(stack, "Data", path=str(source))
+    app.synth()
+    assembly = tmp_path / "cdk.out"
+    kept = sorted(p.name for p in assembly.glob("asset.*"))
+    assert kept, "the synth staged the asset"
+    (assembly / "asset.0000superseded").mkdir()
+    (assembly / "asset.0000superseded" / "old.py").write_text("", encoding="utf-8")
+    (assembly / "asset.1111superseded.zip").write_bytes(b"PK")
+
+    prune_cdk_out = _script("prune_cdk_out")
+    assert prune_cdk_out.prune_assembly(assembly) == [
+        "asset.0000superseded",
+        "asset.1111superseded.zip",
+    ]
+    assert sorted(p.name for p in assembly.glob("asset.*")) == kept
+
+
+def _without_cpython313(tmp_path: Path) -> dict[str, str]:
+    """An environment whose only ``python3.13`` is a pyenv-like shim that fails."""
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    shim = shims / "python3.13"
+    shim.write_text("#!/bin/sh\necho 'python3.13: command not found' >&2\nexit 127\n")
+    shim.chmod(0o755)
+    environment = {k: v for k, v in os.environ.items() if k != "RFT_PYTHON313"}
+    return {**environment, "PATH": f"{shims}:/usr/bin:/bin", "PYENV_ROOT": str(tmp_path)}
+
+
+def test_without_cpython313_parity_says_so_in_one_line_and_passes(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "scripts/parity.py"],
+        cwd=ROOT,
+        env=_without_cpython313(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines() == [
+        "parity: no CPython 3.13 found (python3.13 on PATH or pyenv): skipped"
+    ]
+
+
+def test_a_found_cpython313_is_probed_not_trusted(tmp_path: Path) -> None:
+    bundler = _script("bundle_lambdas")
+    environment = _without_cpython313(tmp_path)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for key in ("PATH", "PYENV_ROOT"):
+            monkeypatch.setenv(key, environment[key])
+        monkeypatch.delenv("RFT_PYTHON313", raising=False)
+        assert bundler.find_cpython313() is None
+        monkeypatch.setenv("RFT_PYTHON313", sys.executable)  # the dev interpreter: not 3.13
+        assert bundler.find_cpython313() is None
+
+
+def test_a_bundle_built_from_other_sources_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stacks.lambda_code import bundle_record
+
+    monkeypatch.setenv(bundle_store.BUILD_DIR_VARIABLE, str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"bundle 'job' is missing: run `make bundle`"):
+        bundle_record("job")
+    stale = bundle_store.BundleRecord(name="job", digest="0" * 64, sources="1" * 64, bytecode=None)
+    _folders(stale.folder.parent, stale.folder.name)
+    stale.write()
+    with pytest.raises(FileNotFoundError, match=r"'job' is out of date with lambda/job"):
+        bundle_record("job")
