@@ -121,6 +121,15 @@ def scores(outputs: list[dict[str, Any]]) -> list[float]:
     return [output["aggregate_reward_score"] for output in outputs]
 
 
+def rollouts(event: Any) -> list[Any]:
+    """The rollouts an event of one of the accepted shapes carries (the tests' own reading):
+    a bare list, ``{"trajectories": [...]}``, or one rollout object."""
+    if isinstance(event, list):
+        return event
+    wrapped: list[Any] = event.get("trajectories", [event])
+    return wrapped
+
+
 def check_contract(event: list[Any], outputs: list[dict[str, Any]]) -> None:
     """Assert the response answers every rollout once, in order, in the documented shape."""
     assert isinstance(outputs, list)

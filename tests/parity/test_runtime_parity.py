@@ -18,7 +18,14 @@ from tests.job_support import delete_event, fixture_event, on_event
 from tests.lambda_loader import SHARED_DATA, LambdaContext
 from tests.openai_server import OpenAIServer
 from tests.parity.conftest import PARITY_PYTHON
-from tests.reward_support import FIXTURES, check_contract, fixture, load_reward, scores
+from tests.reward_support import (
+    FIXTURES,
+    check_contract,
+    fixture,
+    load_reward,
+    rollouts,
+    scores,
+)
 
 DRIVER = Path(__file__).with_name("driver.py")
 # A GSM8K grader of the tests' own (the shipped graders/ belong to the user).
@@ -106,7 +113,7 @@ def test_reward_answers_the_fixture_events_as_the_sources_do(
     event = fixture(name)["event"]
     config = {**REWARD_ENVIRONMENT, "GRADER_CONFIG": json.dumps(MATH_GRADER)}
     answer = run_bundle("reward", event, config)
-    check_contract(event, answer["result"])
+    check_contract(rollouts(event), answer["result"])
     assert answer["result"] == _source_outputs(monkeypatch, MATH_GRADER, event)
 
 

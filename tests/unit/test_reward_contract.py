@@ -17,6 +17,7 @@ from tests.reward_support import (
     load_reward,
     log_records,
     rollout,
+    rollouts,
     scores,
 )
 
@@ -32,14 +33,6 @@ def gsm8k(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 def test_every_documented_shape_is_a_fixture() -> None:
     assert len(SHAPES) >= 7
-
-
-def rollouts(event: Any) -> list[Any]:
-    """The rollouts an event of one of the accepted shapes carries (the test's own reading)."""
-    if isinstance(event, list):
-        return event
-    wrapped: list[Any] = event.get("trajectories", [event])
-    return wrapped
 
 
 @pytest.mark.parametrize("name", SHAPES)
