@@ -56,18 +56,24 @@ def grader_name(definition_path: Path) -> str:
 JUDGE_TYPES = frozenset({"score_model", "label_model"})
 
 
-def _models_of(definition: object, wanted: Callable[[dict[str, Any]], bool]) -> set[str]:
-    """The ``model`` of every grader ``wanted`` picks, at any depth of a definition."""
+def _models_of(
+    definition: object, wanted: Callable[[dict[str, Any]], bool], absent: str | None = None
+) -> set[str]:
+    """The ``model`` of every grader ``wanted`` picks, at any depth of a definition (``absent``
+    for a picked grader without one, when given)."""
     found: set[str] = set()
     if isinstance(definition, dict):
         model = definition.get("model")
-        if wanted(definition) and isinstance(model, str) and model:
-            found.add(model)
+        if wanted(definition):
+            if isinstance(model, str) and model:
+                found.add(model)
+            elif absent is not None:
+                found.add(absent)
         for value in definition.values():
-            found |= _models_of(value, wanted)
+            found |= _models_of(value, wanted, absent)
     elif isinstance(definition, list):
         for value in definition:
-            found |= _models_of(value, wanted)
+            found |= _models_of(value, wanted, absent)
     return found
 
 
@@ -76,14 +82,19 @@ def judge_models(definition: object) -> set[str]:
     return _models_of(definition, lambda grader: grader.get("type") in JUDGE_TYPES)
 
 
+# The reward Lambda's default for a cosine grader without "model" (grading/graders/embedding.py
+# DEFAULT_MODEL; a unit test keeps the two equal).
+DEFAULT_EMBEDDING_MODEL = "amazon.titan-embed-text-v2:0"
+
+
+def _is_cosine(grader: dict[str, Any]) -> bool:
+    return grader.get("type") == "text_similarity" and grader.get("evaluation_metric") == "cosine"
+
+
 def embedding_models(definition: object) -> set[str]:
-    """The embeddings models a definition's cosine text_similarity graders call."""
-    return _models_of(
-        definition,
-        lambda grader: (
-            grader.get("type") == "text_similarity" and grader.get("evaluation_metric") == "cosine"
-        ),
-    )
+    """The embeddings models a definition's cosine text_similarity graders call (the default
+    model for one that names none)."""
+    return _models_of(definition, _is_cosine, DEFAULT_EMBEDDING_MODEL)
 
 
 def source_digest(paths: list[Path]) -> str:

@@ -7,6 +7,7 @@ the role ``nova_assistant``, and message content as a string or a list of text b
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,58 @@ class Sample:
         return self._output_json
 
     @property
+    def prompt_messages(self) -> list[Any]:
+        """The messages before the response (the dataset item's prompt, as OpenAI's
+        ``item.messages``), unchanged."""
+        end = _last_assistant(self._raw_messages)
+        return list(self._raw_messages[: len(self._raw_messages) if end is None else end])
+
+    @property
+    def response_message(self) -> dict[str, Any]:
+        """The response as a chat-completions assistant message: ``role``, ``content`` and,
+        when the model called tools, ``tool_calls``."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.output_text}
+        if tools := self.output_tools:
+            message["tool_calls"] = tools
+        return message
+
+    @property
+    def output_tools(self) -> list[dict[str, Any]]:
+        """The tool calls of the response, in the chat-completions shape ``{"id", "type":
+        "function", "function": {"name", "arguments"}}`` (arguments a JSON string)."""
+        end = _last_assistant(self._raw_messages)
+        calls = self._raw_messages[end].get("tool_calls") if end is not None else None
+        if not isinstance(calls, list):
+            return []
+        return [_tool_call(call) for call in calls if isinstance(call, dict)]
+
+    @property
+    def choices(self) -> list[dict[str, Any]]:
+        """OpenAI's ``sample.choices``: one choice whose ``message`` is the response."""
+        return [
+            {"index": 0, "finish_reason": _finish_reason(self), "message": self.response_message}
+        ]
+
+    def python_view(self) -> dict[str, Any]:
+        """``sample`` as OpenAI's python grader receives it (fresh objects on every call)."""
+        return {
+            "output_text": self.output_text,
+            "output_json": copy.deepcopy(self.output_json),
+            "output_tools": self.output_tools,
+            "output_audio": {},  # rollouts carry no audio
+            "choices": self.choices,
+            "messages": copy.deepcopy(self.messages),
+        }
+
+    def python_item(self) -> dict[str, Any]:
+        """``item`` as OpenAI's python grader receives it: the dataset fields and, unless the
+        dataset has its own, the prompt ``messages`` (a fresh copy on every call)."""
+        item = copy.deepcopy(self.item)
+        if "messages" not in item:
+            item["messages"] = copy.deepcopy(self.prompt_messages)
+        return item
+
+    @property
     def messages(self) -> list[dict[str, str]]:
         """The conversation as ``{role, content}`` with text content (built when first used)."""
         if self._messages is None:
@@ -48,6 +101,38 @@ class Sample:
                 for message in self._raw_messages
             ]
         return self._messages
+
+
+def _last_assistant(messages: list[Any]) -> int | None:
+    """The index of the last assistant turn (the response), if any."""
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        if isinstance(message, dict) and str(message.get("role", "")).lower() in ASSISTANT_ROLES:
+            return index
+    return None
+
+
+def _tool_call(call: dict[str, Any]) -> dict[str, Any]:
+    """One tool call in the chat-completions shape (arguments given as an object are encoded,
+    as chat completions carries them as a JSON string)."""
+    function = call.get("function")
+    function = function if isinstance(function, dict) else {}
+    arguments = function.get("arguments", "")
+    if not isinstance(arguments, str):
+        arguments = json.dumps(arguments, ensure_ascii=False)
+    shaped: dict[str, Any] = {
+        "type": call.get("type") or "function",
+        "function": {"name": function.get("name", ""), "arguments": arguments},
+    }
+    if "id" in call:
+        shaped["id"] = call["id"]
+    return shaped
+
+
+def _finish_reason(sample: Sample) -> str:
+    # The rollout does not say why generation stopped; a response with tool calls stopped to
+    # call them, as chat completions reports it.
+    return "tool_calls" if sample.output_tools else "stop"
 
 
 def parse_json_output(text: str) -> Any:

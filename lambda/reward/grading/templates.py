@@ -43,7 +43,7 @@ class _ItemView:
 
     def __getattr__(self, name: str) -> Any:
         try:
-            return _view(self.data[name])
+            return self[name]
         except KeyError:
             raise AttributeError(name) from None
 
@@ -60,16 +60,38 @@ class _ItemView:
         return len(self.data)
 
 
+class _RootItemView(_ItemView):
+    """``item`` itself: the dataset fields, and ``messages`` (the prompt, as OpenAI's item
+    carries it) unless the dataset has a field of that name."""
+
+    __slots__ = ("sample",)
+
+    def __init__(self, sample: Sample) -> None:
+        super().__init__(sample.item)
+        self.sample = sample
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "messages" and key not in self.data:
+            return self.sample.prompt_messages
+        return _view(self.data[key])
+
+    def __contains__(self, key: object) -> bool:
+        return key == "messages" or key in self.data
+
+
 def _view(value: Any) -> Any:
     return _ItemView(value) if isinstance(value, dict) else value
 
 
 class _SampleView:
-    """``sample`` in templates: ``output_text``, ``output_json`` and ``messages``."""
+    """``sample`` in templates: ``output_text``, ``output_json``, ``messages``, and (built only
+    when a template reads them) ``output_tools``, ``choices`` and ``output_audio``."""
 
-    __slots__ = ("messages", "output_json", "output_text")
+    __slots__ = ("_sample", "_untrusted", "messages", "output_json", "output_text")
 
     def __init__(self, sample: Sample, untrusted: Callable[[str], str] | None) -> None:
+        self._sample = sample
+        self._untrusted = untrusted
         if untrusted is None:
             self.output_text: Any = sample.output_text
             self.output_json: Any = sample.output_json
@@ -89,6 +111,24 @@ class _SampleView:
                 for message in sample.messages
             ]
         )
+
+    def _response(self, value: Any) -> Any:
+        return value if self._untrusted is None else _enclose(value, self._untrusted)
+
+    @property
+    def output_tools(self) -> Any:
+        """The response's tool calls (chat-completions shape)."""
+        return self._response(self._sample.output_tools)
+
+    @property
+    def choices(self) -> Any:
+        """One choice whose ``message`` is the response (with its ``tool_calls``)."""
+        return self._response(self._sample.choices)
+
+    @property
+    def output_audio(self) -> Any:
+        """Always empty: rollouts carry no audio."""
+        return {}
 
 
 def _enclose(value: Any, untrusted: Callable[[str], str]) -> Any:
@@ -144,8 +184,17 @@ def _environment() -> SandboxedEnvironment:
                 self._fail_with_undefined_error()
             return False
 
+    class _Environment(ImmutableSandboxedEnvironment):
+        """Jinja's ``a.b`` tries the attribute before the item, so ``output_json.items`` would be
+        the dict method; in a grader's data a key of an object always wins, at any depth."""
+
+        def getattr(self, obj: Any, attribute: str) -> Any:
+            if type(obj) is dict and attribute in obj:
+                return obj[attribute]
+            return super().getattr(obj, attribute)
+
     # Immutable: a template cannot modify the sample or the item it is shown.
-    return ImmutableSandboxedEnvironment(
+    return _Environment(
         undefined=_Undefined,
         autoescape=False,
         finalize=_finalize,
@@ -196,7 +245,7 @@ class Template:
 
         try:
             return self._compiled.render(
-                sample=_SampleView(sample, untrusted), item=_ItemView(sample.item)
+                sample=_SampleView(sample, untrusted), item=_RootItemView(sample)
             )
         except TemplateError as err:
             # Jinja's message names the missing attribute, never the response text.

@@ -3,8 +3,17 @@
 Libraries where a well-kept one exists for the Lambda platform: rapidfuzz (fuzzy match) and
 NLTK (BLEU, GLEU, METEOR), each imported on first use (NLTK costs about 0.2 s). ROUGE is computed
 here: the reference implementation (``rouge-score``) ships no wheel, only a source archive, and
-the bundle installs binary wheels only. Texts are lower-cased and split into ``\\w+`` words, so
-no tokenizer data has to be downloaded.
+the bundle installs binary wheels only; the tests and ``make bench`` hold it to rouge-score.
+Texts are lower-cased and split into ``\\w+`` words, so no tokenizer data has to be downloaded.
+
+Identical texts score 1.0 under every metric (the same words in the same order, after that
+tokenization; ``fuzzy_match`` compares the strings as they are). The libraries do not all
+agree: sentence BLEU-4 of a text shorter than 4 words has no 4-grams to match (NLTK gives an
+identical one word 0.18), METEOR's fragmentation penalty is never 0 (an identical word scores
+0.5), and ROUGE-N of a text shorter than N words has no N-grams (rouge-score gives 0). A user's
+pass threshold on an exact match must pass, so those cases are 1.0 here; BLEU also uses n-gram
+orders only up to the shorter text's length (uniform weights), so a short answer is scored on
+the orders it has.
 """
 
 from __future__ import annotations
@@ -41,13 +50,18 @@ def _bleu_smoothing() -> Any:
 
 
 def bleu(candidate: str, reference: str) -> float:
-    """Sentence BLEU-4 (NLTK, smoothing method 1)."""
+    """Sentence BLEU (NLTK, smoothing method 1) over n-gram orders 1 to 4, fewer when a text is
+    shorter than 4 words (uniform weights over the orders it has)."""
     from nltk.translate.bleu_score import sentence_bleu
 
     hypothesis, expected = words(candidate), words(reference)
     if not hypothesis or not expected:
         return 1.0 if hypothesis == expected else 0.0
-    return float(sentence_bleu([expected], hypothesis, smoothing_function=_bleu_smoothing()))
+    orders = min(4, len(hypothesis), len(expected))
+    weights = (1.0 / orders,) * orders
+    return float(
+        sentence_bleu([expected], hypothesis, weights=weights, smoothing_function=_bleu_smoothing())
+    )
 
 
 def gleu(candidate: str, reference: str) -> float:
@@ -117,11 +131,28 @@ def rouge_l(candidate: str, reference: str) -> float:
     return _f1(previous[-1], len(hypothesis), len(expected))
 
 
+def _identical_is_one(metric: Metric) -> Metric:
+    """``metric``, with 1.0 for texts of the same words (see the module's docstring)."""
+
+    def scored(candidate: str, reference: str) -> float:
+        if candidate == reference or words(candidate) == words(reference):
+            return 1.0
+        return metric(candidate, reference)
+
+    scored.__doc__ = metric.__doc__
+    return scored
+
+
 METRICS: dict[str, Metric] = {
-    "fuzzy_match": fuzzy_match,
-    "bleu": bleu,
-    "gleu": gleu,
-    "meteor": meteor,
-    **{f"rouge_{n}": rouge_n(n) for n in range(1, 6)},
-    "rouge_l": rouge_l,
+    "fuzzy_match": fuzzy_match,  # identical strings are 100 in rapidfuzz already
+    **{
+        name: _identical_is_one(metric)
+        for name, metric in (
+            ("bleu", bleu),
+            ("gleu", gleu),
+            ("meteor", meteor),
+            *((f"rouge_{n}", rouge_n(n)) for n in range(1, 6)),
+            ("rouge_l", rouge_l),
+        )
+    },
 }

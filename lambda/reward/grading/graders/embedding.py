@@ -7,8 +7,10 @@ Example::
      "model": "amazon.titan-embed-text-v2:0", "input": "{{ sample.output_text }}",
      "reference": "{{ item.reference_answer }}"}
 
-OpenAI's grader has no ``model`` field (it picks its own embeddings model); here it is
-required. Bedrock's OpenAI-compatible endpoint serves no embeddings API (user guide,
+OpenAI's grader has no ``model`` field (it picks its own embeddings model, undocumented);
+here ``model`` is optional and defaults to :data:`DEFAULT_MODEL`, Amazon Titan Text
+Embeddings V2, the Bedrock embeddings model whose request shape is used below. Identical texts
+score 1.0 without a call. Bedrock's OpenAI-compatible endpoint serves no embeddings API (user guide,
 endpoints): the model is called through ``bedrock-runtime`` ``InvokeModel`` with the Titan
 Text Embeddings request body ``{"inputText": ...}`` and read from the response's
 ``embedding`` (user guide, Titan Embeddings G1/V2 parameters), signed with the function's own
@@ -47,6 +49,9 @@ from grading.templates import Template, optional_template, render_or_response
 if TYPE_CHECKING:
     from botocore.client import BaseClient
     from openai import OpenAI
+
+# The model when the definition names none (stacks/reward.py grants InvokeModel on it then).
+DEFAULT_MODEL = "amazon.titan-embed-text-v2:0"
 
 
 def cosine(first: Sequence[float], second: Sequence[float]) -> float:
@@ -98,7 +103,7 @@ class CosineSimilarity(Grader):
         """Build from the definition (``evaluation_metric`` already read)."""
         return cls(
             name,
-            model=spec.string("model"),
+            model=spec.string("model", DEFAULT_MODEL),
             input_template=optional_template(spec, "input"),
             reference=Template(spec.string("reference", empty=True), spec.at("reference")),
             policy=Policy.from_spec(spec),
@@ -150,6 +155,9 @@ class CosineSimilarity(Grader):
                 continue
             if not pair[0].strip() or not pair[1].strip():
                 grades[index] = Grade.of(0.0)  # nothing to compare: no similarity
+                continue
+            if pair[0] == pair[1]:  # the same text: the same embedding, exactly 1
+                grades[index] = with_threshold(self.name, 1.0, self.pass_threshold)
                 continue
             pairs[index] = pair
         texts = list(dict.fromkeys(text for pair in pairs.values() for text in pair))

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from grading.base import JUDGE_ERROR, JUDGE_TIMEOUT, Batch, Grade, Grader
+from grading.content import ImageContent, check_model_reads_images, content_text, has_images
 from grading.errors import DefinitionError, SampleError
 from grading.remote import OpenAIEndpoint, Outcome, Policy, ReplyError, log_failures, run_calls
 from grading.samples import Sample
@@ -60,6 +61,9 @@ SAMPLING = {
     "seed": "seed",
     "reasoning_effort": "reasoning_effort",
 }
+# The openai SDK's ReasoningEffort (types/shared/reasoning_effort.py of the pinned version),
+# passed through as given: which ones a Bedrock model honours is the endpoint's to say.
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 _JSON_OBJECT = re.compile(r"\{[\s\S]*\}")
 _BARE_NUMBER = re.compile(
     r"\s*[*_`\"']*\s*(-?[0-9]+(?:\.[0-9]+)?)\s*(?:/\s*[0-9]+(?:\.[0-9]+)?)?\s*[*_`\"'.]*\s*"
@@ -73,12 +77,12 @@ _LABELED_NUMBER = re.compile(
 @dataclass(frozen=True, slots=True)
 class _Message:
     role: str
-    content: Template
+    content: Template | ImageContent
 
 
 @dataclass(frozen=True, slots=True)
 class _Prompt:
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
 
 
 def _content_source(value: Any, path: str) -> str:
@@ -101,8 +105,11 @@ def _messages(spec: Spec) -> list[_Message]:
         entry_spec = Spec(entry, child_path(spec.at("input"), index))
         role = entry_spec.choice("role", ROLES)
         entry_spec.ignore("type")  # OpenAI's {"type": "message"}
-        source = _content_source(entry_spec.raw("content"), entry_spec.at("content"))
-        messages.append(_Message(role, Template(source, entry_spec.at("content"))))
+        content, where = entry_spec.raw("content"), entry_spec.at("content")
+        if has_images(content):  # image parts stay parts (grading.content)
+            messages.append(_Message(role, ImageContent(content, where)))
+        else:
+            messages.append(_Message(role, Template(_content_source(content, where), where)))
         entry_spec.finish()
     return messages
 
@@ -116,7 +123,7 @@ def _sampling(spec: Spec) -> dict[str, Any]:
         if params.has(key):
             value = params.raw(key)
             if key == "reasoning_effort":
-                value = params.choice(key, ("low", "medium", "high"))
+                value = params.choice(key, REASONING_EFFORTS)
             elif isinstance(value, bool) or not isinstance(value, int | float):
                 raise params.error(key, "must be a number")
             arguments[argument] = value
@@ -182,7 +189,7 @@ class _Judge(Grader):
             }
             for m in self.messages
         ]
-        if not any(nonce in message["content"] for message in rendered):
+        if not any(nonce in content_text(message["content"]) for message in rendered):
             rendered.append(
                 {
                     "role": "user",
@@ -389,9 +396,12 @@ class LabelModel(_Judge):
 def _common(spec: Spec, low: float, high: float) -> dict[str, Any]:
     """The keys both judges share."""
     fallback = spec.number("fallback_score", low, minimum=low, maximum=high)
+    model, messages = spec.string("model"), _messages(spec)
+    if any(isinstance(message.content, ImageContent) for message in messages):
+        check_model_reads_images(model, spec.at("model"))
     return {
-        "model": spec.string("model"),
-        "messages": _messages(spec),
+        "model": model,
+        "messages": messages,
         "sampling": _sampling(spec),
         "policy": Policy.from_spec(spec),
         "fallback_raw": fallback,

@@ -10,8 +10,10 @@ Example::
 
 Each sub-grader's value (on its own scale: a 0-10 judge gives 0-10) is a name in the formula
 (see :mod:`grading.formula`) and a Metric entry of the sample's result. The reward is the
-formula's value limited to [0, 1]. If any sub-grader cannot grade a sample, the sample scores
-0 with ``grader_error``; a judge timeout uses the judge's fallback score and is flagged.
+formula's value limited to [0, 1]. ``graders`` may also be one grader object (the openai
+SDK's type for it): the formula then names that grader by its ``name``. If any sub-grader
+cannot grade a sample, the sample scores 0 with ``grader_error``; a judge timeout uses the
+judge's fallback score and is flagged.
 """
 
 from __future__ import annotations
@@ -50,15 +52,18 @@ class Multi(Grader):
         graders_spec = spec.child("graders")
         if not graders_spec.data:
             raise spec.error("graders", "must name at least one grader")
-        graders: dict[str, Grader] = {}
-        for key in graders_spec.data:
-            where = child_path(graders_spec.path, key)
-            if not _IDENTIFIER.match(key):
-                raise DefinitionError(
-                    where, "a grader's name must be an identifier (a formula uses it)"
-                )
-            graders[key] = build_grader(Spec(graders_spec.raw(key), where), key)
-        graders_spec.finish()
+        if isinstance(graders_spec.data.get("type"), str):
+            graders = _single(graders_spec)
+        else:
+            graders = {}
+            for key in graders_spec.data:
+                where = child_path(graders_spec.path, key)
+                if not _IDENTIFIER.match(key):
+                    raise DefinitionError(
+                        where, "a grader's name must be an identifier (a formula uses it)"
+                    )
+                graders[key] = build_grader(Spec(graders_spec.raw(key), where), key)
+            graders_spec.finish()
         formula = Formula(
             spec.string("calculate_output"), frozenset(graders), spec.at("calculate_output")
         )
@@ -97,3 +102,14 @@ class Multi(Grader):
         return Grade(
             raw=value, score=clamp01(value), details=tuple(details), flags=frozenset(flags)
         )
+
+
+def _single(spec: Spec) -> dict[str, Grader]:
+    """``graders`` as one grader object (the openai SDK's ``MultiGrader.graders`` type): the
+    formula names it by its ``name``."""
+    name = spec.data.get("name")
+    if not isinstance(name, str) or not _IDENTIFIER.match(name):
+        raise spec.error(
+            "name", "a single grader under graders needs an identifier name (the formula uses it)"
+        )
+    return {name: build_grader(spec, name)}

@@ -6,9 +6,12 @@ Example::
     {"type": "python", "name": "exact",
      "source": "def grade(sample, item):\\n    return float(sample['output_text'] == 'yes')"}
 
-``sample`` is ``{"output_text", "output_json", "messages"}`` and ``item`` the dataset item,
-both fresh copies per call. The function's return value is what a ``multi`` formula sees; the
-reward is that value limited to [0, 1]. A call that raises or returns something other than a
+``sample`` is ``{"output_text", "output_json", "output_tools", "output_audio", "choices",
+"messages"}`` (as OpenAI documents it; ``output_audio`` is always empty) and ``item`` the dataset
+item with the prompt ``messages``, both fresh copies per call. The function's return value is
+what a ``multi`` formula sees; the reward is that value limited to [0, 1]. ``pass_threshold``
+(OpenAI's evals field) adds a ``<name>_passed`` metric (1 when the value reaches it) and leaves
+the reward as it is. A call that raises or returns something other than a
 finite number fails its sample (``grader_error``), not the batch.
 
 The source runs in the Lambda's own interpreter, with the Lambda's permissions: it is code of
@@ -20,7 +23,6 @@ start, so a syntax error or a missing ``grade`` fails the deployment's first inv
 
 from __future__ import annotations
 
-import copy
 import inspect
 import math
 from collections.abc import Callable
@@ -65,28 +67,35 @@ class PythonGrader(Grader):
 
     type_name = "python"
 
-    def __init__(self, name: str, *, function: GradeFunction) -> None:
+    def __init__(
+        self, name: str, *, function: GradeFunction, pass_threshold: float | None = None
+    ) -> None:
         super().__init__(name)
         self.function = function
+        self.pass_threshold = pass_threshold
 
     @classmethod
     def from_spec(cls, spec: Spec, name: str) -> PythonGrader:
         """Build from the definition."""
         spec.ignore("image_tag")  # OpenAI's runtime image: the Lambda's runtime is used here
-        return cls(name, function=compile_grade_function(spec.string("source"), spec.at("source")))
+        return cls(
+            name,
+            function=compile_grade_function(spec.string("source"), spec.at("source")),
+            pass_threshold=spec.number("pass_threshold", None),
+        )
 
     def grade(self, sample: Sample) -> Grade:
         """Grade one sample."""
-        view = {
-            "output_text": sample.output_text,
-            "output_json": copy.deepcopy(sample.output_json),
-            "messages": copy.deepcopy(sample.messages),
-        }
-        value = self.function(view, copy.deepcopy(sample.item))
+        value = self.function(sample.python_view(), sample.python_item())
         if isinstance(value, bool):
             value = float(value)
         if not isinstance(value, int | float) or not math.isfinite(value):
             kind = type(value).__name__ if not isinstance(value, float) else str(value)
             raise SampleError(f"grade() returned {kind}, not a finite number")
         raw = float(value)
-        return Grade(raw=raw, score=min(1.0, max(0.0, raw)))
+        grade = Grade(raw=raw, score=min(1.0, max(0.0, raw)))
+        if self.pass_threshold is None:
+            return grade
+        # OpenAI's evals field: whether the value reaches it, as a metric; the reward is the value
+        passed = 1.0 if raw >= self.pass_threshold else 0.0
+        return Grade(raw=raw, score=grade.score, details=((f"{self.name}_passed", passed),))
