@@ -18,6 +18,7 @@ limit and its worker is replaced, so the batch still goes on.
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,6 +83,9 @@ class Worker:
         process = context.Process(
             target=_serve, args=(self.function, theirs, ours), daemon=True, name="python-grader"
         )
+        # Output still buffered at the fork would be written again by the worker at its exit.
+        sys.stdout.flush()
+        sys.stderr.flush()
         with warnings.catch_warnings():
             # Python 3.12+ warns about forking a process with threads; see the module docstring.
             warnings.simplefilter("ignore", DeprecationWarning)
