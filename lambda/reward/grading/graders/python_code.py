@@ -129,21 +129,21 @@ class PythonGrader(Grader):
         remaining = batch.remaining()
         limit = self.timeout if remaining is None else min(self.timeout, remaining)
         if limit < MIN_CALL_SECONDS:
-            return self._timed_out(sample, "no time left before the deadline")
+            return self._timed_out("no time left before the deadline")
         try:
             answer = self.worker.call(self.view(sample), sample.item, limit)
         except Exception as err:  # the sample could not be sent (not JSON data)
             return Grade.failed(f"{self.name}: {type(err).__name__} sending the sample")
         return self._grade_of(sample, answer, limit)
 
-    def _timed_out(self, sample: Sample, why: str) -> Grade:
+    def _timed_out(self, why: str) -> Grade:
         return Grade(
             raw=0.0, score=0.0, flags=_TIMEOUT_FLAGS, error=f"{self.name}: grader_timeout ({why})"
         )
 
     def _grade_of(self, sample: Sample, answer: Answer, limit: float) -> Grade:
         if answer.status == "timeout":
-            return self._timed_out(sample, f"no result within {limit:g} s")
+            return self._timed_out(f"no result within {limit:g} s")
         if answer.status == "died":
             return Grade.failed(f"{self.name}: the grader's process ended ({answer.detail})")
         if answer.status == "raised":
