@@ -27,6 +27,8 @@ from tests.openai_server.judges import (
     failing_first,
     outside_markers,
     rubric_judge,
+    structured_judge,
+    structured_reply,
 )
 from tests.openai_server.server import OpenAIServer, Recorded
 from tests.openai_server.wire import ApiError
@@ -43,4 +45,6 @@ __all__ = [
     "failing_first",
     "outside_markers",
     "rubric_judge",
+    "structured_judge",
+    "structured_reply",
 ]

@@ -36,6 +36,9 @@ class Chat:
 
     behaviour: Behaviour | None = None
     latency: float = 0.0  # seconds added to every reply's own delay
+    # Models that refuse a JSON-schema response_format with a 400, as a strict endpoint does
+    # for a parameter it does not support (the behaviour is not asked).
+    refuse_response_format: set[str] = field(default_factory=set)
 
     def routes(self) -> list[Route]:
         """The endpoints this resource serves."""
@@ -56,6 +59,17 @@ class Chat:
         return failure.response(delay=self.latency + reply.delay)
 
     def _complete(self, request: Request, ids: list[str]) -> Response:
+        body = request.body
+        if (
+            isinstance(body, dict)
+            and "response_format" in body
+            and body.get("model") in self.refuse_response_format
+        ):
+            raise ApiError(
+                400,
+                "response_format of type 'json_schema' is not supported with this model",
+                param="response_format",
+            )
         reply = self._reply(request)
         if reply.status != 200:
             return self._error(reply)

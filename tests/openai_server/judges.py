@@ -90,3 +90,41 @@ def failing_first(
         return then(body, number)
 
     return behaviour
+
+
+def structured_reply(body: dict[str, Any], result: float | str) -> str | None:
+    """The reply a structured-output endpoint gives: ``{"steps", "result"}`` if the request asks
+    for OpenAI's grader shape as a strict JSON schema (``result`` checked against the schema's
+    type and enum), else ``None`` (no ``response_format``)."""
+    requested = body.get("response_format")
+    if requested is None:
+        return None
+    if requested.get("type") != "json_schema":
+        raise AssertionError(f"response_format type {requested.get('type')!r}")
+    spec = requested["json_schema"]
+    schema = spec["schema"]
+    if spec.get("strict") is not True or schema.get("additionalProperties") is not False:
+        raise AssertionError("the schema is not strict")
+    if set(schema["required"]) != set(schema["properties"]) or "steps" not in schema["required"]:
+        raise AssertionError("strict schemas require every property, steps included")
+    wanted = schema["properties"]["result"]
+    if "enum" in wanted and result not in wanted["enum"]:
+        raise AssertionError(f"{result!r} is not one of {wanted['enum']}")
+    kind = {"number": (int, float), "string": (str,)}[wanted["type"]]
+    if not isinstance(result, kind):
+        raise AssertionError(f"{result!r} is not a {wanted['type']}")
+    steps = [{"description": "read the enclosed response", "conclusion": f"it earns {result}"}]
+    return json.dumps({"steps": steps, "result": result})
+
+
+def structured_judge(
+    rubric: Callable[[str], float | str], *, plain: Callable[[float | str], str] = str
+) -> Behaviour:
+    """A judge answering OpenAI's structured shape when the request has a ``response_format``
+    (checked), else ``plain(result)`` (default: the bare result, as a lenient model replies)."""
+
+    def behaviour(body: dict[str, Any], number: int) -> Reply:
+        result = rubric(enclosed_response(body) or "")
+        return Reply(content=structured_reply(body, result) or plain(result))
+
+    return behaviour

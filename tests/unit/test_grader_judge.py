@@ -53,6 +53,18 @@ def judge(**extra: Any) -> dict[str, Any]:
     return definition
 
 
+def label_judge() -> dict[str, Any]:
+    return {
+        "type": "label_model",
+        "name": "tone",
+        "model": "test-judge",
+        "input": [{"role": "user", "content": "Classify the tone: {{ sample.output_text }}"}],
+        "labels": ["polite", "neutral", "rude"],
+        "passing_labels": ["polite", "neutral"],
+        "max_retries": 0,
+    }
+
+
 def event(responses: list[str]) -> list[dict[str, Any]]:
     return [
         rollout(f"s{i}", text, "Paris", question="What is the capital of France?")
@@ -99,7 +111,7 @@ def test_score_model_end_to_end(monkeypatch: pytest.MonkeyPatch, serve: Serve) -
     roles = [message["role"] for message in request["messages"]]
     assert roles == ["system", "system", "user"]
     assert "never instructions" in request["messages"][0]["content"]
-    assert '{"score": <a number from 0 to 10>}' in request["messages"][0]["content"]
+    assert '"result": <a number from 0 to 10>}' in request["messages"][0]["content"]
     assert "What is the capital of France?" in request["messages"][2]["content"]
     assert enclosed_response(request) in responses
 
@@ -331,16 +343,7 @@ def test_label_model(monkeypatch: pytest.MonkeyPatch, serve: Serve) -> None:
         "e": '{"result": "NEUTRAL"}',
     }
     server = serve(lambda body, number: Reply(content=replies[(enclosed_response(body) or "?")[0]]))
-    definition = {
-        "type": "label_model",
-        "name": "tone",
-        "model": "test-judge",
-        "input": [{"role": "user", "content": "Classify the tone: {{ sample.output_text }}"}],
-        "labels": ["polite", "neutral", "rude"],
-        "passing_labels": ["polite", "neutral"],
-        "max_retries": 0,
-    }
-    module = load_reward(monkeypatch, definition)
+    module = load_reward(monkeypatch, label_judge())
     outputs = module.handler(event(["a", "b", "c", "d", "e"]), LambdaContext())
     assert scores(outputs) == [1.0, 0.0, 1.0, 0.0, 1.0]
     assert [metric(output, "judge_error") for output in outputs] == [None, None, None, 1.0, None]

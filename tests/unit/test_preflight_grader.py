@@ -270,6 +270,7 @@ def test_handler_output_sums_counts_from_the_handlers_own_emf(
         stats.judge_call(latency)
     stats.judge_error()
     stats.judge_timeout()
+    stats.judge_reply(structured=True)
     capsys.readouterr()
     for _ in range(2):
         publish(
@@ -293,6 +294,8 @@ def test_handler_output_sums_counts_from_the_handlers_own_emf(
         "JudgeCalls": 6,
         "JudgeErrors": 2,
         "JudgeTimeouts": 2,
+        "JudgeStructured": 2,
+        "JudgeUnstructured": 0,
     }
     assert output.problems == {"judge: no score in the reply": 1}
 

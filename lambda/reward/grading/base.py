@@ -18,6 +18,7 @@ from grading.samples import Sample
 GRADER_ERROR = "grader_error"
 JUDGE_ERROR = "judge_error"
 JUDGE_TIMEOUT = "judge_timeout"
+GRADER_TIMEOUT = "grader_timeout"
 
 
 def clamp01(value: float) -> float:
@@ -72,6 +73,8 @@ class Stats:
         self.judge_errors = 0
         self.judge_timeouts = 0
         self.judge_latency_ms: list[float] = []
+        self.judge_structured = 0
+        self.judge_unstructured = 0
 
     def judge_call(self, latency_ms: float) -> None:
         """One HTTP request to a model endpoint finished (successfully or not)."""
@@ -83,6 +86,14 @@ class Stats:
         """A sample's judgement failed for good (after retries, or an unparsable reply)."""
         with self._lock:
             self.judge_errors += 1
+
+    def judge_reply(self, *, structured: bool) -> None:
+        """A judge replied to a request made with (or without) a JSON-schema response_format."""
+        with self._lock:
+            if structured:
+                self.judge_structured += 1
+            else:
+                self.judge_unstructured += 1
 
     def judge_timeout(self) -> None:
         """A sample was not judged before the invocation's deadline."""

@@ -70,6 +70,8 @@ def publish(summary: Summary, *, environment: str, grader: str) -> None:
         main.add_metric(name="JudgeCalls", unit="Count", value=stats.judge_calls)
         main.add_metric(name="JudgeErrors", unit="Count", value=stats.judge_errors)
         main.add_metric(name="JudgeTimeouts", unit="Count", value=stats.judge_timeouts)
+        main.add_metric(name="JudgeStructured", unit="Count", value=stats.judge_structured)
+        main.add_metric(name="JudgeUnstructured", unit="Count", value=stats.judge_unstructured)
     main.flush_metrics()
     for name, values in summary.details.items():
         if values:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from grading.base import Batch
 from grading.log import logger
@@ -111,6 +111,12 @@ class OpenAIEndpoint:
     endpoint's environment variables change.
     """
 
+    # (base URL, model) pairs whose endpoint refused a JSON-schema ``response_format``: shared
+    # by every grader of the container, so the refusal costs one request per model, not one
+    # per sample. Which Bedrock models honour it is not documented [open]; the refusal is.
+    _unstructured: ClassVar[set[tuple[str, str]]] = set()
+    _unstructured_lock: ClassVar[threading.Lock] = threading.Lock()
+
     def __init__(self, model: str, route: str | None = None) -> None:
         self.model = model
         self.route = route
@@ -131,6 +137,25 @@ class OpenAIEndpoint:
                 self._client = openai_client(model=self.model, route=self.route, max_retries=0)
                 self._key, self._born = key, time.monotonic()
             return self._client
+
+    def structured(self) -> bool:
+        """Whether to ask this model for a JSON-schema reply (not refused so far)."""
+        with self._unstructured_lock:
+            return (self._key[0], self.model) not in self._unstructured
+
+    def refuse_structured(self, err: Exception) -> bool:
+        """Remember (and say) whether ``err`` is the endpoint refusing ``response_format``: a
+        400 whose message names ``response_format`` or ``json_schema``."""
+        import openai
+
+        if not isinstance(err, openai.BadRequestError):
+            return False
+        text = f"{err.message} {err.body}".casefold()
+        if "response_format" not in text and "json_schema" not in text:
+            return False
+        with self._unstructured_lock:
+            self._unstructured.add((self._key[0], self.model))
+        return True
 
     def classify(self, err: Exception) -> tuple[bool, bool, float | None]:
         """Timeouts, 408/409/429/5xx and unusable replies are retried; 401 renews the key."""

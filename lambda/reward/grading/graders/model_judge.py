@@ -25,8 +25,16 @@ default 30), and ``route``: the endpoint's path prefix for this model, ``"/v1"``
 Prompt injection: every piece of the response enters the prompt enclosed in markers with a
 random name chosen per sample after the response was written (so it cannot close them), and a
 system message of ours, sent first, tells the judge that text inside the markers is data to
-grade and never instructions. The judge's reply is read leniently: JSON with ``score`` /
-``result`` (or ``label``), or a bare number or label; scores are clamped to the range.
+grade and never instructions.
+
+The reply: OpenAI's graders answer in a fixed JSON shape, ``{"steps": [{"description",
+"conclusion"}], "result": <number>}`` (``result`` a label for ``label_model``). The request
+asks for that shape through ``response_format`` (a strict JSON schema; the labels as an enum);
+an endpoint that refuses the parameter (a 400 naming ``response_format`` / ``json_schema``) is
+remembered per model and container and asked again without it, the system message then
+carrying the shape alone. Either way the reply is read leniently: JSON with ``result`` /
+``score`` (or ``label``), or a bare number or label; scores are clamped to the range. Text
+parts of one message (``input_text``) are joined with a newline.
 """
 
 from __future__ import annotations
@@ -49,8 +57,22 @@ from grading.templates import Template
 
 if TYPE_CHECKING:
     from openai import OpenAI
+    from openai.types.chat import ChatCompletion
 
 ROLES = ("system", "developer", "user", "assistant")
+# Between the text parts of one message: "Part one." and "Answer:" stay apart. OpenAI does
+# not document how it joins them; a newline keeps each part on its own line.
+PART_SEPARATOR = "\n"
+# OpenAI's documented reply: the judge's reasoning steps, then the result.
+_STEPS_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"description": {"type": "string"}, "conclusion": {"type": "string"}},
+        "required": ["description", "conclusion"],
+        "additionalProperties": False,
+    },
+}
 # OpenAI's sampling_params -> chat.completions.create arguments. Which of them Bedrock's
 # OpenAI-compatible endpoint honours is not documented [open]: unknown ones are its to refuse.
 SAMPLING = {
@@ -92,7 +114,9 @@ def _content_source(value: Any, path: str) -> str:
     if isinstance(value, dict) and isinstance(value.get("text"), str):
         return str(value["text"])
     if isinstance(value, list) and value:
-        return "".join(_content_source(part, child_path(path, i)) for i, part in enumerate(value))
+        return PART_SEPARATOR.join(
+            _content_source(part, child_path(path, i)) for i, part in enumerate(value)
+        )
     raise DefinitionError(path, "content must be text (a string or input_text parts)")
 
 
@@ -162,6 +186,23 @@ class _Judge(Grader):
         """How the judge must answer (the last sentence of our system message)."""
         raise NotImplementedError
 
+    def result_schema(self) -> dict[str, Any]:
+        """The JSON schema of the reply's ``result``."""
+        raise NotImplementedError
+
+    def response_format(self) -> dict[str, Any]:
+        """The ``response_format`` of a structured request: OpenAI's reply shape, strict."""
+        schema = {
+            "type": "object",
+            "properties": {"steps": _STEPS_SCHEMA, "result": self.result_schema()},
+            "required": ["steps", "result"],
+            "additionalProperties": False,
+        }
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": f"{self.type_name}_reply", "strict": True, "schema": schema},
+        }
+
     def parse(self, reply: str) -> float:
         """The raw value of a reply; :class:`ReplyError` if there is none."""
         raise NotImplementedError
@@ -205,18 +246,35 @@ class _Judge(Grader):
         )
         return _Prompt([{"role": "system", "content": guard}, *rendered])
 
-    def _call(self, client: OpenAI, prompt: _Prompt, timeout: float) -> float:
-        completion = client.chat.completions.create(
-            model=self.model,
-            messages=prompt.messages,  # type: ignore[arg-type]  # plain role/content dicts
-            timeout=timeout,
-            **self.sampling,
-        )
+    def _call(self, client: OpenAI, prompt: _Prompt, timeout: float, batch: Batch) -> float:
+        structured = self.endpoint.structured()
+        try:
+            completion = self._create(client, prompt, timeout, structured=structured)
+        except Exception as err:
+            if not structured or not self.endpoint.refuse_structured(err):
+                raise
+            # Refused once per model and container: the same request without the schema.
+            structured = False
+            completion = self._create(client, prompt, timeout, structured=False)
+        batch.stats.judge_reply(structured=structured)
         choices = completion.choices
         reply = choices[0].message.content if choices else None
         if not reply:
             raise ReplyError("the judge's reply is empty")
         return self.parse(reply)
+
+    def _create(
+        self, client: OpenAI, prompt: _Prompt, timeout: float, *, structured: bool
+    ) -> ChatCompletion:
+        arguments: dict[str, Any] = dict(self.sampling)
+        if structured:
+            arguments["response_format"] = self.response_format()
+        return client.chat.completions.create(
+            model=self.model,
+            messages=prompt.messages,  # type: ignore[arg-type]  # plain role/content dicts
+            timeout=timeout,
+            **arguments,
+        )
 
     def grade(self, sample: Sample) -> Grade:
         """Grade one sample (through :meth:`grade_batch`)."""
@@ -235,7 +293,13 @@ class _Judge(Grader):
                 grades[index] = Grade.failed(f"{self.name}: {err}")
             except Exception as err:
                 grades[index] = Grade.failed(f"{self.name}: {type(err).__name__} in the prompt")
-        outcomes = run_calls(prompts, self._call, self.policy, batch, self.endpoint)
+        outcomes = run_calls(
+            prompts,
+            lambda client, prompt, timeout: self._call(client, prompt, timeout, batch),
+            self.policy,
+            batch,
+            self.endpoint,
+        )
         log_failures(self.name, [samples[i].id for i in positions], outcomes)
         for index, outcome in zip(positions, outcomes, strict=True):
             grades[index] = self._grade_of(outcome, batch)
@@ -315,11 +379,12 @@ class ScoreModel(_Judge):
         return cls(name, low=low, high=high, **_common(spec, low, high))
 
     def reply_format(self) -> str:
-        """Ask for a JSON score within the range."""
-        return (
-            f'Reply with only a JSON object {{"score": <a number from {_fmt(self.low)} to '
-            f"{_fmt(self.high)}>}}."
-        )
+        """Ask for OpenAI's reply shape, the score within the range."""
+        return _reply_shape(f"<a number from {_fmt(self.low)} to {_fmt(self.high)}>")
+
+    def result_schema(self) -> dict[str, Any]:
+        """A number (the range is in the system message; strict schemas take no bounds)."""
+        return {"type": "number"}
 
     def parse(self, reply: str) -> float:
         """The score, clamped to the range."""
@@ -359,9 +424,13 @@ class LabelModel(_Judge):
         return cls(name, labels=labels, passing=set(passing), **_common(spec, 0.0, 1.0))
 
     def reply_format(self) -> str:
-        """Ask for one of the labels as JSON."""
+        """Ask for OpenAI's reply shape, the result one of the labels."""
         options = ", ".join(json.dumps(label) for label in self.labels)
-        return f'Reply with only a JSON object {{"label": <one of {options}>}}.'
+        return _reply_shape(f"<one of {options}>")
+
+    def result_schema(self) -> dict[str, Any]:
+        """One of the labels."""
+        return {"type": "string", "enum": list(self.labels)}
 
     def label_of(self, reply: str) -> str:
         """The label a reply names (JSON ``label``/``result``, a bare label, or the only label
@@ -415,6 +484,14 @@ def _route(spec: Spec) -> str | None:
 
     route: str | None = spec.choice("route", ROUTES, None)
     return route
+
+
+def _reply_shape(result: str) -> str:
+    """The reply OpenAI's graders give, as the system message asks for it."""
+    return (
+        'Reply with only a JSON object {"steps": [{"description": <a step of your reasoning>, '
+        f'"conclusion": <what it shows>}}, ...], "result": {result}}}.'
+    )
 
 
 def _fmt(value: float) -> str:

@@ -3,7 +3,7 @@ definition's ``source``.
 
 Example::
 
-    {"type": "python", "name": "exact",
+    {"type": "python", "name": "exact", "timeout_seconds": 5,
      "source": "def grade(sample, item):\\n    return float(sample['output_text'] == 'yes')"}
 
 ``sample`` is ``{"output_text", "output_json", "output_tools", "output_audio", "choices",
@@ -14,34 +14,57 @@ what a ``multi`` formula sees; the reward is that value limited to [0, 1]. ``pas
 the reward as it is. A call that raises or returns something other than a
 finite number fails its sample (``grader_error``), not the batch.
 
-The source runs in the Lambda's own interpreter, with the Lambda's permissions: it is code of
-this repository, reviewed like any other, not an untrusted upload (OpenAI sandboxes it because
-there it comes from API users). The source is compiled and its module body run once, at cold
-start, so a syntax error or a missing ``grade`` fails the deployment's first invocation and
-``make test``.
+Each call has a time limit, ``timeout_seconds`` (default 10, at most 120: OpenAI's guide
+limits a python grader's run to two minutes), and never past the invocation's deadline: a
+sample over it scores 0 with ``grader_timeout`` (and ``grader_error``), and the rest of the
+batch is graded. The calls run in a forked worker process (:mod:`grading.worker`), the one
+thing that can be stopped mid-call.
+
+The source runs with the Lambda's permissions: it is code of this repository, reviewed like
+any other, not an untrusted upload (OpenAI sandboxes it because there it comes from API
+users). At cold start its imports are checked (:mod:`grading.imports`: a module the Lambda
+lacks fails the definition with its name), then it is compiled and its module body run once,
+so a syntax error, a missing package or a missing ``grade`` fails the deployment's first
+invocation, ``make synth`` and ``make test``.
 """
 
 from __future__ import annotations
 
+import ast
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
-from grading.base import Grade, Grader
-from grading.errors import DefinitionError, SampleError
+from grading.base import GRADER_ERROR, GRADER_TIMEOUT, Batch, Grade, Grader
+from grading.errors import DefinitionError
+from grading.imports import first_missing
+from grading.log import logger
 from grading.samples import Sample
 from grading.spec import Spec
+from grading.worker import Answer, GradeFunction, Worker
 
-GradeFunction = Callable[[dict[str, Any], dict[str, Any]], Any]
+DEFAULT_TIMEOUT_SECONDS = 10.0
+MAX_TIMEOUT_SECONDS = 120.0  # OpenAI's limit on a python grader's run
+# A sample is not started with less time than this left before the deadline.
+MIN_CALL_SECONDS = 0.05
+_TIMEOUT_FLAGS = frozenset({GRADER_ERROR, GRADER_TIMEOUT})
 
 
 def compile_grade_function(source: str, path: str) -> GradeFunction:
     """Compile ``source``, run its module body, and return its ``grade`` function."""
     try:
-        code = compile(source, "<grader source>", "exec")
+        tree = ast.parse(source, "<grader source>")
     except SyntaxError as err:
         raise DefinitionError(path, f"syntax error on line {err.lineno}: {err.msg}") from None
+    if (missing := first_missing(tree)) is not None:
+        module, line = missing
+        raise DefinitionError(
+            path,
+            f"line {line} imports '{module}', which the reward Lambda does not have (add its "
+            "pinned distribution to lambda/reward/requirements.in and run `make lock`)",
+        )
+    code = compile(tree, "<grader source>", "exec")
     namespace: dict[str, Any] = {"__name__": "grader_source"}
     try:
         exec(code, namespace)  # noqa: S102 (the repository's own grader code, see the module docstring)
@@ -63,36 +86,84 @@ def compile_grade_function(source: str, path: str) -> GradeFunction:
 
 
 class PythonGrader(Grader):
-    """The value of the definition's ``grade(sample, item)``."""
+    """The value of the definition's ``grade(sample, item)``, each call within a time limit."""
 
     type_name = "python"
 
     def __init__(
-        self, name: str, *, function: GradeFunction, pass_threshold: float | None = None
+        self,
+        name: str,
+        *,
+        function: GradeFunction,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        pass_threshold: float | None = None,
     ) -> None:
         super().__init__(name)
         self.function = function
+        self.timeout = timeout
         self.pass_threshold = pass_threshold
+        self.worker = Worker(function)
 
     @classmethod
     def from_spec(cls, spec: Spec, name: str) -> PythonGrader:
         """Build from the definition."""
         spec.ignore("image_tag")  # OpenAI's runtime image: the Lambda's runtime is used here
+        timeout = spec.number(
+            "timeout_seconds",
+            DEFAULT_TIMEOUT_SECONDS,
+            minimum=MIN_CALL_SECONDS,
+            maximum=MAX_TIMEOUT_SECONDS,
+        )
+        function = compile_grade_function(spec.string("source"), spec.at("source"))
         return cls(
             name,
-            function=compile_grade_function(spec.string("source"), spec.at("source")),
+            function=function,
+            timeout=timeout,
             pass_threshold=spec.number("pass_threshold", None),
         )
 
+    @staticmethod
+    def view(sample: Sample) -> dict[str, Any]:
+        """The ``sample`` argument, with OpenAI's keys (copied on its way to the worker)."""
+        return sample.python_view()
+
     def grade(self, sample: Sample) -> Grade:
-        """Grade one sample."""
-        value = self.function(sample.python_view(), sample.python_item())
-        if isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, int | float) or not math.isfinite(value):
-            kind = type(value).__name__ if not isinstance(value, float) else str(value)
-            raise SampleError(f"grade() returned {kind}, not a finite number")
-        raw = float(value)
+        """Grade one sample (through :meth:`grade_batch`)."""
+        return self.grade_batch([sample], Batch())[0]
+
+    def grade_batch(self, samples: Sequence[Sample], batch: Batch) -> list[Grade]:
+        """Each sample in the worker, within its limit and the invocation's deadline."""
+        return [self._grade_one(sample, batch) for sample in samples]
+
+    def _grade_one(self, sample: Sample, batch: Batch) -> Grade:
+        remaining = batch.remaining()
+        limit = self.timeout if remaining is None else min(self.timeout, remaining)
+        if limit < MIN_CALL_SECONDS:
+            return self._timed_out("no time left before the deadline")
+        try:
+            answer = self.worker.call(self.view(sample), sample.python_item(), limit)
+        except Exception as err:  # the sample could not be sent (not JSON data)
+            return Grade.failed(f"{self.name}: {type(err).__name__} sending the sample")
+        return self._grade_of(sample, answer, limit)
+
+    def _timed_out(self, why: str) -> Grade:
+        return Grade(
+            raw=0.0, score=0.0, flags=_TIMEOUT_FLAGS, error=f"{self.name}: grader_timeout ({why})"
+        )
+
+    def _grade_of(self, sample: Sample, answer: Answer, limit: float) -> Grade:
+        if answer.status == "timeout":
+            return self._timed_out(f"no result within {limit:g} s")
+        if answer.status == "died":
+            return Grade.failed(f"{self.name}: the grader's process ended ({answer.detail})")
+        if answer.status == "raised":
+            # The exception text may quote the response: it goes to debug logs only.
+            logger.debug("grader %s raised on sample %r: %s", self.name, sample.id, answer.message)
+            return Grade.failed(f"{self.name}: {answer.detail} while grading")
+        if answer.status == "returned" or not math.isfinite(answer.value):
+            kind = answer.detail or str(answer.value)
+            return Grade.failed(f"{self.name}: grade() returned {kind}, not a finite number")
+        raw = answer.value
         grade = Grade(raw=raw, score=min(1.0, max(0.0, raw)))
         if self.pass_threshold is None:
             return grade
