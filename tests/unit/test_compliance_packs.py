@@ -85,3 +85,21 @@ def test_an_environment_that_does_not_require_a_pack_is_not_gated_by_it(
     app = two_environment_app(tmp_path, canary_in="dev")
     assembly = app.synth()  # the same finding, in dev: only prod runs HIPAA Security
     assert assembly.get_stack_by_name("BedrockRft-dev").template["Resources"]
+
+
+def test_make_acknowledgments_lists_them_per_pack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scripts.acknowledgments import main
+    from tests.conftest import write_fixture_cdk_json
+
+    write_fixture_cdk_json(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["prod"]) == 0
+    out = capsys.readouterr().out
+    for pack in ("NIST.800.53.R5", "HIPAA.Security"):
+        section = out.split(f"## cdk-nag acknowledgments: {pack} (", 1)[1].split("\n## ", 1)[0]
+        assert "Gates: BedrockRft-prod." in section
+        assert f"`{pack}-LambdaDLQ`" in section and f"`{pack}-IAMNoInlinePolicy`" in section
+    assert "## cdk-nag acknowledgments: AwsSolutions (" in out
+    assert "Gates: every stack." in out
