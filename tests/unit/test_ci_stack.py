@@ -15,7 +15,8 @@ from app import build_app
 from stacks.ci_stack import QUALIFIER_CONTEXT, CiStack, add_ci_stacks
 from stacks.config import ConfigError, load_ci, load_environments
 from stacks.nag import compliance_packs, rule_packs
-from tests.conftest import ROOT, cdk_context
+from tests.conftest import cdk_context
+from tests.lambda_loader import ROOT
 
 REPOSITORY = "example-org/bedrock-rft"  # the fixture cdk.json's ci block
 ISSUER = "token.actions.githubusercontent.com"

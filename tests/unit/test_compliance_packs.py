@@ -13,7 +13,8 @@ from aws_cdk import aws_iam as iam
 from app import build_app
 from stacks.config import COMPLIANCE_PACKS, ConfigError, load_environments
 from stacks.nag import COMPLIANCE_PACK_CLASSES, PACK_RULES, compliance_packs
-from tests.conftest import ROOT, cdk_context
+from tests.conftest import cdk_context
+from tests.lambda_loader import ROOT
 
 
 def test_every_fixture_stack_passes_nist_and_hipaa(synthesized: dict[str, Any]) -> None:
