@@ -4,6 +4,8 @@ environment per role, and no permission beyond assuming the CDK bootstrap roles.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -188,3 +190,18 @@ def test_bad_github_environment_is_one_line() -> None:
         "environment 'dev': github_environment = \"has space\": "
         "must be 1 to 255 letters, digits, '.', '_' or '-'"
     ]
+
+
+def test_ci_template_passes_cfn_lint(synthesized: dict[str, Any], tmp_path: Path) -> None:
+    # make cfn-lint scans the user's synth, which has no CI stack unless cdk.json opts in
+    path = tmp_path / "BedrockRft-ci.template.json"
+    path.write_text(json.dumps(ci_template(synthesized).to_json()), encoding="utf-8")
+    cfn_lint = str(Path(sys.executable).with_name("cfn-lint"))  # the dev environment's
+    result = subprocess.run(
+        [cfn_lint, "--non-zero-exit-code", "error", "--", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
