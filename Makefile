@@ -117,8 +117,9 @@ checkov: synth $(CHECKOV_VENV)/.installed ## checkov on the synthesized template
 
 test: synth lint typecheck unit parity preflight-examples cfn-lint checkov ## Synth, lint, type-check, tests, runtime parity, preflight, cfn-lint, checkov
 
-deploy: cdk-json deploy-args install check-config bundle ## Deploy one environment: make deploy ENV=dev
-	$(CDK) deploy $(CDK_CONTEXT) --require-approval broadening
+# APPROVAL=never: for the deploy workflow, whose GitHub environment reviewers approved already.
+deploy: cdk-json deploy-args install check-config bundle ## Deploy one environment: make deploy ENV=dev [APPROVAL=never]
+	$(CDK) deploy $(CDK_CONTEXT) --require-approval $(or $(APPROVAL),broadening)
 
 diff: cdk-json diff-args install check-config bundle ## Show what a deploy would change: make diff ENV=dev
 	$(CDK) diff $(CDK_CONTEXT)

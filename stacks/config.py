@@ -35,6 +35,16 @@ BACKEND_MODELS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+# GitHub environment names as they appear in the OIDC token's ``sub`` claim; GitHub allows
+# more characters, these are the ones that cannot be mistaken in a trust condition.
+GITHUB_ENVIRONMENT = re.compile(r"^[A-Za-z0-9._-]{1,255}$")
+GITHUB_REPOSITORY = re.compile(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$")
+GITHUB_OIDC_PROVIDER_ARN = re.compile(
+    r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$"
+)
+# Rule packs an environment may require on top of AwsSolutions and Serverless (which gate
+# every stack): cdk-nag 3.x's pack classes without their ``Checks`` suffix (stacks/nag.py).
+COMPLIANCE_PACKS = ("HIPAASecurity", "NIST80053R4", "NIST80053R5", "PCIDSS321")
 ACCOUNT = re.compile(r"^\d{12}$")
 REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 # CloudWatch Logs accepts only these retention periods (days).
@@ -218,6 +228,11 @@ class EnvironmentConfig(_Strict):
     job: JobConfig = JobConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
     mantle: MantleConfig = MantleConfig()
+    # Extra cdk-nag packs that gate this environment's stack (COMPLIANCE_PACKS).
+    compliance_packs: tuple[str, ...] = ()
+    # The GitHub environment whose deploy job may assume this environment's deploy role
+    # (the ``ci`` block, stacks/ci_stack.py); None: the environment's own name.
+    github_environment: str | None = None
 
     @field_validator("name")
     @classmethod
@@ -245,6 +260,26 @@ class EnvironmentConfig(_Strict):
     def _retention(cls, value: int) -> int:
         if value not in LOG_RETENTION_DAYS:
             raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        return value
+
+    @field_validator("compliance_packs")
+    @classmethod
+    def _packs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [pack for pack in value if pack not in COMPLIANCE_PACKS]
+        if unknown:
+            raise ValueError(
+                f"unknown pack {', '.join(unknown)}; allowed: {', '.join(COMPLIANCE_PACKS)} "
+                "(AwsSolutions and Serverless gate every environment already)"
+            )
+        if len(set(value)) != len(value):
+            raise ValueError("lists a pack twice")
+        return value
+
+    @field_validator("github_environment")
+    @classmethod
+    def _github_environment(cls, value: str | None) -> str | None:
+        if value is not None and not GITHUB_ENVIRONMENT.match(value):
+            raise ValueError("must be 1 to 255 letters, digits, '.', '_' or '-'")
         return value
 
     @field_validator("permissions_boundary_arn")
@@ -312,6 +347,37 @@ class EnvironmentConfig(_Strict):
     def stack_name(self) -> str:
         """The CloudFormation stack name of this environment."""
         return f"BedrockRft-{self.name}"
+
+    @property
+    def github_environment_name(self) -> str:
+        """The GitHub environment that deploys this environment (default: its own name)."""
+        return self.github_environment or self.name
+
+
+class CiConfig(_Strict):
+    """Delivery from GitHub Actions (``context.ci``): the repository whose deploy jobs may
+    assume the per-environment deploy roles, and an existing GitHub OIDC provider, if any."""
+
+    github_repository: str
+    # An account holds one provider per issuer URL: name it here when the account has one.
+    oidc_provider_arn: str | None = None
+
+    @field_validator("github_repository")
+    @classmethod
+    def _repository(cls, value: str) -> str:
+        if not GITHUB_REPOSITORY.match(value):
+            raise ValueError("must be the GitHub repository as owner/name")
+        return value
+
+    @field_validator("oidc_provider_arn")
+    @classmethod
+    def _provider(cls, value: str | None) -> str | None:
+        if value is not None and not GITHUB_OIDC_PROVIDER_ARN.match(value):
+            raise ValueError(
+                "must be the ARN of the account's OIDC provider for "
+                "token.actions.githubusercontent.com"
+            )
+        return value
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
@@ -439,11 +505,31 @@ def _path_problems(data: dict[str, Any], project_root: Path) -> list[str]:
     return problems
 
 
+def load_ci(context: dict[str, Any]) -> CiConfig | None:
+    """The ``ci`` block of the context, validated; ``None`` where there is none (delivery from
+    GitHub Actions is opt-in)."""
+    raw = context.get("ci")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"ci: must be an object, got {type(raw).__name__}")
+    try:
+        return CiConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError([f"ci: {line}" for line in _problems(err, raw, ())]) from None
+
+
 def load_environments(
     context: dict[str, Any], project_root: Path, only: str | None = None
 ) -> list[EnvironmentConfig]:
     """All environments from the ``environments`` context (or just ``only``), validated; the
-    :class:`ConfigError` lists the problems of every environment, not only the first."""
+    :class:`ConfigError` lists the problems of every environment, not only the first, and of
+    the ``ci`` block where the context has one."""
+    try:
+        load_ci(context)
+        ci_problems: list[str] = []
+    except ConfigError as err:
+        ci_problems = err.lines
     environments = context.get("environments")
     if not isinstance(environments, dict) or not environments:
         raise ConfigError("cdk.json: context.environments must define at least one environment")
@@ -452,9 +538,11 @@ def load_environments(
             raise ConfigError(
                 f'env = "{only}": no such environment; defined: {", ".join(environments)}'
             )
-        return [parse_environment(only, environments[only], project_root)]
-    configs, problems = [], []
-    for name, raw in environments.items():
+        selected = {only: environments[only]}
+    else:
+        selected = environments
+    configs, problems = [], list(ci_problems)
+    for name, raw in selected.items():
         try:
             configs.append(parse_environment(name, raw, project_root))
         except ConfigError as err:

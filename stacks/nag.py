@@ -8,19 +8,95 @@ metadata (``Metadata.checkov.skip``), so they too travel with the resource they 
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
-from cdk_nag import AwsSolutionsChecks, NagPack, ServerlessChecks
+from collections.abc import Iterable
+
+import jsii
+from aws_cdk import (
+    Acknowledgment,
+    CfnResource,
+    IPolicyValidationContext,
+    IPolicyValidationPlugin,
+    PolicyValidationPluginReport,
+    Stack,
+    Validations,
+)
+from aws_cdk import aws_iam as iam
+from cdk_nag import (
+    AwsSolutionsChecks,
+    HIPAASecurityChecks,
+    NagPack,
+    NIST80053R4Checks,
+    NIST80053R5Checks,
+    PCIDSS321Checks,
+    ServerlessChecks,
+)
 from constructs import IConstruct
+
+from stacks.config import COMPLIANCE_PACKS
+
+# The packs an environment may require (``compliance_packs``), by their name in cdk.json.
+COMPLIANCE_PACK_CLASSES: dict[str, type[NagPack]] = {
+    "HIPAASecurity": HIPAASecurityChecks,
+    "NIST80053R4": NIST80053R4Checks,
+    "NIST80053R5": NIST80053R5Checks,
+    "PCIDSS321": PCIDSS321Checks,
+}
+assert tuple(sorted(COMPLIANCE_PACK_CLASSES)) == COMPLIANCE_PACKS
 
 
 def rule_packs(scope: IConstruct | None = None) -> list[NagPack]:
-    """The packs the project gates on (AwsSolutions and Serverless)."""
+    """The packs the project gates on everywhere (AwsSolutions and Serverless)."""
     return [AwsSolutionsChecks(scope), ServerlessChecks(scope)]
+
+
+def compliance_packs(names: Iterable[str], scope: IConstruct | None = None) -> list[NagPack]:
+    """The packs named in an environment's ``compliance_packs``."""
+    return [COMPLIANCE_PACK_CLASSES[name](scope) for name in names]
 
 
 def apply_rule_packs(app: IConstruct) -> None:
     """Register the packs on the whole app: synth fails on any unacknowledged finding."""
     Validations.of(app).add_plugins(*rule_packs(app))
+
+
+@jsii.implements(IPolicyValidationPlugin)
+class StackGate:
+    """One pack as a validation plugin that checks one stack's construct tree.
+
+    cdk-nag's packs walk the whole app, and plugins can be registered on an app or stage
+    only: this wrapper is how a pack gates one environment's stack and no other.
+    """
+
+    def __init__(self, pack: NagPack, stack: Stack) -> None:
+        self._pack = pack
+        self._stack = stack
+
+    @property
+    def name(self) -> str:
+        """The pack's own name (a finding's path names the stack), as the app-wide packs."""
+        return self._pack.read_pack_name
+
+    @property
+    def rule_ids(self) -> list[str] | None:
+        """Not listed (the pack decides its rules)."""
+        return None
+
+    @property
+    def version(self) -> str | None:
+        """Not reported."""
+        return None
+
+    def validate(self, context: IPolicyValidationContext) -> PolicyValidationPluginReport:
+        """The pack's findings on the stack's resources only."""
+        return self._pack.validate_scope(self._stack)
+
+
+def apply_compliance_packs(stack: Stack, names: Iterable[str]) -> None:
+    """Gate ``stack`` (only) on the packs ``names``: synth fails on an unacknowledged finding
+    of those packs in that stack's resources."""
+    gates = [StackGate(pack, stack) for pack in compliance_packs(names)]
+    if gates:
+        Validations.of(stack.node.root).add_plugins(*gates)
 
 
 # Every acknowledgment made while building the app: (construct path, finding id, reason), for
@@ -79,8 +155,65 @@ def acknowledge_runtime(function: IConstruct, reason: str = PINNED_RUNTIME_REASO
         acknowledge(function, rule_id, reason)
 
 
+# The extra packs (pack name as cdk-nag prefixes its finding ids) that carry a rule, read from
+# cdk-nag 3.0.2's packs: an exemption is acknowledged in exactly the packs that would report it.
+PACK_RULES: dict[str, tuple[str, ...]] = {
+    "IAMNoInlinePolicy": ("HIPAA.Security", "NIST.800.53.R4", "NIST.800.53.R5", "PCI.DSS.321"),
+    "LambdaConcurrency": ("HIPAA.Security", "NIST.800.53.R5"),
+    "LambdaDLQ": ("HIPAA.Security", "NIST.800.53.R5"),
+    "LambdaInsideVPC": ("HIPAA.Security", "NIST.800.53.R4", "NIST.800.53.R5", "PCI.DSS.321"),
+    "S3BucketReplicationEnabled": (
+        "HIPAA.Security",
+        "NIST.800.53.R4",
+        "NIST.800.53.R5",
+        "PCI.DSS.321",
+    ),
+    "S3DefaultEncryptionKMS": ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321"),
+}
+
+# checkov checks whose nag equivalent is a rule of the extra packs: one exemption, one reason,
+# both tools (reserved concurrency, dead-letter queue, VPC of a Lambda function).
+CHECKOV_PACK_RULES = {
+    "CKV_AWS_115": "LambdaConcurrency",
+    "CKV_AWS_116": "LambdaDLQ",
+    "CKV_AWS_117": "LambdaInsideVPC",
+}
+
+
+def acknowledge_in_packs(scope: IConstruct, rule: str, reason: str) -> None:
+    """Acknowledge ``rule`` (e.g. ``LambdaDLQ``) on ``scope`` in every extra pack that has it."""
+    for pack in PACK_RULES[rule]:
+        acknowledge(scope, f"{pack}-{rule}", reason)
+
+
+INLINE_POLICY_REASON = (
+    "The policy of one role of this stack (aws-cdk-lib writes a role's grants to it): it cannot "
+    "be attached to another principal and is deleted with its role; a managed policy would add "
+    "a reusable object and no restriction. Any wildcard in it has its own AwsSolutions-IAM5 "
+    "acknowledgment."
+)
+
+
+def acknowledge_inline_policies(stack: Stack) -> None:
+    """Acknowledge the extra packs' no-inline-policy rule on every policy of ``stack`` that is
+    attached to exactly one role (and to no user or group); any other stays a finding."""
+    for construct in stack.node.find_all():
+        if isinstance(construct, iam.CfnPolicy):
+            # lazy lists until resolved (grants may still add to them until the stack is built)
+            roles, users, groups = (
+                stack.resolve(value) or []
+                for value in (construct.roles, construct.users, construct.groups)
+            )
+            if len(roles) == 1 and not users and not groups:
+                acknowledge_in_packs(construct, "IAMNoInlinePolicy", INLINE_POLICY_REASON)
+
+
 def checkov_skip(scope: IConstruct, check_id: str, reason: str) -> None:
-    """Skip checkov check ``check_id`` on ``scope``'s CloudFormation resource, with a reason."""
+    """Skip checkov check ``check_id`` on ``scope``'s CloudFormation resource, with a reason;
+    where an extra nag pack has the same rule (:data:`CHECKOV_PACK_RULES`), acknowledge it
+    there too, with the same reason."""
+    if check_id in CHECKOV_PACK_RULES:
+        acknowledge_in_packs(scope, CHECKOV_PACK_RULES[check_id], reason)
     resource = scope if isinstance(scope, CfnResource) else scope.node.default_child
     if not isinstance(resource, CfnResource):
         raise TypeError(f"{scope.node.path} has no CloudFormation resource to annotate")

@@ -13,6 +13,7 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.job import FineTuningJob
 from stacks.lambda_code import PROJECT_ROOT
+from stacks.nag import acknowledge_inline_policies
 from stacks.observability import Observability
 from stacks.reward import RewardFunction
 from stacks.service_role import BedrockServiceRole
@@ -91,6 +92,9 @@ class RftStack(Stack):
             reward_function=self.reward.function,
             job_id=self.job.job_id if self.job else None,
         )
+
+        # Last, so that every role's policy exists (grants create them as they go).
+        acknowledge_inline_policies(self)
 
         CfnOutput(self, "DatasetsBucket", value=self.staging.datasets_bucket.bucket_name)
         CfnOutput(

@@ -23,6 +23,7 @@ from stacks.nag import (
     FRAMEWORK_RUNTIME_REASON,
     acknowledge,
     acknowledge_auto_delete_provider,
+    acknowledge_in_packs,
     acknowledge_runtime,
     checkov_skip,
     nag_text,
@@ -111,8 +112,36 @@ class Staging(Construct):
             else:
                 acknowledge(self.log_bucket, rule_id, reason)
 
+        acknowledge_in_packs(
+            self.log_bucket,
+            "S3DefaultEncryptionKMS",
+            "S3 server access logs can be delivered only to a bucket with SSE-S3 default "
+            "encryption, not SSE-KMS; this bucket holds request logs, never training data.",
+        )
+        acknowledge_in_packs(
+            self.log_bucket,
+            "S3BucketReplicationEnabled",
+            "Request logs of this stack's two buckets, versioned and expired after the "
+            "environment's log retention; a replica in a second region would outlive that "
+            "retention and add a copy to govern, for logs that are not a system of record.",
+        )
+
         self.datasets_bucket = self._data_bucket("Datasets", "datasets/", config, removal)
+        acknowledge_in_packs(
+            self.datasets_bucket,
+            "S3BucketReplicationEnabled",
+            "Holds copies of datasets kept in the repository, uploaded again by every deploy; "
+            "versioned, KMS-encrypted; replicating training data into a second region would "
+            "only move it where data-residency rules may not allow it.",
+        )
         self.artifacts_bucket = self._data_bucket("Artifacts", "artifacts/", config, removal)
+        acknowledge_in_packs(
+            self.artifacts_bucket,
+            "S3BucketReplicationEnabled",
+            "Job output and evaluation summaries, versioned and KMS-encrypted, reproducible "
+            "by running the job or evaluation again; the trained model itself lives in "
+            "Bedrock. Cross-region replication would copy derived training data out of region.",
+        )
 
         dataset_dir = project_root / config.dataset
         self.dataset_digest = dataset_digest(dataset_dir)

@@ -1,0 +1,85 @@
+"""One environment's deploy role: assumable only by this repository's deploy job for that
+GitHub environment (OIDC), allowed only to assume the CDK bootstrap roles of its account and
+region (the CDK CLI does the rest through those roles)."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from stacks.config import EnvironmentConfig
+
+GITHUB_ISSUER = "token.actions.githubusercontent.com"
+# The audience configure-aws-credentials requests by default (its `audience` input).
+GITHUB_AUDIENCE = "sts.amazonaws.com"
+# The roles `cdk bootstrap` creates and `cdk deploy` assumes: deploying the change set,
+# publishing file and image assets, and context lookups.
+BOOTSTRAP_ROLE_KINDS = ("deploy", "file-publishing", "image-publishing", "lookup")
+
+
+def github_subject(repository: str, github_environment: str) -> str:
+    """The OIDC ``sub`` claim of a job that runs in a GitHub environment of a repository."""
+    return f"repo:{repository}:environment:{github_environment}"
+
+
+def bootstrap_role_arns(stack: Stack, qualifier: str, region: str) -> list[str]:
+    """The ARNs of the CDK bootstrap roles of ``stack``'s account in ``region``."""
+    account = stack.account  # the AWS::AccountId reference where the stack is account-less
+    return [
+        f"arn:{stack.partition}:iam::{account}:role/cdk-{qualifier}-{kind}-role-{account}-{region}"
+        for kind in BOOTSTRAP_ROLE_KINDS
+    ]
+
+
+class DeployRole(Construct):
+    """The role the deploy job of one environment assumes (``role`` and its ``policy``)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        repository: str,
+        provider_arn: str,
+        qualifier: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        subject = github_subject(repository, config.github_environment_name)
+        self.role = iam.Role(
+            self,
+            "Role",
+            # A known name, so the GitHub environment can be configured before the first deploy.
+            role_name=f"bedrock-rft-deploy-{config.name}",
+            description=f"Deploys BedrockRft-{config.name} from GitHub ({subject})",
+            assumed_by=iam.WebIdentityPrincipal(
+                provider_arn,
+                conditions={
+                    "StringEquals": {
+                        f"{GITHUB_ISSUER}:aud": GITHUB_AUDIENCE,
+                        f"{GITHUB_ISSUER}:sub": subject,
+                    }
+                },
+            ),
+            max_session_duration=Duration.hours(1),
+        )
+        # A managed policy, not an inline one (the NIST and HIPAA packs flag inline policies).
+        self.policy = iam.ManagedPolicy(
+            self,
+            "AssumeBootstrapRoles",
+            description=f"Assume the CDK bootstrap roles of {config.region} only",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["sts:AssumeRole"],
+                    resources=bootstrap_role_arns(Stack.of(self), qualifier, config.region),
+                )
+            ],
+            roles=[self.role],
+        )
+        if config.permissions_boundary_arn is not None:
+            iam.PermissionsBoundary.of(self.role).apply(
+                iam.ManagedPolicy.from_managed_policy_arn(
+                    self, "Boundary", config.permissions_boundary_arn
+                )
+            )

@@ -1,0 +1,207 @@
+"""The delivery stack: opt-in, GitHub OIDC trust limited to one repository and one GitHub
+environment per role, and no permission beyond assuming the CDK bootstrap roles."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from app import build_app
+from stacks.ci_stack import QUALIFIER_CONTEXT, CiStack, add_ci_stacks
+from stacks.config import ConfigError, load_ci, load_environments
+from stacks.nag import compliance_packs, rule_packs
+from tests.conftest import cdk_context
+from tests.lambda_loader import ROOT
+
+REPOSITORY = "example-org/bedrock-rft"  # the fixture cdk.json's ci block
+ISSUER = "token.actions.githubusercontent.com"
+KINDS = ("deploy", "file-publishing", "image-publishing", "lookup")
+
+
+def ci_template(synthesized: dict[str, Any]) -> Template:
+    stack = synthesized["app"].node.try_find_child("BedrockRft-ci")
+    assert isinstance(stack, CiStack)
+    return Template.from_stack(stack)
+
+
+def build_ci(tmp_path: Path, context: dict[str, Any]) -> tuple[cdk.App, list[CiStack]]:
+    """Only the CI stacks of ``context`` (no environment stacks: fast)."""
+    app = cdk.App(outdir=str(tmp_path), context=context)
+    ci = load_ci(context)
+    assert ci is not None
+    return app, add_ci_stacks(app, ci, load_environments(context, ROOT))
+
+
+def test_one_role_per_environment_trusting_its_github_environment_only(
+    synthesized: dict[str, Any],
+) -> None:
+    roles = ci_template(synthesized).find_resources("AWS::IAM::Role")
+    subjects = {}
+    for role in roles.values():
+        [statement] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert statement["Effect"] == "Allow"
+        assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+        assert set(statement["Principal"]) == {"Federated"}
+        assert statement["Principal"]["Federated"] != "*"
+        assert set(statement["Condition"]) == {"StringEquals"}
+        condition = statement["Condition"]["StringEquals"]
+        assert set(condition) == {f"{ISSUER}:aud", f"{ISSUER}:sub"}
+        assert condition[f"{ISSUER}:aud"] == "sts.amazonaws.com"
+        subjects[role["Properties"]["RoleName"]] = condition[f"{ISSUER}:sub"]
+    assert subjects == {
+        "bedrock-rft-deploy-dev": f"repo:{REPOSITORY}:environment:dev",
+        "bedrock-rft-deploy-staging": f"repo:{REPOSITORY}:environment:staging",
+        "bedrock-rft-deploy-prod": f"repo:{REPOSITORY}:environment:prod",
+        # the fixture names another GitHub environment for nova-dev
+        "bedrock-rft-deploy-nova-dev": f"repo:{REPOSITORY}:environment:nova-development",
+    }
+
+
+def test_the_provider_is_githubs_with_the_sts_audience(synthesized: dict[str, Any]) -> None:
+    template = ci_template(synthesized)
+    [provider] = template.find_resources("AWS::IAM::OIDCProvider").values()
+    assert provider["Properties"]["Url"] == f"https://{ISSUER}"
+    assert provider["Properties"]["ClientIdList"] == ["sts.amazonaws.com"]
+    [logical_id] = template.find_resources("AWS::IAM::OIDCProvider")
+    for role in template.find_resources("AWS::IAM::Role").values():
+        principal = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+        assert principal["Federated"] == {"Ref": logical_id}
+
+
+def arn_text(value: Any) -> str:
+    """An ARN of ``Fn::Join`` parts as text, references as ``${Name}``."""
+    if isinstance(value, str):
+        return value
+    parts = value["Fn::Join"][1]
+    return "".join(p if isinstance(p, str) else "${" + p["Ref"] + "}" for p in parts)
+
+
+def test_roles_may_only_assume_the_bootstrap_roles_of_their_region(
+    synthesized: dict[str, Any],
+) -> None:
+    template = ci_template(synthesized)
+    assert template.find_resources("AWS::IAM::Policy") == {}  # no inline policy
+    regions = {"dev": "us-west-2", "staging": "us-west-2", "prod": "us-west-2"}
+    regions["nova-dev"] = "us-east-1"
+    policies = template.find_resources("AWS::IAM::ManagedPolicy")
+    assert len(policies) == len(regions)
+    roles = template.find_resources("AWS::IAM::Role")
+    names = {logical_id: r["Properties"]["RoleName"] for logical_id, r in roles.items()}
+    for policy in policies.values():
+        [role] = policy["Properties"]["Roles"]
+        env = names[role["Ref"]].removeprefix("bedrock-rft-deploy-")
+        [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert statement["Effect"] == "Allow"
+        assert statement["Action"] == "sts:AssumeRole"
+        account, partition = "${AWS::AccountId}", "${AWS::Partition}"
+        assert sorted(arn_text(r) for r in statement["Resource"]) == sorted(
+            f"arn:{partition}:iam::{account}:role/cdk-hnb659fds-{kind}-role-{account}-"
+            f"{regions[env]}"
+            for kind in KINDS
+        )
+    for role in roles.values():
+        assert "Policies" not in role["Properties"]
+        assert "ManagedPolicyArns" not in role["Properties"]
+
+
+def test_ci_stack_passes_the_nag_packs(synthesized: dict[str, Any]) -> None:
+    stack = synthesized["app"].node.try_find_child("BedrockRft-ci")
+    for pack in [*rule_packs(), *compliance_packs(["NIST80053R5", "HIPAASecurity"])]:
+        report = pack.validate_scope(stack)
+        assert report.success, [v.rule_name for v in report.violations]
+
+
+def test_ci_stack_is_opt_in(tmp_path: Path) -> None:
+    context = cdk_context()
+    del context["ci"]
+    app = cdk.App(outdir=str(tmp_path / "a"), context={**context, "env": "dev"})
+    build_app(app)
+    assert [s.node.id for s in app.node.children if isinstance(s, cdk.Stack)] == ["BedrockRft-dev"]
+    # with a ci block, selecting one environment still builds that environment only
+    app = cdk.App(outdir=str(tmp_path / "b"), context={**cdk_context(), "env": "dev"})
+    build_app(app)
+    assert app.node.try_find_child("BedrockRft-ci") is None
+
+
+def test_existing_provider_custom_qualifier_and_accounts(tmp_path: Path) -> None:
+    provider = f"arn:aws:iam::111111111111:oidc-provider/{ISSUER}"
+    context = cdk_context()
+    context["ci"]["oidc_provider_arn"] = provider
+    context[QUALIFIER_CONTEXT] = "rft123"
+    context["environments"]["prod"]["account"] = "222222222222"
+    _, stacks = build_ci(tmp_path, context)
+    assert [s.stack_name for s in stacks] == ["BedrockRft-ci", "BedrockRft-ci-222222222222"]
+    shared, prod = (Template.from_stack(s).to_json() for s in stacks)
+    # the account-less stack uses the existing provider; the prod account gets its own
+    assert "AWS::IAM::OIDCProvider" not in json.dumps(shared)
+    trust = [
+        r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Federated"]
+        for r in shared["Resources"].values()
+        if r["Type"] == "AWS::IAM::Role"
+    ]
+    assert trust == [provider] * 3
+    policies = [r for r in prod["Resources"].values() if r["Type"] == "AWS::IAM::ManagedPolicy"]
+    [statement] = policies[0]["Properties"]["PolicyDocument"]["Statement"]
+    assert sorted(arn_text(r) for r in statement["Resource"]) == sorted(
+        f"arn:${{AWS::Partition}}:iam::222222222222:role/cdk-rft123-{kind}-role-222222222222-"
+        "us-west-2"
+        for kind in KINDS
+    )
+    assert sum(r["Type"] == "AWS::IAM::OIDCProvider" for r in prod["Resources"].values()) == 1
+
+
+@pytest.mark.parametrize(
+    ("ci", "expected"),
+    [
+        (
+            {"github_repository": "no-slash"},
+            'ci: github_repository = "no-slash": must be the GitHub repository as owner/name',
+        ),
+        ({}, "ci: github_repository: required key is missing"),
+        ({"github_repository": "a/b", "branch": "main"}, "ci: branch: unknown key"),
+        (
+            {"github_repository": "a/b", "oidc_provider_arn": "arn:aws:iam::1:role/x"},
+            'ci: oidc_provider_arn = "arn:aws:iam::1:role/x": must be the ARN of the account\'s '
+            "OIDC provider for token.actions.githubusercontent.com",
+        ),
+        ("a/b", "ci: must be an object, got str"),
+    ],
+)
+def test_bad_ci_block_is_one_line(ci: Any, expected: str) -> None:
+    context = {**cdk_context(), "ci": ci}
+    with pytest.raises(ConfigError) as caught:
+        load_environments(context, ROOT, only="dev")
+    assert caught.value.lines == [expected]
+
+
+def test_bad_github_environment_is_one_line() -> None:
+    context = cdk_context()
+    context["environments"]["dev"]["github_environment"] = "has space"
+    with pytest.raises(ConfigError) as caught:
+        load_environments(context, ROOT, only="dev")
+    assert caught.value.lines == [
+        "environment 'dev': github_environment = \"has space\": "
+        "must be 1 to 255 letters, digits, '.', '_' or '-'"
+    ]
+
+
+def test_ci_template_passes_cfn_lint(synthesized: dict[str, Any], tmp_path: Path) -> None:
+    # make cfn-lint scans the user's synth, which has no CI stack unless cdk.json opts in
+    path = tmp_path / "BedrockRft-ci.template.json"
+    path.write_text(json.dumps(ci_template(synthesized).to_json()), encoding="utf-8")
+    cfn_lint = str(Path(sys.executable).with_name("cfn-lint"))  # the dev environment's
+    result = subprocess.run(
+        [cfn_lint, "--non-zero-exit-code", "error", "--", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
