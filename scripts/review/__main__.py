@@ -80,6 +80,7 @@ def environment_facts(
         "iam_broadened": bool(changes.iam.get("broadened")),
         "iam": changes.iam,
         "retrains": job.retrains if config is not None else None,
+        "job_start": config.job.start if config is not None else None,
         "retraining": job.summary,
         "identity_changes": job.identity_changes,
         "old_job": job.old_job,
@@ -87,6 +88,7 @@ def environment_facts(
         + ", ".join([*BASE_PACKS, *getattr(config, "compliance_packs", ())]),
         "volume": None,
         "preflight": None,
+        "cdk_diff": changes.text,
     }
     if config is not None and job.retrains:
         facts["volume"] = volume(config, ROOT).to_dict()

@@ -11,10 +11,17 @@ def _cell(value: Any) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+# The toolkit's own rendering of a stack's diff, shown folded, at most this long per stack (a
+# pull request comment holds 65,536 characters).
+DIFF_TEXT_LIMIT = 6000
+
+
 def _yes_no(facts: dict[str, Any]) -> str:
     if facts.get("retrains") is None:
         return "—"
-    return "**yes**" if facts["retrains"] else "no"
+    if facts["retrains"]:
+        return "**yes**"
+    return "no (job.start: false)" if facts.get("job_start") is False else "no"
 
 
 def markdown(review: dict[str, Any]) -> str:
@@ -38,7 +45,25 @@ def markdown(review: dict[str, Any]) -> str:
         lines += ["", f"## {name}", ""]
         lines += _infra_section(facts)
         lines += _retraining_section(facts)
+        lines += _diff_text(facts["cdk_diff"])
     return "\n".join(lines) + "\n"
+
+
+def _diff_text(text: str) -> list[str]:
+    """``cdk diff``'s own text of the stack, folded."""
+    if not text.strip():
+        return []
+    if len(text) > DIFF_TEXT_LIMIT:
+        text = text[:DIFF_TEXT_LIMIT] + "\n[... cut: run make review for the whole diff]"
+    return [
+        "",
+        "<details><summary>cdk diff</summary>",
+        "",
+        "```",
+        text.rstrip(),
+        "```",
+        "</details>",
+    ]
 
 
 def _infra_section(facts: dict[str, Any]) -> list[str]:
