@@ -125,9 +125,8 @@ test: synth lint actionlint typecheck unit parity preflight-examples cfn-lint ch
 # The working tree against BASE (default: the merge base with main), without AWS credentials:
 # infrastructure and IAM changes, which environments start a new job, preflight of changed data.
 # It runs `make synth` of the base (in a temporary worktree) and of the working tree at once.
-FORMAT ?= markdown
 review: cdk-json install ## What a change costs and risks per environment [BASE=<git ref>] [FORMAT=json] [OUTPUT=<file>]
-	@$(PY) -m scripts.review --base "$(BASE)" --format "$(FORMAT)" $(if $(OUTPUT),--output "$(OUTPUT)")
+	@$(PY) -m scripts.review --base "$(BASE)" --format "$(or $(FORMAT),markdown)" $(if $(OUTPUT),--output "$(OUTPUT)")
 
 deploy: cdk-json deploy-args install check-config bundle ## Deploy one environment: make deploy ENV=dev
 	$(CDK) deploy $(CDK_CONTEXT) --require-approval broadening
