@@ -16,7 +16,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: help install cdk-json check-config bundle synth acknowledgments test unit lint typecheck cfn-lint checkov deploy diff clean
+.PHONY: help install cdk-json check-config bundle synth acknowledgments test unit lint actionlint typecheck cfn-lint checkov deploy diff clean review
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' \
@@ -86,7 +86,12 @@ acknowledgments: cdk-json acknowledgments-args install bundle ## List every nag 
 	$(PY) scripts/acknowledgments.py $(ENV)
 
 unit: install bundle ## Run the pytest suite
-	$(PY) -m pytest -n 2 -q
+	# The review tests share one synthesized base: one worker runs them all (xdist_group).
+	$(PY) -m pytest -n 2 --dist loadgroup -q
+
+# The workflows under .github/workflows (actionlint's own default).
+actionlint: $(VENV)/.installed ## actionlint on the GitHub workflows
+	$(VENV)/bin/actionlint
 
 lint: $(VENV)/.installed ## ruff
 	$(PY) -m ruff check .
@@ -115,7 +120,13 @@ checkov: synth $(CHECKOV_VENV)/.installed ## checkov on the synthesized template
 	  $(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
 	  $$(printf -- '--file %s ' $$templates)
 
-test: synth lint typecheck unit parity preflight-examples cfn-lint checkov ## Synth, lint, type-check, tests, runtime parity, preflight, cfn-lint, checkov
+test: synth lint actionlint typecheck unit parity preflight-examples cfn-lint checkov ## Synth, lint, actionlint, type-check, tests, runtime parity, preflight, cfn-lint, checkov
+
+# The working tree against BASE (default: the merge base with main), without AWS credentials:
+# infrastructure and IAM changes, which environments start a new job, preflight of changed data.
+# It runs `make synth` of the base (in a temporary worktree) and of the working tree at once.
+review: cdk-json install ## What a change costs and risks per environment [BASE=<git ref>] [FORMAT=json] [OUTPUT=<file>]
+	@$(PY) -m scripts.review --base "$(BASE)" --format "$(or $(FORMAT),markdown)" $(if $(OUTPUT),--output "$(OUTPUT)")
 
 # APPROVAL=never: for the deploy workflow, whose GitHub environment reviewers approved already.
 deploy: cdk-json deploy-args install check-config bundle ## Deploy one environment: make deploy ENV=dev [APPROVAL=never]

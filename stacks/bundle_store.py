@@ -143,9 +143,10 @@ def hold(folder: Path) -> None:
         os.close(descriptor)
 
 
-def link_tree(source: Path, target: Path) -> None:
+def link_tree(source: Path, target: Path, ignore: tuple[str, ...] = ()) -> None:
     """Copy a tree as hard links: one copy on disk, since nothing writes a built file again
-    (a plain copy where links are not possible, e.g. across file systems)."""
+    (a plain copy where links are not possible, e.g. across file systems); names matching
+    an ``ignore`` pattern are left out."""
 
     def link(src: str, dst: str) -> None:
         try:
@@ -153,7 +154,13 @@ def link_tree(source: Path, target: Path) -> None:
         except OSError:
             shutil.copy2(src, dst)
 
-    shutil.copytree(source, target, dirs_exist_ok=True, copy_function=link)
+    shutil.copytree(
+        source,
+        target,
+        dirs_exist_ok=True,
+        copy_function=link,
+        ignore=shutil.ignore_patterns(*ignore) if ignore else None,
+    )
 
 
 def touch(folder: Path) -> None:

@@ -206,6 +206,17 @@ class MantleConfig(_Strict):
     route: Literal["/v1", "/openai/v1"] | None = None
 
 
+class PricingConfig(_Strict):
+    """Prices that ``make review`` multiplies its training-volume estimate by (USD). Bedrock's
+    RFT prices differ by model, region and agreement: they come from the user, none is built in.
+    """
+
+    training_per_million_tokens: Annotated[float, Field(gt=0)]
+    # Rollouts per prompt where the backend does not say (the OpenAI-compatible API documents
+    # none; the native backend's trainingSamplePerPrompt wins).
+    samples_per_prompt: Annotated[int, Field(ge=1, le=64)] | None = None
+
+
 class EnvironmentConfig(_Strict):
     """One deployment environment: where it deploys and what it trains."""
 
@@ -233,6 +244,8 @@ class EnvironmentConfig(_Strict):
     # The GitHub environment whose deploy job may assume this environment's deploy role
     # (the ``ci`` block, stacks/ci_stack.py); None: the environment's own name.
     github_environment: str | None = None
+    # Per-token prices for make review's cost estimate (none shipped: no price is invented).
+    pricing: PricingConfig | None = None
 
     @field_validator("name")
     @classmethod
