@@ -48,6 +48,8 @@ class Comparison:
         spans, how = final_answers(text)
         if how == HEDGE or not spans:
             return FAIL
+        if how == "last_line" and expected.kind == "number":
+            return self._number(expected, text)  # prose without math markup: GSM8K's rules
         budget = self.budget
         remaining = self.batch.remaining()
         if remaining is not None:  # never past the invocation's own deadline
@@ -61,7 +63,7 @@ class Comparison:
             )
         if verdicts == {True}:
             return PASS
-        if verdicts == {None} and expected.kind == "number" and how in ("math", "last_line"):
+        if verdicts == {None} and expected.kind == "number" and how == "math":
             return self._number(expected, text)
         return FAIL
 

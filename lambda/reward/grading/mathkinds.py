@@ -61,7 +61,9 @@ _CHOICE: Final = re.compile(r"\(?([A-Ja-j])\)?[.:]?")
 _DEGREES: Final = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\u00b0|\\degree")
 _PERCENT: Final = re.compile(r"\\?%$")
 _UNIT_TAIL: Final = re.compile(
-    r"^(.*?[0-9}).])\s*(?:\\text\{\s*([A-Za-z][A-Za-z .]*?)\s*\}|\s([A-Za-z]{1,12}\.?))$"
+    # "3\text{ cm}" after any value; a bare word ("3 cm") only after a plain number
+    r"^(.*?[0-9}).])\s*\\text\{\s*([A-Za-z][A-Za-z .]*?)\s*\}$"
+    r"|^(-?[0-9][0-9.,]*)\s+([A-Za-z]{1,12}\.?)$"
 )
 _THOUSANDS: Final = re.compile(r"(?<![0-9.])([0-9]{1,3})((?:(?:,|\{,\}|\\,)[0-9]{3})+)(?![0-9])")
 _RELATION: Final = re.compile(r"(<=|>=|!=|=|<|>)")
@@ -169,9 +171,9 @@ def _units(text: str) -> tuple[str, str]:
         return _DEGREES.sub("", text).strip(), "degrees"
     match = _UNIT_TAIL.match(text)
     if match is not None:
-        unit = (match.group(2) or match.group(3) or "").strip().rstrip(".").lower()
+        unit = (match.group(2) or match.group(4) or "").strip().rstrip(".").lower()
         if unit and unit not in ("or", "and", "e"):
-            return match.group(1), unit
+            return match.group(1) or match.group(3), unit
     return text, ""
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -61,6 +61,18 @@ def to_sympy(node: Node) -> Any:
     return left**right
 
 
+# sympy's functions, cheapest first, applied to the difference of two expressions.
+STEPS: tuple[str, ...] = ("expand", "simplify")
+
+
+def _step(name: str) -> Callable[[Any], Any]:
+    """The sympy function of a step (one place for tests to stand in a slow one)."""
+    import sympy
+
+    function: Callable[[Any], Any] = getattr(sympy, name)
+    return function
+
+
 def _raise_timeout(signum: int, frame: Any) -> None:
     raise BudgetExceededError("time budget")
 
@@ -87,7 +99,7 @@ def equal(left: Node, right: Node, budget: float) -> bool:
 
     Cheapest first: the canonical forms sympy builds (``2*sqrt(3)`` for ``\\sqrt{12}``),
     then the expanded difference, then ``simplify`` of the difference."""
-    import sympy  # before the clock starts: the first import is no sample's cost
+    import sympy  # noqa: F401  (before the clock starts: the first import is no sample's cost)
 
     ends = time.monotonic() + budget
     with deadline(budget):
@@ -95,10 +107,10 @@ def equal(left: Node, right: Node, budget: float) -> bool:
         if a == b:
             return True
         difference = a - b
-        for step in ("expand", "simplify"):
+        for name in STEPS:
             if time.monotonic() > ends:
                 raise BudgetExceededError("time budget")
-            reduced = getattr(sympy, step)(difference)
+            reduced = _step(name)(difference)
             if reduced == 0:
                 return True
             if reduced.is_number and reduced.is_zero is False:

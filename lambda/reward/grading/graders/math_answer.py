@@ -67,6 +67,26 @@ def _reference_from_text(text: str, kind: str | None = None) -> float | Typed:
     return typed
 
 
+# LaTeX beyond fractions and text, near the end where the final answer stands (only the tail
+# is searched: the common GSM8K response has no backslash at all).
+_LATEX_MATH = re.compile(r"\\(?:sqrt|pi|sin|cos|tan|log|ln|exp|cdot|times|infty)|\^")
+_TAIL = 400
+
+
+def _latex_math(text: str) -> bool:
+    return _LATEX_MATH.search(text, max(0, len(text) - _TAIL)) is not None
+
+
+@lru_cache(maxsize=4096)
+def _typed_float(value: float) -> Typed:
+    return Typed("number", node=("n", repr(value)))
+
+
+def typed_number(expected: float | Typed) -> Typed:
+    """A reference as a typed answer (a plain number becomes a number literal)."""
+    return expected if isinstance(expected, Typed) else _typed_float(expected)
+
+
 def reference_value(raw: Any) -> float | Typed:
     """The value of a reference answer in any of the shapes datasets use: a float for a
     plain number (the fast path), else its typed answer."""
@@ -173,8 +193,10 @@ class MathAnswer(Grader):
             except SampleError as err:
                 grades.append(Grade.failed(f"{self.name}: {err}"))
                 continue
-            if isinstance(expected, Typed):  # not a plain number: compared by kind
-                grade, sprayable = self._typed(comparison, expected, text)
+            if isinstance(expected, Typed) or ("\\" in text and _latex_math(text)):
+                # compared by kind: not a plain number, or an answer in LaTeX math (\sqrt{12}
+                # is no 12)
+                grade, sprayable = self._typed(comparison, typed_number(expected), text)
                 if sprayable:
                     correct.append(index)
                 grades.append(grade)
