@@ -22,6 +22,24 @@ def typed_reference(text: str, kind: str | None) -> Typed:
         raise SampleError(f"the reference answer is not math this grader reads ({err})") from None
 
 
+# Lines before the last one that are looked at for other candidate answers.
+_LISTED_LINES = 20
+
+
+def _listed(expected: Typed, text: str) -> bool:
+    """Whether the response's last lines list several different answers of the reference's
+    kind (one per line, no marker): candidates sprayed, the right one among them."""
+    lines = [line.strip() for line in text.strip().splitlines()[-_LISTED_LINES:]]
+    answers = set()
+    for line in lines:
+        try:
+            read(line, expected)
+        except (ParseError, RecursionError):
+            continue
+        answers.add(line)
+    return len(answers) > 1
+
+
 class Comparison:
     """The comparison settings of one grader, applied to each sample of a batch."""
 
@@ -48,8 +66,11 @@ class Comparison:
         spans, how = final_answers(text)
         if how == HEDGE or not spans:
             return FAIL
-        if how == "last_line" and expected.kind == "number":
-            return self._number(expected, text)  # prose without math markup: GSM8K's rules
+        if how == "last_line":
+            if expected.kind == "number":
+                return self._number(expected, text)  # prose without math markup: GSM8K's rules
+            if _listed(expected, text):
+                return FAIL
         budget = self.budget
         remaining = self.batch.remaining()
         if remaining is not None:  # never past the invocation's own deadline

@@ -130,7 +130,7 @@ class MathAnswer(Grader):
         tolerance: float,
         relative_tolerance: float,
         limits: Limits,
-        time_budget: float = 0.5,
+        time_budget: float = 1.0,
     ) -> None:
         super().__init__(name)
         self.input = input_template
@@ -155,7 +155,7 @@ class MathAnswer(Grader):
             reference=reference,
             tolerance=spec.number("tolerance", 1e-6, minimum=0),
             relative_tolerance=spec.number("relative_tolerance", 0.0, minimum=0, maximum=1),
-            time_budget=spec.number("time_budget", 0.5, minimum=0.01, maximum=10),
+            time_budget=spec.number("time_budget", 1.0, minimum=0.01, maximum=10),
             limits=Limits(
                 max_numbers=spec.number(
                     "max_numbers", defaults.max_numbers, minimum=1, integer=True
