@@ -67,14 +67,22 @@ def _reference_from_text(text: str, kind: str | None = None) -> float | Typed:
     return typed
 
 
-# LaTeX beyond fractions and text, near the end where the final answer stands (only the tail
-# is searched: the common GSM8K response has no backslash at all).
-_LATEX_MATH = re.compile(r"\\(?:sqrt|pi|sin|cos|tan|log|ln|exp|cdot|times|infty)|\^")
+# LaTeX beyond fractions and text, near the end where the final answer stands: each backslash
+# of the tail, from the last (a GSM8K response has none, or one: its \boxed).
+_LATEX_MATH = ("sqrt", "pi", "sin", "cos", "tan", "log", "ln", "exp", "cdot", "times", "infty")
 _TAIL = 400
 
 
 def _latex_math(text: str) -> bool:
-    return _LATEX_MATH.search(text, max(0, len(text) - _TAIL)) is not None
+    begin = max(0, len(text) - _TAIL)
+    if text.find("^", begin) >= 0:
+        return True
+    at = text.rfind("\\", begin)
+    while at >= 0:
+        if text.startswith(_LATEX_MATH, at + 1):
+            return True
+        at = text.rfind("\\", begin, at)
+    return False
 
 
 @lru_cache(maxsize=4096)
