@@ -188,6 +188,19 @@ def test_hedging_applies_to_every_kind(grade: Any) -> None:
     assert grade("$\\boxed{x=2}$", "x=2") == 1
 
 
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        ("The answer is (B) because the area doubles.", 1),
+        ("Answer: B. The area doubles.", 1),
+        ("The answer is (C) because the area doubles.", 0),
+        ("The answer is because of (B).", 0),  # no letter opens the answer
+    ],
+)
+def test_a_choice_explained_after_its_letter(grade: Any, response: str, expected: int) -> None:
+    assert grade(response, "\\text{(B)}") == expected
+
+
 def test_spraying_candidates_does_not_pay(grade: Any) -> None:
     spray = "Candidates: " + ", ".join(str(n) for n in range(1, 40)) + ". $\\boxed{\\frac{1}{2}}$"
     assert grade(spray, "\\frac{1}{2}") == 0

@@ -58,6 +58,7 @@ _TEXT_COMMAND: Final = re.compile(
     r"\\(?:text|textbf|textit|mathrm|mbox|mathbf|operatorname)\s*\{([^{}]*)\}"
 )
 _CHOICE: Final = re.compile(r"\(?([A-Ja-j])\)?[.:]?")
+_CHOICE_LEAD: Final = re.compile(r"\(([A-Ja-j])\)|([A-J])(?=[.:,)]?\s)")
 _DEGREES: Final = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\u00b0|\\degree")
 _PERCENT: Final = re.compile(r"\\?%$")
 _UNIT_TAIL: Final = re.compile(
@@ -120,7 +121,7 @@ def read(raw: str, like: Typed | None = None, *, choice_ok: bool = True) -> Type
     if like is not None and like.kind == "text":
         return Typed("text", label=_text_label(text))
     if like is not None and like.kind == "choice":
-        letter = _choice(text)
+        letter = _choice(text) or _leading_choice(text)
         if letter is None:
             raise ParseError("no choice letter")
         return Typed("choice", label=letter)
@@ -145,6 +146,12 @@ def _choice(text: str, upper_only: bool = False) -> str | None:
     if upper_only and match.group(1) in "E" and "(" not in bare:
         return None  # a bare "E" is more likely Euler's number than choice E
     return match.group(1).upper()
+
+
+def _leading_choice(text: str) -> str | None:
+    """The letter that opens an answer explained after it: "(B) because ...", "B. 12"."""
+    match = _CHOICE_LEAD.match(_strip_text(text).strip(" {}*"))
+    return None if match is None else (match.group(1) or match.group(2)).upper()
 
 
 def _is_text(text: str) -> bool:
