@@ -127,6 +127,8 @@ PAIRS = [
     ("\\text{Tuesday}", "\\text{Tuesday}", 1),
     ("\\text{Tuesday}", "\\text{tuesday}", 1),
     ("\\text{Tuesday}", "\\text{Wednesday}", 0),
+    ("\\text{Route 66}", "\\text{route 66}", 1),
+    ("\\text{Route 66}", "66", 0),  # a text answer is never read as its number
 ]
 
 

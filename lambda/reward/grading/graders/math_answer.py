@@ -58,13 +58,7 @@ def _reference_from_text(text: str, kind: str | None = None) -> float | Typed:
         if answer.value is None:
             raise SampleError(f"the reference answer has no single number ({answer.reason})")
         return answer.value
-    typed = typed_reference(text, kind)
-    if typed.kind == "text" and kind is None and any(char.isdigit() for char in text):
-        # words and numbers, not a text answer: a worked solution, its last number counts
-        answer = final_answer(text, _NO_LIMITS)
-        if answer.value is not None:
-            return answer.value
-    return typed
+    return typed_reference(text, kind)  # a \text{...} answer stays text, digits and all
 
 
 # LaTeX beyond fractions and text, near the end where the final answer stands: each backslash
