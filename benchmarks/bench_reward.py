@@ -8,6 +8,7 @@ Run with ``make bench``. Prints figures; asserts nothing (speed targets are read
    processes), best of the rounds each, and the ratio. To explain the figures, the naive
    scorer also runs as the grader of the same ``handler()`` (rollout parsing, response
    building and metrics included).
+   Each figure is printed next to the last run's (``reports/bench_reward.json``).
 2. Cold start: importing ``handler`` with a rule-based definition, over a bare interpreter
    (median of fresh processes, interleaved).
 3. Judge: 64 samples through ``handler()`` with a ``score_model`` definition against a local
@@ -158,6 +159,23 @@ class NaiveGrader:
         return []
 
 
+# The figures of the last run, to print next to this run's (reports/ is not versioned).
+LAST_RUN = ROOT / "reports" / "bench_reward.json"
+
+
+def _last_run(label: str, figures: dict[str, float]) -> dict[str, float] | None:
+    """The figures ``label`` had in the last run (None if none); records this run's."""
+    try:
+        runs = json.loads(LAST_RUN.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        runs = {}
+    last = runs.get(label)
+    runs[label] = {key: round(value, 4) for key, value in figures.items()}
+    LAST_RUN.parent.mkdir(exist_ok=True)
+    LAST_RUN.write_text(json.dumps(runs, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return last if isinstance(last, dict) else None
+
+
 def bench_rule_graders(rounds: int = 40) -> None:
     os.environ["GRADER_CONFIG"] = str(ROOT / "graders" / "gsm8k.json")
     module: Any = load_handler("reward", fresh=True)  # its DEFINITION is swapped below
@@ -195,6 +213,7 @@ def bench_rule_graders(rounds: int = 40) -> None:
                 },
             )
         ours, naive, contract = best["handler"], best["naive"], best["naive in handler"]
+        last = _last_run(label, {"handler_ms": ours * 1000, "ratio": ours / naive})
         mean = sum(output["aggregate_reward_score"] for output in graded) / len(graded)
         naive_mean = sum(o["aggregate_reward_score"] for o in naive_scorer(event)) / len(event)
         indent = " " * 25
@@ -204,7 +223,13 @@ def bench_rule_graders(rounds: int = 40) -> None:
             f"   handler/naive {ours / naive:4.2f}\n"
             f"{indent}the naive scorer as handler()'s grader {contract * 1000:5.2f} ms"
             f" (rollout parsing, responses, metrics: {(contract - naive) * 1000:+5.2f} ms)\n"
-            f"{indent}mean reward: handler() {mean:.3f}, naive {naive_mean:.3f}"
+            f"{indent}mean reward: handler() {mean:.3f}, naive {naive_mean:.3f}\n"
+            f"{indent}last run: "
+            + (
+                "none recorded"
+                if last is None
+                else f"handler() {last['handler_ms']:5.2f} ms, handler/naive {last['ratio']:4.2f}"
+            )
         )
 
 

@@ -7,8 +7,12 @@ For every record the reward handler grades synthetic responses, through the real
 - ``noise``: random words,
 - ``copy_prompt``: the user's own prompt copied back,
 - ``other_reference``: another record's (different) reference answer,
+- ``constant``: one answer for every record (the most common reference answer),
+- ``spray``: a list of candidate answers (other records' answers, the right one last),
 
-the last four should all score low. The reference answer is rendered the way an answer would
+the last six should all score low. Before the probes, every reference answer is checked: a
+grader that cannot read one (``math_answer`` and LaTeX it does not understand) is an error
+with the record's line. The reference answer is rendered the way an answer would
 be written; which rendering (bare, ``#### N``, ``\\boxed{N}``, ...) the grader expects is
 found on the first records, then used for the reference and other-reference responses alike.
 
@@ -46,7 +50,12 @@ PROBES: dict[str, tuple[str, str]] = {
     "noise": ("random noise", "low"),
     "copy_prompt": ("prompt copied back", "low"),
     "other_reference": ("another record's answer", "low"),
+    "constant": ("one answer for every record", "low"),
+    "spray": ("a list of candidate answers", "low"),
 }
+# Candidate answers in a spray probe (the right one among them): more than the spray limits
+# of math_answer allow in a row (max_number_run, 8).
+SPRAYED_ANSWERS = 12
 
 # Ways a correct answer may be written; str.format fields: answer (text), json (reference).
 RENDERINGS: dict[str, str] = {
@@ -188,6 +197,51 @@ def _other_index(records: Sequence[Record], index: int) -> int | None:
     return None
 
 
+def _spray(records: Sequence[Record], index: int, rendering: str) -> str | None:
+    """Other records' answers and then record ``index``'s, one per line, each rendered."""
+    own = answer_text(records[index].reference_answer).strip()
+    answers: dict[str, Any] = {}
+    count = len(records)
+    for step in range(1, min(count, 200)):
+        other = records[(index + step * 7) % count].reference_answer
+        text = answer_text(other).strip()
+        if text != own:
+            answers.setdefault(text, other)
+        if len(answers) == SPRAYED_ANSWERS - 1:
+            break
+    if len(answers) < 2:
+        return None
+    rendered = [render(other, rendering) for other in answers.values()]
+    return "\n".join([*rendered, render(records[index].reference_answer, rendering)])
+
+
+def _constant(records: Sequence[Record]) -> Any:
+    """The most common reference answer (the first of the most common)."""
+    texts = [answer_text(record.reference_answer).strip() for record in records]
+    common = max(texts, key=texts.count) if len(records) <= 2000 else texts[0]
+    return records[texts.index(common)].reference_answer
+
+
+def check_references(
+    handler: RewardHandler, records: Sequence[Record], findings: Findings, dataset_name: str
+) -> None:
+    """An error for each record whose reference answer the grader cannot read (with its
+    line): at training time such a record only ever scores 0."""
+    for grader in handler.graders():
+        problem_of = getattr(grader, "reference_problem", None)
+        if problem_of is None:
+            continue
+        for record in records:
+            item = {**record.extra, "reference_answer": record.reference_answer}
+            problem = problem_of(item)
+            if problem is not None:
+                findings.error(
+                    "reference-unreadable",
+                    "the grader cannot read the reference answer",
+                    f"{dataset_name} {record.label}: {grader.name}: {problem}",
+                )
+
+
 def _calibrate(handler: RewardHandler, records: Sequence[Record]) -> dict[str, float]:
     """Mean reward of each rendering of the reference, on the first records."""
     sample = records[:CALIBRATION_RECORDS]
@@ -223,6 +277,7 @@ def run_grader_checks(
             f"{handler.grader}: no valid record to run the grader checks on",
         )
         return result
+    check_references(handler, records, findings, dataset_name)
     try:
         result.rendering_means = _calibrate(handler, records)
         # The first rendering with the best mean: dict order puts the plainest first.
@@ -241,6 +296,8 @@ def run_grader_checks(
             "noise": [noise(i) for i in range(len(records))],
             "copy_prompt": [prompt_text(r) for r in records],
             "other_reference": [],
+            "constant": [render(_constant(records), result.rendering) for _ in records],
+            "spray": [_spray(records, i, result.rendering) for i in range(len(records))],
         }
         for i in range(len(records)):
             other = _other_index(records, i)
@@ -342,8 +399,9 @@ def judge_grader(
         for name, code, title in (
             ("copy_prompt", "prompt-copy-rewarded", "grader rewards the prompt copied back"),
             ("other_reference", "wrong-answer-rewarded", "grader rewards another record's answer"),
+            ("spray", "spray-rewarded", "grader rewards a list of candidate answers"),
         ):
-            score = probes[name].scores[i]
+            score = probes[name].scores[i] if name in probes else None
             if score is not None and score >= GAMING_THRESHOLD:
                 findings.warning(code, title, f"{where}: {PROBES[name][0]} scores {score:.2f}")
     reference_values = probes["reference"].values
@@ -361,8 +419,10 @@ def judge_grader(
     for name, code in (
         ("copy_prompt", "grader-rewards-prompt-copy"),
         ("other_reference", "grader-rewards-wrong-answer"),
+        ("constant", "grader-rewards-constant"),
+        ("spray", "grader-rewards-spray"),
     ):
-        values = probes[name].values
+        values = probes[name].values if name in probes else []
         if values and statistics.fmean(values) >= GAMING_THRESHOLD:
             findings.error(
                 code,

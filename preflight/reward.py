@@ -222,6 +222,16 @@ class RewardHandler:
         self.invocations += 1
         return check_answer(rollouts, answer)
 
+    def graders(self) -> list[Any]:
+        """The definition's graders, the top one and every sub-grader."""
+        found: list[Any] = []
+        todo = [self._module.DEFINITION.grader]
+        while todo:
+            grader = todo.pop(0)
+            found.append(grader)
+            todo.extend(grader.children())
+        return found
+
     def scores(
         self, rollouts: Sequence[dict[str, Any]], batch_size: int = BATCH_SIZE
     ) -> list[float]:

@@ -157,3 +157,19 @@ def test_bytecode_is_reproducible_and_records_the_lambda_path(tmp_path: Path) ->
     assert header[:4] == bytes.fromhex(interpreter.magic)
     assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, unchecked
     assert all(b"/var/task/" in data for data in outputs[0].values())
+
+
+def test_a_known_lazy_import_of_a_test_folder_does_not_fail_the_build(tmp_path: Path) -> None:
+    # mpmath's runtests() imports mpmath.tests in its body; nothing on Lambda calls it
+    package = tmp_path / "mpmath"
+    (package / "tests").mkdir(parents=True)
+    (package / "tests" / "__init__.py").write_text("", encoding="utf-8")
+    runtests = "def runtests():\n    from .tests import runtests as tests\n"
+    (package / "__init__.py").write_text(runtests, encoding="utf-8")
+    assert bundler.drop_dead_weight(tmp_path) == ["mpmath/tests"]
+    # the same import anywhere else still fails the build
+    (package / "tests" / "__init__.py").parent.mkdir(parents=True)
+    (package / "tests" / "__init__.py").write_text("", encoding="utf-8")
+    (package / "calculus.py").write_text("from .tests import helper\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match=r"mpmath/calculus.py imports mpmath.tests"):
+        bundler.drop_dead_weight(tmp_path)

@@ -170,7 +170,7 @@ def test_make_preflight_passes_the_example(tmp_path: Path) -> None:
     assert report["grader"]["probes"]["reference"]["mean"] == 1.0
     image = matplotlib_image().imread(tmp_path / "preflight.png")
     height, width = image.shape[:2]
-    assert (width, height) == (1260, 680)  # 3 x 2 panels at 100 dpi
+    assert (width, height) == (1260, 1020)  # 3 x 3 panels at 100 dpi
 
 
 def test_make_preflight_rejects_a_grader_that_rewards_an_empty_answer(tmp_path: Path) -> None:

@@ -57,7 +57,7 @@ def test_project_grader_passes_on_the_example_dataset(records: list[Record]) -> 
     assert means["copy_prompt"] < 0.05
     assert all(len(p.values) == len(records) for p in result.probes.values())
     # every rollout went through the handler and its EMF metrics were captured
-    assert result.handler_metrics["Samples"] == 6 * 20 + 5 * len(records)
+    assert result.handler_metrics["Samples"] == 6 * 20 + 7 * len(records)
     assert result.handler_metrics["GraderErrors"] == 0
     # A copied prompt is rewarded only where the question itself contains the answer (a
     # warning: GSM8K questions that end with the number asked for).
@@ -99,7 +99,11 @@ def test_grader_that_ignores_the_response_rewards_an_empty_answer(
 def test_too_lenient_grader_rewards_wrong_answers(tmp_path: Path, records: list[Record]) -> None:
     grader = _grader(tmp_path, {"name": "lenient", "type": "math_answer", "tolerance": 1e12})
     findings, result = _check(grader, records[:150])
-    assert findings.codes("error") == {"grader-rewards-wrong-answer", "grader-rewards-prompt-copy"}
+    assert findings.codes("error") == {
+        "grader-rewards-wrong-answer",
+        "grader-rewards-prompt-copy",
+        "grader-rewards-constant",
+    }
     wrong = findings.group("grader-rewards-wrong-answer")
     assert wrong is not None
     assert wrong.examples == [
@@ -126,15 +130,21 @@ def test_grader_that_cannot_score_the_task(tmp_path: Path) -> None:
     findings = Findings()
     data = check_dataset(colours, "train", Limits(), findings)
     result = run_grader_checks(RewardHandler(GSM8K_GRADER), data.valid, findings, "c.jsonl")
-    assert findings.codes("error") == {"grader-cannot-score"}
+    assert findings.codes("error") == {"grader-cannot-score", "reference-unreadable"}
+    unreadable = findings.group("reference-unreadable")
+    assert unreadable is not None
+    assert unreadable.count == 100
+    assert unreadable.examples[0] == (
+        "c.jsonl line 1: gsm8k: the reference answer has no single number (no_number)"
+    )
     errors = findings.group("grader-errors", "warning")
     assert errors is not None
     # the handler's own reason, from its log lines (captured, not printed)
     assert errors.examples == [
-        f"{GSM8K_GRADER}: 620 responses could not be graded (scored 0); reasons: gsm8k: the "
-        "reference answer has no single number (no_number) (620)"
+        f"{GSM8K_GRADER}: 720 responses could not be graded (scored 0); reasons: gsm8k: the "
+        "reference answer has no single number (no_number) (720)"
     ]
-    assert result.handler_metrics["GraderErrors"] == 620
+    assert result.handler_metrics["GraderErrors"] == 720
 
 
 def test_handler_output_is_captured_not_printed(
@@ -338,14 +348,16 @@ def test_graders_that_reward_an_empty_answer_are_rejected(
 
 
 def _judge_reply(body: dict[str, Any], number: int) -> Reply:
-    """A judge that gives 10 when the graded solution contains the reference answer."""
+    """A judge that gives 10 when the graded solution contains the reference answer, and (as
+    a careful judge does) nothing to a list of candidate answers."""
     prompt = body["messages"][-1]["content"]
     reference = re.search(r"Reference final answer: (\S+)", prompt)
     assert reference is not None
     # the response sits between markers with a random hex name: drop them first
     solution = re.sub(r"</?[\w-]+>", " ", prompt.split("Solution to grade:", 1)[1])
     right = re.search(rf"(?<![\w.]){re.escape(reference.group(1))}(?![\w.])", solution)
-    return Reply(content=json.dumps({"score": 10 if right else 0}))
+    listed = solution.strip().count("\n") > 3
+    return Reply(content=json.dumps({"score": 10 if right and not listed else 0}))
 
 
 def test_model_judged_grader_runs_on_100_records_through_the_judge_endpoint(
@@ -358,7 +370,7 @@ def test_model_judged_grader_runs_on_100_records_through_the_judge_endpoint(
         f"{GRADERS / 'rubric_judge.json'} calls a model: grader checks ran on the "
         "first 100 records only (--grader-records to choose)"
     ]
-    judged = 6 * 20 + 5 * 100
+    judged = 6 * 20 + 7 * 100
     assert result.handler_metrics["JudgeCalls"] == judged == len(openai_server.requests)
     assert {r.body["model"] for r in openai_server.requests} == {"openai.gpt-oss-120b"}
     assert findings.codes("error") == set()
@@ -378,4 +390,4 @@ def test_failing_judge_is_reported(
     assert "grader-cannot-score" in findings.codes("error")
     failed = findings.group("judge-errors", "warning")
     assert failed is not None
-    assert failed.examples[0].startswith(f"{tmp_path / 'judge.json'}: 270 judgements failed")
+    assert failed.examples[0].startswith(f"{tmp_path / 'judge.json'}: 330 judgements failed")

@@ -191,6 +191,12 @@ def _rest_of_line(text: str, start: int) -> str:
 def _boxed_spans(text: str) -> list[str]:
     """The contents of every ``\\boxed{...}`` (nested braces allowed), each followed by the
     rest of its line, where an alternative ("or 20") would stand."""
+    return [content + rest for content, rest in boxed(text)]
+
+
+def boxed(text: str) -> list[tuple[str, str]]:
+    """The contents of every ``\\boxed{...}`` (nested braces allowed), each with the rest of
+    its line after the closing brace."""
     spans = []
     at = text.find("\\")  # finditer, with the literal start found by str.find (faster)
     while at >= 0:
@@ -202,7 +208,7 @@ def _boxed_spans(text: str) -> list[str]:
         depth, start = 1, match.end()
         close = text.find("}", start, start + 2000)
         if close >= 0 and text.find("{", start, close) < 0:  # no nested braces: the common case
-            spans.append(text[start:close] + _rest_of_line(text, close + 1))
+            spans.append((text[start:close], _rest_of_line(text, close + 1)))
             continue
         for index in range(start, min(len(text), start + 2000)):
             char = text[index]
@@ -211,7 +217,7 @@ def _boxed_spans(text: str) -> list[str]:
             elif char == "}":
                 depth -= 1
                 if depth == 0:
-                    spans.append(text[start:index] + _rest_of_line(text, index + 1))
+                    spans.append((text[start:index], _rest_of_line(text, index + 1)))
                     break
     return spans
 

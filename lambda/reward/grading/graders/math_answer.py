@@ -1,13 +1,21 @@
-"""``math_answer``: the response's final numeric answer equals the reference's (with tolerance).
+"""``math_answer``: the response's final answer equals the reference's (with tolerance).
 
 Example::
 
     {"type": "math_answer", "name": "gsm8k", "tolerance": 1e-6}
 
 The reference is ``item.reference_answer`` unless ``reference`` (a template) says otherwise; it
-may be a number, a string ("72", "$1,234", or a worked solution ending in ``#### 72``), or an
-object with ``final_answer`` / ``answer`` / ``text`` / ``value``. How the response's answer is
-found is described in :mod:`grading.answers`.
+may be a number, a string ("72", "$1,234", a worked solution ending in ``#### 72``, or LaTeX
+math: ``\\frac{10}{9}``, ``[0,1)``, ``x=2``, ``\\text{(B)}``), or an object with
+``final_answer`` / ``answer`` / ``text`` / ``value`` and optionally ``kind`` (``"interval"``
+or ``"tuple"`` settles ``(1, 2)``).
+
+Fast first, exact second: a plain-number reference takes the numeric path of
+:mod:`grading.answers` (GSM8K never reaches the rest); any other reference is read once per
+batch into a typed answer (:mod:`grading.mathkinds`), the response's final answer is found by
+:mod:`grading.mathresponse` and compared by kind, with floats first and sympy
+(:mod:`grading.symbolic`, imported on first use) only for what floats cannot decide, under
+the per-sample ``time_budget``.
 """
 
 from __future__ import annotations
@@ -23,34 +31,75 @@ from grading.answers import NUMBER, Limits, candidate, final_answer, spraying, t
 from grading.base import FAIL, PASS, Batch, Grade, Grader
 from grading.errors import SampleError
 from grading.log import debug_enabled, logger
+from grading.mathcompare import Comparison, typed_reference
+from grading.mathkinds import Typed
 from grading.samples import Sample
 from grading.spec import Spec
 from grading.templates import Template
 
 _PLAIN = re.compile(rf"\s*[$\u20ac\u00a3\u00a5]?\s*({NUMBER})\s*%?\s*")
+# Words (not LaTeX, not a function name): the reference is prose, read as GSM8K reads it.
+_PROSE = re.compile(
+    r"\b(?!(?:sin|cos|tan|sec|csc|cot|sqrt|log|exp|abs|sinh|cosh|tanh)\b)[A-Za-z]{3,}"
+)
 _REFERENCE_KEYS = ("final_answer", "answer", "text", "value")
 # References are never "spray" (a worked solution may list many numbers).
 _NO_LIMITS = Limits(max_numbers=1 << 30, max_number_run=1 << 30)
 
 
 @lru_cache(maxsize=4096)  # the rollouts of one prompt share its reference
-def _reference_from_text(text: str) -> float:
-    plain = _PLAIN.fullmatch(text)
+def _reference_from_text(text: str, kind: str | None = None) -> float | Typed:
+    plain = _PLAIN.fullmatch(text) if kind is None else None
     if plain is not None:
         return to_number(plain.group(1))
-    answer = final_answer(text, _NO_LIMITS)
-    if answer.value is None:
-        raise SampleError(f"the reference answer has no single number ({answer.reason})")
-    return answer.value
+    if kind is None and ("####" in text or ("\\" not in text and _PROSE.search(text))):
+        # a worked solution (GSM8K's own answer field) or a sentence: its final number
+        answer = final_answer(text, _NO_LIMITS)
+        if answer.value is None:
+            raise SampleError(f"the reference answer has no single number ({answer.reason})")
+        return answer.value
+    return typed_reference(text, kind)  # a \text{...} answer stays text, digits and all
 
 
-def reference_value(raw: Any) -> float:
-    """The numeric value of a reference answer in any of the shapes datasets use."""
+# LaTeX beyond fractions and text, near the end where the final answer stands: each backslash
+# of the tail, from the last (a GSM8K response has none, or one: its \boxed).
+_LATEX_MATH = ("sqrt", "pi", "sin", "cos", "tan", "log", "ln", "exp", "cdot", "times", "infty")
+_TAIL = 400
+
+
+def _latex_math(text: str) -> bool:
+    begin = max(0, len(text) - _TAIL)
+    if text.find("^", begin) >= 0:
+        return True
+    at = text.rfind("\\", begin)
+    while at >= 0:
+        if text.startswith(_LATEX_MATH, at + 1):
+            return True
+        at = text.rfind("\\", begin, at)
+    return False
+
+
+@lru_cache(maxsize=4096)
+def _typed_float(value: float) -> Typed:
+    return Typed("number", node=("n", repr(value)))
+
+
+def typed_number(expected: float | Typed) -> Typed:
+    """A reference as a typed answer (a plain number becomes a number literal)."""
+    return expected if isinstance(expected, Typed) else _typed_float(expected)
+
+
+def reference_value(raw: Any) -> float | Typed:
+    """The value of a reference answer in any of the shapes datasets use: a float for a
+    plain number (the fast path), else its typed answer."""
     if type(raw) is dict and type(final := raw.get("final_answer")) is str:
         # the project's dataset shape, the common case; most GSM8K answers are plain integers
         if final.isdigit() and final.isascii():
             return float(final)
-        return _reference_from_text(final)
+        kind = raw.get("kind")
+        if kind is not None and not isinstance(kind, str):
+            raise SampleError("the reference answer's kind is not a string")
+        return _reference_from_text(final, kind)
     if isinstance(raw, bool):
         raise SampleError("the reference answer is a boolean, not a number")
     if isinstance(raw, int | float):
@@ -83,6 +132,7 @@ class MathAnswer(Grader):
         tolerance: float,
         relative_tolerance: float,
         limits: Limits,
+        time_budget: float = 1.0,
     ) -> None:
         super().__init__(name)
         self.input = input_template
@@ -90,6 +140,7 @@ class MathAnswer(Grader):
         self.tolerance = tolerance
         self.relative_tolerance = relative_tolerance
         self.limits = limits
+        self.time_budget = time_budget
 
     @classmethod
     def from_spec(cls, spec: Spec, name: str) -> MathAnswer:
@@ -106,6 +157,7 @@ class MathAnswer(Grader):
             reference=reference,
             tolerance=spec.number("tolerance", 1e-6, minimum=0),
             relative_tolerance=spec.number("relative_tolerance", 0.0, minimum=0, maximum=1),
+            time_budget=spec.number("time_budget", 1.0, minimum=0.01, maximum=10),
             limits=Limits(
                 max_numbers=spec.number(
                     "max_numbers", defaults.max_numbers, minimum=1, integer=True
@@ -127,6 +179,7 @@ class MathAnswer(Grader):
         debug = debug_enabled()
         reference = self.reference
         tolerance, relative = self.tolerance, self.relative_tolerance
+        comparison = Comparison(tolerance, relative, self.time_budget, self.limits, batch)
         grades: list[Grade] = []
         correct: list[int] = []  # the samples graded PASS so far
         for index, (sample, text) in enumerate(zip(samples, texts, strict=True)):
@@ -134,12 +187,21 @@ class MathAnswer(Grader):
                 grades.append(failures[index])
                 continue
             try:
-                if reference is not None:
-                    expected = reference_value(reference.render(sample))
-                else:
-                    expected = reference_value(sample.item.get("reference_answer"))
+                expected = reference_value(
+                    sample.item.get("reference_answer")
+                    if reference is None
+                    else reference.render(sample)
+                )
             except SampleError as err:
                 grades.append(Grade.failed(f"{self.name}: {err}"))
+                continue
+            if isinstance(expected, Typed) or ("\\" in text and _latex_math(text)):
+                # compared by kind: not a plain number, or an answer in LaTeX math (\sqrt{12}
+                # is no 12)
+                grade, sprayable = self._typed(comparison, typed_number(expected), text)
+                if sprayable:
+                    correct.append(index)
+                grades.append(grade)
                 continue
             value, reason = candidate(text)
             if value is None:
@@ -157,6 +219,27 @@ class MathAnswer(Grader):
                 logger.debug("sample %r: no final answer (spray)", samples[index].id)
             grades[index] = FAIL
         return grades
+
+    def _typed(self, comparison: Comparison, expected: Typed, text: str) -> tuple[Grade, bool]:
+        """The grade of a response to a typed reference, and whether the spray rule applies
+        to it (a correct answer that is not itself a long list)."""
+        grade = comparison.grade(expected, text)
+        if grade.error is not None:
+            return Grade.failed(f"{self.name}: {grade.error}"), False
+        return grade, grade is PASS and not comparison.many_parts(expected)
+
+    def reference_problem(self, item: dict[str, Any]) -> str | None:
+        """Why this grader cannot understand a dataset record's reference (None if it can):
+        preflight reports it with the record's line."""
+        try:
+            if self.reference is not None:
+                raw: Any = self.reference.render(Sample(id="preflight", output_text="", item=item))
+            else:
+                raw = item.get("reference_answer")
+            reference_value(raw)
+        except SampleError as err:
+            return str(err)
+        return None
 
     def _texts(self, samples: Sequence[Sample]) -> tuple[list[str], dict[int, Grade]]:
         """The text to find each answer in, and the samples whose input cannot be rendered."""

@@ -1,0 +1,125 @@
+"""Grade one response against a typed reference: find, read, compare, within a time budget."""
+
+from __future__ import annotations
+
+import time
+from math import isclose
+
+from grading.answers import Limits, candidate
+from grading.base import FAIL, PASS, Batch, Grade
+from grading.errors import SampleError
+from grading.mathexpr import Node, ParseError
+from grading.mathkinds import Typed, equivalent, read, reference
+from grading.mathresponse import HEDGE, final_answers
+
+
+def typed_reference(text: str, kind: str | None) -> Typed:
+    """The typed answer of a reference's text; :class:`SampleError` (the sample scores 0 with
+    ``grader_error``) when the grader cannot understand it."""
+    try:
+        return reference(text.strip(), kind)
+    except (ParseError, RecursionError) as err:
+        raise SampleError(f"the reference answer is not math this grader reads ({err})") from None
+
+
+# Lines before the last one that are looked at for other candidate answers.
+_LISTED_LINES = 20
+
+
+def _listed(expected: Typed, text: str) -> bool:
+    """Whether the response's last lines list several different answers of the reference's
+    kind (one per line, no marker): candidates sprayed, the right one among them."""
+    lines = [line.strip() for line in text.strip().splitlines()[-_LISTED_LINES:]]
+    answers = set()
+    for line in lines:
+        try:
+            read(line, expected)
+        except (ParseError, RecursionError):
+            continue
+        answers.add(line)
+    return len(answers) > 1
+
+
+class Comparison:
+    """The comparison settings of one grader, applied to each sample of a batch."""
+
+    def __init__(
+        self, tolerance: float, relative: float, budget: float, limits: Limits, batch: Batch
+    ) -> None:
+        self.tolerance = tolerance
+        self.relative = relative
+        self.budget = budget
+        self.limits = limits
+        self.batch = batch
+
+    def many_parts(self, expected: Typed) -> bool:
+        """Whether a correct answer to ``expected`` may itself look like sprayed numbers (a
+        long tuple or set): the spray rule is not applied to it."""
+        return len(expected.parts) >= self.limits.max_number_run - 1
+
+    def grade(self, expected: Typed, text: str) -> Grade:
+        """PASS if every final answer of ``text`` is ``expected``; FAIL if none is, one
+        disagrees with another (a hedge) or there is none; a failed grade (with its reason)
+        when the time budget ran out."""
+        from grading.symbolic import BudgetExceededError
+
+        spans, how = final_answers(text)
+        if how == HEDGE or not spans:
+            return FAIL
+        if how == "last_line":
+            if expected.kind == "number":
+                return self._number(expected, text)  # prose without math markup: GSM8K's rules
+            if _listed(expected, text):
+                return FAIL
+        budget = self.budget
+        remaining = self.batch.remaining()
+        if remaining is not None:  # never past the invocation's own deadline
+            budget = min(budget, max(remaining, 0.0))
+        ends = time.monotonic() + budget
+        try:
+            verdicts = {self._one(expected, span, ends) for span in spans}
+        except BudgetExceededError:
+            return Grade.failed(
+                f"the symbolic comparison exceeded its time budget ({self.budget} s)"
+            )
+        if verdicts == {True}:
+            return PASS
+        if verdicts == {None} and expected.kind == "number" and how == "math":
+            return self._number(expected, text)
+        return FAIL
+
+    def _one(self, expected: Typed, span: str, ends: float) -> bool | None:
+        """Whether one final answer is ``expected``; None if it cannot be read."""
+        try:
+            answer = read(span, expected)
+        except (ParseError, RecursionError):
+            return None
+
+        def symbolic(left: Node, right: Node) -> bool:
+            from grading.symbolic import BudgetExceededError, equal
+
+            left_time = ends - time.monotonic()
+            if left_time <= 0:
+                raise BudgetExceededError("time budget")
+            return equal(left, right, left_time)
+
+        try:
+            return equivalent(expected, answer, self.tolerance, self.relative, symbolic)
+        except RecursionError:
+            return None
+
+    def _number(self, expected: Typed, text: str) -> Grade:
+        """A numeric reference against the response's last number (no math markup): the
+        rules of :mod:`grading.answers`."""
+        from grading.mathexpr import NoValueError, evaluate
+
+        assert expected.node is not None
+        value, _ = candidate(text)
+        if value is None:
+            return FAIL
+        try:
+            target = evaluate(expected.node)
+        except NoValueError:
+            return FAIL
+        same = isclose(value, target, rel_tol=max(self.relative, 1e-12), abs_tol=self.tolerance)
+        return PASS if same else FAIL
