@@ -24,7 +24,8 @@ from tests.reward_support import load_reward, rollout, scores
 SQLPARSE = "sqlparse==0.5.3"
 # numpy 1.26 predates CPython 3.13: it has no cp313 wheel for any platform.
 NO_LAMBDA_WHEEL = "numpy==1.26.4"
-GRADER = "tests/fixtures/graders/python_sqlparse.json"
+# Not among tests/fixtures/graders, which load on this interpreter (it has no sqlparse).
+GRADER = "tests/fixtures/extra_packages/python_sqlparse.json"
 
 
 def _environment(extra: Any = None, grader: str = GRADER) -> dict[str, Any]:
