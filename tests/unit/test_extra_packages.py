@@ -8,6 +8,7 @@ distribution, sqlparse, which OpenAI's python grader image carries); later runs 
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 
 from stacks.config import ConfigError, parse_environment
 from stacks.extra_packages import top_level_modules
+from stacks.grader_check import grader_problem
 from stacks.reward import source_digest
 from tests.conftest import cdk_context
 from tests.lambda_loader import ROOT, LambdaContext
@@ -123,3 +125,26 @@ def test_a_pin_against_the_reward_lock_fails_synth_in_one_line() -> None:
         "environment 'dev': reward_function.extra_packages: rapidfuzz==3.0.0 needs a version "
         "other than the one the reward lock pins"
     ]
+
+
+@pytest.mark.parametrize(
+    ("grade", "problem"),
+    [
+        ("def score(sample, item):", "the source defines no function grade(sample, item)"),
+        ("def grade(sample):", "grade must accept two arguments: (sample, item)"),
+        ("def grade(sample, item, extra):", "grade must accept two arguments: (sample, item)"),
+        ("def grade(sample, item, *, strict):", "grade must accept two arguments: (sample, item)"),
+        ("def grade(*args):", None),
+        ("def grade(sample, item, scale=1):", None),
+    ],
+)
+def test_a_source_importing_an_extra_package_is_checked_without_running(
+    tmp_path: Path, grade: str, problem: str | None
+) -> None:
+    # At synth sqlparse exists only in the bundle (built for Linux arm64): the module body is
+    # not run here, so what makes a grade function is checked from the source.
+    code = f"import sqlparse\n{grade}\n    return 1.0\n"
+    path = tmp_path / "grader.json"
+    path.write_text(json.dumps({"type": "python", "source": code}), encoding="utf-8")
+    found = grader_problem(path, frozenset({"sqlparse"}))
+    assert found == (None if problem is None else f"$.source: {problem}")
