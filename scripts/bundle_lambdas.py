@@ -369,6 +369,9 @@ def prune_superseded(kind: str, interpreter: Interpreter | None) -> list[str]:
             assets = root / "assets"
             current = {p.name for p in assets.glob(f"reward-{reward.digest[:12]}-*") if p.is_dir()}
             removed += prune(assets, current, max_idle_seconds=ASSET_MAX_IDLE_SECONDS)
+        # Environments' extra packages (stacks/extra_packages.py): kept while synths use them.
+        extra = {p.name for p in (root / "extra").glob("extra-*") if p.is_dir()}
+        removed += prune(root / "extra", extra, max_idle_seconds=ASSET_MAX_IDLE_SECONDS)
         with contextlib.suppress(FileNotFoundError):  # the layout before content addressing
             shutil.rmtree(root / "lambda")
     # Each kind of build prunes its own installs (and those of the layout before this one).

@@ -22,6 +22,14 @@ from pydantic import (
     model_validator,
 )
 
+from stacks.extra_packages import KEY as EXTRA_PACKAGES_KEY
+from stacks.extra_packages import (
+    ExtraPackagesError,
+    installed,
+    normalized,
+    pins_problem,
+    top_level_modules,
+)
 from stacks.grader_check import grader_problem
 
 Backend = Literal["openai", "bedrock"]
@@ -140,6 +148,16 @@ class RewardFunctionConfig(_Strict):
     timeout_seconds: Annotated[int, Field(ge=60, le=900)] = 300
     memory_mb: Annotated[int, Field(ge=128, le=10240)] = 512
     reserved_concurrency: Annotated[int, Field(ge=1)] | None = None
+    # Pinned distributions (name==version) the python grader imports beyond the reward lock,
+    # bundled for Lambda on top of it (stacks/extra_packages.py).
+    extra_packages: tuple[str, ...] = ()
+
+    @field_validator("extra_packages")
+    @classmethod
+    def _pinned(cls, pins: tuple[str, ...]) -> tuple[str, ...]:
+        if (problem := pins_problem(pins)) is not None:
+            raise ValueError(problem)
+        return tuple(sorted(pins, key=normalized))
 
 
 class JobConfig(_Strict):
@@ -513,7 +531,10 @@ def _path_problems(data: dict[str, Any], project_root: Path) -> list[str]:
     if isinstance(grader, str):
         if not (project_root / grader).is_file():
             problems.append(f"grader = {json.dumps(grader)}: no such file")
-        elif (problem := grader_problem(project_root / grader)) is not None:
+        # The grader's imports are checked only once the extra packages they need are in.
+        elif (extra := _extra_modules(data, problems)) is not None and (
+            problem := grader_problem(project_root / grader, extra)
+        ) is not None:
             problems.append(f"grader {grader}: {problem}")
     return problems
 
@@ -530,6 +551,22 @@ def load_ci(context: dict[str, Any]) -> CiConfig | None:
         return CiConfig.model_validate(raw)
     except ValidationError as err:
         raise ConfigError([f"ci: {line}" for line in _problems(err, raw, ())]) from None
+
+
+def _extra_modules(data: dict[str, Any], problems: list[str]) -> frozenset[str] | None:
+    """The top-level modules of the environment's extra packages, installed for Lambda (once),
+    or None after adding their problem to ``problems``."""
+    settings = data.get("reward_function")
+    pins = settings.get("extra_packages") if isinstance(settings, dict) else None
+    if not pins:
+        return frozenset()
+    if pins_problem(pins) is not None:
+        return None  # the model's validation names the bad entry
+    try:
+        return top_level_modules(installed(tuple(sorted(pins, key=normalized))))
+    except ExtraPackagesError as err:
+        problems.append(f"{EXTRA_PACKAGES_KEY}: {err}")
+        return None
 
 
 def load_environments(

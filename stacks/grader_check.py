@@ -40,8 +40,10 @@ def reward_modules() -> frozenset[str]:
     }
 
 
-def grader_problem(path: Path) -> str | None:
-    """``<JSON path>: <what is wrong>`` for an invalid definition file, else None."""
+def grader_problem(path: Path, extra_modules: frozenset[str] = frozenset()) -> str | None:
+    """``<JSON path>: <what is wrong>`` for an invalid definition file, else None; a python
+    grader may import the reward bundle's modules and ``extra_modules`` (the top-level modules
+    of the environment's ``reward_function.extra_packages``)."""
     for folder in _LAMBDA_FOLDERS:
         if str(folder) not in sys.path:
             sys.path.insert(0, str(folder))
@@ -49,7 +51,9 @@ def grader_problem(path: Path) -> str | None:
     from grading.imports import restrict_to
 
     # A python grader's imports must resolve in the bundle, not in this development environment.
-    restrict_to(reward_modules)
+    restrict_to(
+        lambda: reward_modules() | extra_modules, elsewhere=extra_modules - reward_modules()
+    )
     try:
         load_definition(path)
     except DefinitionError as err:

@@ -24,6 +24,7 @@ from constructs import Construct
 
 from stacks.bundle_store import build_root, hold, link_tree, touch
 from stacks.config import EnvironmentConfig
+from stacks.extra_packages import installed
 from stacks.lambda_code import PROJECT_ROOT, asset_code, bundle_record
 from stacks.log_groups import encrypted_log_group
 from stacks.mantle import (
@@ -97,9 +98,12 @@ def embedding_models(definition: object) -> set[str]:
     return _models_of(definition, _is_cosine, DEFAULT_EMBEDDING_MODEL)
 
 
-def source_digest(paths: list[Path]) -> str:
-    """A content address of files and folders (Python sources, requirements, JSON)."""
+def source_digest(paths: list[Path], extra: tuple[str, ...] = ()) -> str:
+    """A content address of files and folders (Python sources, requirements, JSON) and of
+    extra pinned requirements."""
     digest = hashlib.sha256()
+    if extra:
+        digest.update(("extra packages\0" + "\0".join(extra) + "\0").encode())
     for root in paths:
         files = sorted(root.rglob("*")) if root.is_dir() else [root]
         for path in files:
@@ -125,11 +129,14 @@ class RewardFunction(Construct):
         settings = config.reward_function
         grader_file = project_root / config.grader
         self.grader_name = grader_name(grader_file)
+        # The extra packages' pins are part of what decides a score (the job identity).
         self.digest = source_digest(
-            [project_root / "lambda" / "reward", project_root / "lambda" / "common", grader_file]
+            [project_root / "lambda" / "reward", project_root / "lambda" / "common", grader_file],
+            extra=settings.extra_packages,
         )
 
-        asset_dir, asset_digest = self._asset_dir(grader_file)
+        asset_dir, asset_digest = self._asset_dir(grader_file, settings.extra_packages)
+        self.asset_dir = asset_dir  # the folder deployed as the function's code
         self.log_group = encrypted_log_group(self, "Logs", config=config, key=key)
         # An own role instead of AWSLambdaBasicExecutionRole: logs go to this log group only.
         self.role = iam.Role(
@@ -275,8 +282,9 @@ class RewardFunction(Construct):
             )
         )
 
-    def _asset_dir(self, grader_file: Path) -> tuple[Path, str]:
-        """The reward bundle with this environment's grader definition added, and its digest.
+    def _asset_dir(self, grader_file: Path, extra_packages: tuple[str, ...]) -> tuple[Path, str]:
+        """The reward bundle with this environment's grader definition (and extra packages)
+        added, and its digest.
 
         Content-addressed (the reward bundle's digest and the definition's content) and
         written atomically, so parallel synths (tests) never see a half-built folder and an
@@ -286,8 +294,11 @@ class RewardFunction(Construct):
         """
         bundle = bundle_record("reward")
         definition = hashlib.sha256(grader_file.read_bytes()).hexdigest()
+        # The extra packages' folder is named by their pins, the platform and the lock.
+        extra = installed(extra_packages) if extra_packages else None
+        extra_name = extra.name if extra else "no extra packages"
         digest = hashlib.sha256(
-            f"{bundle.digest}\0graders/{grader_file.name}\0{definition}".encode()
+            f"{bundle.digest}\0graders/{grader_file.name}\0{definition}\0{extra_name}".encode()
         ).hexdigest()
         # The bundle's digest leads the name: `make bundle` prunes the assets of old bundles.
         target = build_root() / "assets" / f"reward-{bundle.digest[:12]}-{digest[:16]}"
@@ -296,6 +307,8 @@ class RewardFunction(Construct):
             target.parent.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
             link_tree(bundle.folder, staging)
+            if extra is not None:
+                link_tree(extra, staging)
             (staging / "graders").mkdir(exist_ok=True)
             shutil.copyfile(grader_file, staging / "graders" / grader_file.name)
             try:

@@ -45,7 +45,7 @@ def test_a_missing_module_fails_the_definition_with_its_name(
     assert importlib.util.find_spec(module.partition(".")[0]) is None
     message = definition_error(monkeypatch, {"type": "python", "source": code})
     assert f"$.source: line {line} imports '{module}', which the reward Lambda" in message
-    assert "lambda/reward/requirements.in" in message
+    assert "reward_function.extra_packages" in message
     assert "\n" not in message
 
 
@@ -78,8 +78,8 @@ def test_synth_looks_at_the_bundle_not_the_development_environment(tmp_path: Pat
         path.write_text(json.dumps({"type": "python", "source": code}), encoding="utf-8")
         problems[name] = grader_problem(path)
     assert problems["numpy"] == (
-        "$.source: line 2 imports 'numpy', which the reward Lambda does not have (add its "
-        "pinned distribution to lambda/reward/requirements.in and run `make lock`)"
+        "$.source: line 2 imports 'numpy', which the reward Lambda does not have (list its "
+        "pinned distribution in the environment's reward_function.extra_packages)"
     )
     assert problems["pytest"] is not None and "imports 'pytest'" in problems["pytest"]
     assert problems["rapidfuzz"] is None

@@ -12,7 +12,10 @@ top-level package is looked up (``importlib.util.find_spec`` of ``numpy`` for
 
 In the Lambda, ``sys.path`` is the bundle, so ``find_spec`` answers exactly. At synth and in
 preflight the interpreter is the development environment, which has more packages than the
-bundle: :func:`restrict_to` then limits the answer to the modules the bundle carries.
+bundle: :func:`restrict_to` then limits the answer to the modules the bundle carries. The
+environment's extra packages (``reward_function.extra_packages``) are built for Linux arm64,
+not for this interpreter: a source importing one of them is not run there
+(:func:`runs_here`), only checked.
 """
 
 from __future__ import annotations
@@ -27,15 +30,29 @@ _IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "
 # top-level modules taken to exist (synth and preflight: the reward bundle's), asked only when
 # a python grader imports something beyond the standard library.
 _RESTRICTION: dict[str, Callable[[], frozenset[str]]] = {}
+# Of those, the top-level modules this interpreter cannot import (bundled for Lambda only).
+_ELSEWHERE: dict[str, frozenset[str]] = {}
 
 
-def restrict_to(modules: Callable[[], frozenset[str]] | None) -> None:
+def restrict_to(
+    modules: Callable[[], frozenset[str]] | None, elsewhere: frozenset[str] = frozenset()
+) -> None:
     """Take only the top-level names ``modules()`` gives to exist beside the standard library,
-    or, with ``None``, whatever this interpreter finds."""
+    of which ``elsewhere`` exist only in the Lambda, or, with ``None``, whatever this
+    interpreter finds."""
     if modules is None:
         _RESTRICTION.pop("modules", None)
+        _ELSEWHERE.pop("modules", None)
     else:
         _RESTRICTION["modules"] = modules
+        _ELSEWHERE["modules"] = elsewhere
+
+
+def runs_here(tree: ast.AST) -> bool:
+    """Whether this interpreter can run ``tree``'s imports: none of them is a module that
+    exists only in the Lambda (an environment's extra package, at synth)."""
+    elsewhere = _ELSEWHERE.get("modules", frozenset())
+    return not any(module.partition(".")[0] in elsewhere for module, _ in imported(tree))
 
 
 def available(name: str) -> bool:

@@ -38,7 +38,7 @@ from typing import Any
 
 from grading.base import GRADER_ERROR, GRADER_TIMEOUT, Batch, Grade, Grader
 from grading.errors import DefinitionError
-from grading.imports import first_missing
+from grading.imports import first_missing, runs_here
 from grading.log import logger
 from grading.samples import Sample
 from grading.spec import Spec
@@ -52,7 +52,8 @@ _TIMEOUT_FLAGS = frozenset({GRADER_ERROR, GRADER_TIMEOUT})
 
 
 def compile_grade_function(source: str, path: str) -> GradeFunction:
-    """Compile ``source``, run its module body, and return its ``grade`` function."""
+    """Compile ``source``, run its module body, and return its ``grade`` function (at synth,
+    a source importing an extra package built for Lambda only is checked, not run)."""
     try:
         tree = ast.parse(source, "<grader source>")
     except SyntaxError as err:
@@ -61,10 +62,12 @@ def compile_grade_function(source: str, path: str) -> GradeFunction:
         module, line = missing
         raise DefinitionError(
             path,
-            f"line {line} imports '{module}', which the reward Lambda does not have (add its "
-            "pinned distribution to lambda/reward/requirements.in and run `make lock`)",
+            f"line {line} imports '{module}', which the reward Lambda does not have (list its "
+            "pinned distribution in the environment's reward_function.extra_packages)",
         )
     code = compile(tree, "<grader source>", "exec")
+    if not runs_here(tree):  # at synth, with an extra package built for Linux arm64 only
+        return _declared_grade_function(tree, path)
     namespace: dict[str, Any] = {"__name__": "grader_source"}
     try:
         exec(code, namespace)  # noqa: S102 (the repository's own grader code, see the module docstring)
@@ -83,6 +86,26 @@ def compile_grade_function(source: str, path: str) -> GradeFunction:
         pass  # no signature to inspect (a builtin): let the first call decide
     result: GradeFunction = function
     return result
+
+
+def _declared_grade_function(tree: ast.Module, path: str) -> GradeFunction:
+    """What can be checked of a source that cannot run here: a module-level
+    ``def grade`` that accepts ``(sample, item)``; the Lambda runs the module body at cold start.
+    The function returned only refuses to grade (it is never called outside the Lambda)."""
+    found = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "grade"]
+    if not found:
+        raise DefinitionError(path, "the source defines no function grade(sample, item)")
+    arguments = found[-1].args
+    positional = len(arguments.posonlyargs) + len(arguments.args)
+    required = positional - len(arguments.defaults)
+    keyword_only = any(d is None for d in arguments.kw_defaults)
+    if required > 2 or keyword_only or (positional < 2 and arguments.vararg is None):
+        raise DefinitionError(path, "grade must accept two arguments: (sample, item)")
+
+    def refuse(sample: dict[str, Any], item: dict[str, Any]) -> float:
+        raise RuntimeError("this python grader imports packages that only its Lambda has")
+
+    return refuse
 
 
 class PythonGrader(Grader):
