@@ -57,7 +57,13 @@ def git(*args: str, cwd: Path = ROOT) -> str:
 def resolve_base(ref: str | None) -> Base:
     """``ref`` as a commit, or (no ref) the merge base of HEAD with ``main`` or ``origin/main``."""
     if ref:
-        return Base(ref, git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"))
+        try:
+            return Base(ref, git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"))
+        except ReviewError:
+            raise ReviewError(
+                f"BASE={ref}: not a commit, branch or tag of this repository "
+                "(git log --oneline shows the commits; omit BASE for the merge base with main)"
+            ) from None
     for main in ("main", "origin/main"):
         try:
             return Base(f"merge-base with {main}", git("merge-base", "HEAD", main))

@@ -129,6 +129,11 @@ def an_environment() -> str:
         ),
         ("convert", ("INPUT=x.csv",), "make convert: set INPUT=<jsonl|csv> OUTPUT=<jsonl>"),
         (
+            "review",
+            ("BASE=no-such-ref",),
+            "error: review: BASE=no-such-ref: not a commit, branch or tag of this repository",
+        ),
+        (
             "convert",
             ("INPUT=missing.csv", "OUTPUT=out.jsonl"),
             "convert: missing.csv: no such file",
