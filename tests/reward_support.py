@@ -4,14 +4,20 @@ rollouts in the documented shape, and reading what the handler printed."""
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import botocore.session
 import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
 
 from tests.lambda_loader import LAMBDA_DIR, ROOT, load_handler
 
@@ -153,3 +159,40 @@ def check_contract(event: list[Any], outputs: list[dict[str, Any]]) -> None:
             assert metric["name"]
             assert isinstance(metric["value"], float)
     json.dumps(outputs, allow_nan=False)  # the response must be strict JSON
+
+
+@contextmanager
+def runtime_stubber(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
+    """A Stubber on a real bedrock-runtime client (us-west-2), which the reward Lambda's
+    embeddings endpoint uses instead of its own; every queued response must be consumed."""
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("AWS_REGION", "us-west-2")
+    client = botocore.session.get_session().create_client(
+        "bedrock-runtime",
+        region_name="us-west-2",
+        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
+        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    )
+    endpoint = reward_module("grading.runtime_endpoint")
+    monkeypatch.setattr(endpoint, "_make_client", lambda region, timeout, concurrency: client)
+    with Stubber(client) as stub:
+        yield stub
+        stub.assert_no_pending_responses()
+
+
+def expect_embedding(
+    stub: Stubber, model: str, text: str, vector: list[float], tokens: int = 3
+) -> None:
+    """One InvokeModel with the Titan request body for ``text``, answered with ``vector``."""
+    raw = json.dumps({"embedding": vector, "inputTextTokenCount": tokens}).encode()
+    stub.add_response(
+        "invoke_model",
+        {"body": StreamingBody(io.BytesIO(raw), len(raw)), "contentType": "application/json"},
+        {
+            "modelId": model,
+            "body": json.dumps({"inputText": text}).encode(),
+            "contentType": "application/json",
+            "accept": "application/json",
+        },
+    )

@@ -9,13 +9,18 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import botocore.session
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from tests.lambda_loader import ROOT, LambdaContext
-from tests.reward_support import load_reward, reward_module, rollout, scores
+from tests.reward_support import (
+    expect_embedding,
+    load_reward,
+    rollout,
+    runtime_stubber,
+    scores,
+)
 
 MODEL = "amazon.titan-embed-text-v2:0"
 DEFINITION = json.loads((ROOT / "tests" / "fixtures" / "mantle" / "cosine.json").read_text())
@@ -30,35 +35,13 @@ VECTORS = {
 @pytest.fixture
 def stubber(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
     """A Stubber on a real bedrock-runtime client, used by the grader instead of its own."""
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.setenv("AWS_REGION", "us-west-2")
-    client = botocore.session.get_session().create_client(
-        "bedrock-runtime",
-        region_name="us-west-2",
-        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
-        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-    )
-    endpoint = reward_module("grading.runtime_endpoint")
-    monkeypatch.setattr(endpoint, "_make_client", lambda region, timeout, concurrency: client)
-    with Stubber(client) as stub:
+    with runtime_stubber(monkeypatch) as stub:
         yield stub
-        stub.assert_no_pending_responses()
 
 
 def expect(stub: Stubber, text: str) -> None:
     """One InvokeModel with the Titan request body, answered with the text's vector."""
-    raw = json.dumps({"embedding": VECTORS[text], "inputTextTokenCount": 3}).encode()
-    stub.add_response(
-        "invoke_model",
-        {"body": StreamingBody(io.BytesIO(raw), len(raw)), "contentType": "application/json"},
-        {
-            "modelId": MODEL,
-            "body": json.dumps({"inputText": text}).encode(),
-            "contentType": "application/json",
-            "accept": "application/json",
-        },
-    )
+    expect_embedding(stub, MODEL, text, VECTORS[text])
 
 
 def event(responses: list[str]) -> list[dict[str, Any]]:

@@ -4,22 +4,26 @@ cosine without a model, input_image parts in judge inputs (and a text-only judge
 
 from __future__ import annotations
 
-import io
-import json
 import typing
 from collections.abc import Iterator
 from typing import Any
 
-import botocore.session
 import pytest
-from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from openai.types.shared.reasoning_effort import ReasoningEffort
 
 from stacks.reward import DEFAULT_EMBEDDING_MODEL, embedding_models
 from tests.lambda_loader import LambdaContext
 from tests.openai_server import OpenAIServer, Reply
-from tests.reward_support import definition_error, load_reward, reward_module, rollout, scores
+from tests.reward_support import (
+    definition_error,
+    expect_embedding,
+    load_reward,
+    reward_module,
+    rollout,
+    runtime_stubber,
+    scores,
+)
 
 CAPITAL = "What is the capital of France?"
 
@@ -139,33 +143,12 @@ def test_multi_with_one_grader_object_needs_an_identifier_name(
 @pytest.fixture
 def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
     """A Stubber on a real bedrock-runtime client, used by the cosine grader."""
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    monkeypatch.setenv("AWS_REGION", "us-west-2")
-    client = botocore.session.get_session().create_client(
-        "bedrock-runtime",
-        region_name="us-west-2",
-        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
-        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-    )
-    endpoint = reward_module("grading.runtime_endpoint")
-    monkeypatch.setattr(endpoint, "_make_client", lambda region, timeout, concurrency: client)
-    with Stubber(client) as stub:
+    with runtime_stubber(monkeypatch) as stub:
         yield stub
-        stub.assert_no_pending_responses()
 
 
 def embedding(stub: Stubber, text: str, vector: list[float]) -> None:
-    raw = json.dumps({"embedding": vector, "inputTextTokenCount": 2}).encode()
-    stub.add_response(
-        "invoke_model",
-        {"body": StreamingBody(io.BytesIO(raw), len(raw)), "contentType": "application/json"},
-        {
-            "modelId": DEFAULT_EMBEDDING_MODEL,
-            "body": json.dumps({"inputText": text}).encode(),
-            "contentType": "application/json",
-            "accept": "application/json",
-        },
-    )
+    expect_embedding(stub, DEFAULT_EMBEDDING_MODEL, text, vector, tokens=2)
 
 
 COSINE = {
