@@ -190,6 +190,45 @@ class JobConfig(_Strict):
         return self
 
 
+class PromoteWhen(_Strict):
+    """When an evaluated tuned model replaces ``/bedrock-rft/<env>/model`` (the promotion gate)."""
+
+    # The tuned model's mean reward minus the base model's, over the same prompts, must be
+    # at least this much.
+    min_improvement: Annotated[float, Field(ge=-1, le=1)] = 0.0
+    # ... and the 95% bootstrap confidence interval of that difference must lie above 0.
+    require_ci_above_zero: bool = True
+
+
+class EvaluationConfig(_Strict):
+    """After a job succeeds: the tuned model against the base model, graded by the job's own
+    reward Lambda version over the staged validation.jsonl (a Step Functions Distributed Map).
+    """
+
+    # Evaluate (and gate promotion) in every environment whose job starts.
+    enabled: bool = True
+    samples_per_prompt: Annotated[int, Field(ge=1, le=16)] = 1
+    # Sampling settings of both models. 0.0 makes one sample per prompt nearly deterministic;
+    # raise it together with samples_per_prompt to measure a distribution.
+    temperature: Annotated[float, Field(ge=0, le=2)] = 0.0
+    max_tokens: Annotated[int, Field(ge=1, le=65536)] = 4096
+    # A sample passes when its reward is at least this.
+    pass_threshold: Annotated[float, Field(ge=0, le=1)] = 0.5
+    # Only the first ``limit`` prompts of validation.jsonl (None: all of them).
+    limit: Annotated[int, Field(ge=1)] | None = None
+    # Distributed Map: prompts per child execution, children at once, failed children allowed.
+    items_per_batch: Annotated[int, Field(ge=1, le=100)] = 10
+    max_concurrency: Annotated[int, Field(ge=1, le=1000)] = 10
+    tolerated_failure_percentage: Annotated[float, Field(ge=0, le=100)] = 5.0
+    # The paired bootstrap of the mean difference: resamples and seed (same inputs, same CI).
+    bootstrap_resamples: Annotated[int, Field(ge=1000, le=100000)] = 10000
+    seed: int = 0
+    promote_when: PromoteWhen = PromoteWhen()
+    # Native backend: what CloudFormation's Delete does to the on-demand deployments of the
+    # tuned models this environment created (an idle deployment is billed; see the README).
+    deployment_on_delete: Literal["delete", "retain"] = "delete"
+
+
 class ObservabilityConfig(_Strict):
     """Collector schedule and alarm thresholds."""
 
@@ -257,6 +296,7 @@ class EnvironmentConfig(_Strict):
     job: JobConfig = JobConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
     mantle: MantleConfig = MantleConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
     # Extra cdk-nag packs that gate this environment's stack (COMPLIANCE_PACKS).
     compliance_packs: tuple[str, ...] = ()
     # The GitHub environment whose deploy job may assume this environment's deploy role
