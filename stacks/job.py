@@ -374,6 +374,14 @@ class FineTuningJob(Construct):
             "CreateModelCustomizationJob authorizes the custom model it will create, whose "
             "ARN the service assigns; limited to this account and region.",
         )
+        # Before adopting a completed job, the handler checks that its model still exists.
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="CheckTrainedModel",
+                actions=["bedrock:GetCustomModel"],
+                resources=[models],
+            )
+        )
         if config.job.delete_model_on_destroy:
             self.role.add_to_policy(
                 iam.PolicyStatement(

@@ -572,3 +572,76 @@ def test_stopping_a_job_that_just_ended_is_success(stubbed: Stubber) -> None:
     )
 
     assert on_event(delete_event(create, REAL_ARN)) == {"PhysicalResourceId": REAL_ARN}
+
+
+def _completed_first_attempt(stubbed: Stubber, create: dict[str, Any]) -> tuple[Any, str]:
+    """A first attempt of ``create``'s identity that Completed with a model."""
+    identity = event_identity(create)
+    name = f"{identity.name_stem}-1"
+    model_arn = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model/{MODEL}/abcdef012345"
+    stubbed.add_response(
+        "list_model_customization_jobs",
+        {"modelCustomizationJobSummaries": [_summary(name, "Completed")]},
+        _list_params(identity),
+    )
+    stubbed.add_response(
+        "get_model_customization_job",
+        _job(name, "Completed", outputModelArn=model_arn),
+        {"jobIdentifier": REAL_ARN},
+    )
+    return identity, model_arn
+
+
+def test_a_completed_job_whose_model_exists_is_adopted(stubbed: Stubber) -> None:
+    create = fixture_event("bedrock")
+    _, model_arn = _completed_first_attempt(stubbed, create)
+    stubbed.add_response(
+        "get_custom_model",
+        {
+            "modelArn": model_arn,
+            "modelName": "m",
+            "creationTime": datetime(2026, 11, 2, tzinfo=UTC),
+        },
+        {"modelIdentifier": model_arn},
+    )
+
+    response = on_event(create)
+
+    assert response["PhysicalResourceId"] == REAL_ARN
+    assert (record() or {})["fine_tuned_model"] == model_arn
+
+
+def test_a_completed_job_whose_model_was_deleted_is_not_adopted(stubbed: Stubber) -> None:
+    """Adopting it would record a model nobody can call: the next attempt is started."""
+    create = fixture_event("bedrock")
+    create["ResourceProperties"]["WaitForValidation"] = "false"
+    identity, model_arn = _completed_first_attempt(stubbed, create)
+    stubbed.add_client_error(
+        "get_custom_model",
+        service_error_code="ResourceNotFoundException",
+        service_message="Could not find model",
+        http_status_code=404,
+        expected_params={"modelIdentifier": model_arn},
+    )
+    second = f"{identity.name_stem}-2"
+    new_arn = REAL_ARN[:-1] + "9"
+    fields = (
+        "customModelName roleArn clientRequestToken baseModelIdentifier customizationType "
+        "trainingDataConfig validationDataConfig outputDataConfig customizationConfig jobTags "
+        "customModelTags customModelKmsKeyId"
+    )
+    stubbed.add_response(
+        "create_model_customization_job",
+        {"jobArn": new_arn},
+        {"jobName": second, **{field: ANY for field in fields.split()}},
+    )
+    stubbed.add_response(
+        "get_model_customization_job",
+        {**_job(second, "InProgress"), "jobArn": new_arn},
+        {"jobIdentifier": new_arn},
+    )
+
+    response = on_event(create)
+
+    assert response["PhysicalResourceId"] == new_arn
+    assert (record() or {})["job_id"] == new_arn

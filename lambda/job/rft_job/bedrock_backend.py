@@ -108,7 +108,7 @@ class BedrockBackend:
 
     def find(self, spec: JobSpec, identity: Identity) -> Lookup:
         """List the jobs named after ``identity``: the newest reusable one and the count."""
-        reusable: dict[str, Any] | None = None
+        candidates: list[tuple[int, str]] = []
         highest = 0
         paginator = self._client.get_paginator("list_model_customization_jobs")
         pages = paginator.paginate(
@@ -120,13 +120,23 @@ class BedrockBackend:
                 if attempt is None:
                     continue
                 highest = max(highest, attempt)
-                if phase_of(summary).reusable and (
-                    reusable is None or attempt > int(reusable["_attempt"])
-                ):
-                    reusable = {**summary, "_attempt": attempt}
-        if reusable is None:
-            return Lookup(reusable=None, attempts=highest)
-        return Lookup(reusable=self.describe(str(reusable["jobArn"])), attempts=highest)
+                if phase_of(summary).reusable:
+                    candidates.append((attempt, str(summary["jobArn"])))
+        # The newest reusable job, unless it succeeded and its model was deleted since: adopting
+        # it would record a model nobody can call, so an older one (or a new job) is taken.
+        for _, job_arn in sorted(candidates, reverse=True):
+            view = self.describe(job_arn)
+            if view is None or not view.phase.reusable:
+                continue
+            if view.phase is Phase.SUCCEEDED and not self._model_exists(view.fine_tuned_model):
+                logger.info(
+                    "not adopting a completed job whose custom model was deleted",
+                    job_id=job_arn,
+                    model=view.fine_tuned_model,
+                )
+                continue
+            return Lookup(reusable=view, attempts=highest)
+        return Lookup(reusable=None, attempts=highest)
 
     def create(self, spec: JobSpec, identity: Identity, attempt: int) -> JobView:
         """Start the job; raises :class:`JobError` with the service's message."""
@@ -197,6 +207,18 @@ class BedrockBackend:
                 "job.delete_model_on_destroy to false)"
             ) from err
         logger.info("deleted custom model", model=job.fine_tuned_model, job_id=job.job_id)
+
+    def _model_exists(self, model_arn: str | None) -> bool:
+        """``GetCustomModel``: whether a succeeded job's output model still exists."""
+        if model_arn is None:
+            return False
+        try:
+            self._client.get_custom_model(modelIdentifier=model_arn)
+        except Exception as err:
+            if aws.error_code(err) == "ResourceNotFoundException":
+                return False
+            raise
+        return True
 
     # -- request and response shapes --------------------------------------------------------
 
