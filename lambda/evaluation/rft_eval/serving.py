@@ -77,6 +77,18 @@ def request_token(environment: str, job_id: str, model_arn: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+# The base model as on-demand inference takes it, where that differs from the id a native
+# job is created with: Nova 2 Lite is customized as "amazon.nova-2-lite-v1:0:256k" (the
+# context-window variant) and invoked only through inference profiles ("us." or "global."
+# prefix; Amazon Nova 2 user guide, core inference). Models not listed are invoked as named.
+BASE_INFERENCE_MODELS = {"amazon.nova-2-lite-v1:0:256k": "us.amazon.nova-2-lite-v1:0"}
+
+
+def base_inference_model(base_model: str) -> str:
+    """The ``modelId`` that ``Converse`` takes for the native backend's ``base_model``."""
+    return BASE_INFERENCE_MODELS.get(base_model, base_model)
+
+
 @dataclass(frozen=True)
 class Deployment:
     """One custom model deployment as the API describes it."""
