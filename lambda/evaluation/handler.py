@@ -16,7 +16,7 @@ logger = Logger(service="evaluation")
 @logger.inject_lambda_context(log_event=True)
 def serve(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Native backend: find or create the tuned model's on-demand deployment;
-    ``{"deployment_arn", "status"}``."""
+    ``{"deployment_arn", "status", "failure"}``."""
     from rft_eval import serving
 
     return serving.serve(event)

@@ -167,7 +167,7 @@ def test_serve_creates_one_tagged_deployment(modules: ModuleType, stub: Stubber)
     expect_create(stub, modules)
     handler = load_handler("evaluation")
     result = handler.serve(context(), LambdaContext())
-    assert result == {"deployment_arn": DEPLOYMENT_ARN, "status": "Creating"}
+    assert result == {"deployment_arn": DEPLOYMENT_ARN, "status": "Creating", "failure": None}
 
 
 def test_a_retried_serve_finds_the_deployment_instead_of_creating_another(
@@ -187,7 +187,11 @@ def test_a_retried_serve_finds_the_deployment_instead_of_creating_another(
         {"nameContains": NAME},
     )
     second = modules.serve(context())
-    assert second == {"deployment_arn": first["deployment_arn"], "status": "Active"}
+    assert second == {
+        "deployment_arn": first["deployment_arn"],
+        "status": "Active",
+        "failure": None,
+    }
 
 
 def test_a_name_taken_by_a_concurrent_attempt_is_found(modules: ModuleType, stub: Stubber) -> None:
@@ -204,7 +208,11 @@ def test_a_name_taken_by_a_concurrent_attempt_is_found(modules: ModuleType, stub
         {"modelDeploymentSummaries": [summary(DEPLOYMENT_ARN, NAME, "Creating")]},
         {"nameContains": NAME},
     )
-    assert modules.serve(context()) == {"deployment_arn": DEPLOYMENT_ARN, "status": "Creating"}
+    assert modules.serve(context()) == {
+        "deployment_arn": DEPLOYMENT_ARN,
+        "status": "Creating",
+        "failure": None,
+    }
 
 
 def test_other_create_errors_are_raised(modules: ModuleType, stub: Stubber) -> None:
@@ -235,7 +243,7 @@ def test_serve_needs_the_custom_model_and_skips_the_openai_backend(modules: Modu
     with pytest.raises(ValueError, match="no custom_model_arn"):
         modules.serve(context(custom_model_arn=None))
     openai = context(backend="openai", job_id="ftjob-1", custom_model_arn=None)
-    assert modules.serve(openai) == {"deployment_arn": None, "status": "Active"}
+    assert modules.serve(openai) == {"deployment_arn": None, "status": "Active", "failure": None}
 
 
 @pytest.mark.parametrize(

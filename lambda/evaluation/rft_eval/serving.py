@@ -258,14 +258,16 @@ def region_of(arn: str) -> str:
 
 
 def serve(context: dict[str, Any]) -> dict[str, Any]:
-    """The state machine's serve step: ``{"deployment_arn", "status"}`` of the tuned model.
+    """The state machine's serve step: ``{"deployment_arn", "status", "failure"}`` of the
+    tuned model (the shape of :func:`serve_status`, so that a deployment found ``Failed``
+    carries its reason).
 
     Native backend: find or create the deployment of ``custom_model_arn``. The OpenAI-
     compatible backend serves ``fine_tuned_model`` on demand without one: nothing to create
     (``deployment_arn`` is null, status ``Active``).
     """
     if context.get("backend") != "bedrock":
-        return {"deployment_arn": None, "status": "Active"}
+        return {"deployment_arn": None, "status": "Active", "failure": None}
     model_arn = context.get("custom_model_arn")
     if not model_arn:
         raise ValueError(
@@ -278,7 +280,11 @@ def serve(context: dict[str, Any]) -> dict[str, Any]:
         job_id=context["job_id"],
         model_arn=model_arn,
     )
-    return {"deployment_arn": deployment.arn, "status": deployment.status}
+    return {
+        "deployment_arn": deployment.arn,
+        "status": deployment.status,
+        "failure": deployment.failure,
+    }
 
 
 def serve_status(event: dict[str, Any]) -> dict[str, Any]:
