@@ -120,14 +120,8 @@ def _from_summary(summary: dict[str, Any]) -> Deployment:
 def describe(client: Any, identifier: str) -> Deployment:
     """``GetCustomModelDeployment`` of an ARN or name."""
     found = client.get_custom_model_deployment(customModelDeploymentIdentifier=identifier)
-    return Deployment(
-        arn=found["customModelDeploymentArn"],
-        name=found["modelDeploymentName"],
-        model_arn=found["modelArn"],
-        status=found["status"],
-        failure=found.get("failureMessage"),
-        created_at=found.get("createdAt"),
-    )
+    # the same fields as a listing's summary, but for the name's key
+    return _from_summary({**found, "customModelDeploymentName": found["modelDeploymentName"]})
 
 
 def _summaries(client: Any, **filters: Any) -> list[dict[str, Any]]:
