@@ -143,6 +143,12 @@ report: report-args $(VENV)/.installed ## Draw a job's training curves to a PNG:
 report-args:
 	@test -n "$(JOB)" || { echo "make report: set JOB=<fine-tuning job id> (and ENV=<environment> or AWS_REGION)" >&2; exit 2; }
 
+# One on-demand call to the environment's tuned (or base) model; PROMPT is read from the
+# environment so that quotes in it reach the script as typed.
+.PHONY: chat
+chat: $(VENV)/.installed ## One on-demand call to a model: make chat ENV=<name> PROMPT="..." [MODEL=base|tuned|<id>]
+	@$(PY) scripts/chat.py --env "$(ENV)" --prompt "$${PROMPT:-}" $(if $(MODEL),--model "$(MODEL)")
+
 clean: ## Remove build output (keeps the virtual environments)
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache
 

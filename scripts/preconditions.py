@@ -92,6 +92,44 @@ def credentials_problem(region: str | None) -> tuple[str, str] | None:
     return None
 
 
+# AWS error codes that mean the credentials, not the request, are the problem.
+AWS_AUTH_CODES = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "InvalidClientTokenId",
+        "ExpiredTokenException",
+        "ExpiredToken",
+        "AccessDeniedException",
+        "AccessDenied",
+    }
+)
+
+
+def aws_access_problem(err: Exception, where: str) -> str | None:
+    """The one line for what any AWS call of a script may meet through no fault of its
+    request (credentials refused or missing, endpoint unreachable); None for anything else."""
+    import botocore.exceptions
+
+    if isinstance(err, botocore.exceptions.ClientError):
+        error = err.response.get("Error", {})
+        code = error.get("Code", "?")
+        if code in AWS_AUTH_CODES:
+            message = error.get("Message", "")
+            return f"{where} refused your AWS credentials ({code}: {message}): {DEFAULT_REMEDY}"
+        return None
+    if isinstance(err, botocore.exceptions.NoCredentialsError):
+        return f"no AWS credentials found: {DEFAULT_REMEDY}"
+    unreachable = (
+        botocore.exceptions.EndpointConnectionError,
+        botocore.exceptions.ConnectTimeoutError,
+        botocore.exceptions.ReadTimeoutError,
+    )
+    if isinstance(err, unreachable):
+        return f"cannot reach {where} ({err}): check the network and the region"
+    return None
+
+
 def check(
     env: str, require_env: bool, credentials: bool, cdk_json: Path = ROOT / "cdk.json"
 ) -> None:

@@ -36,8 +36,8 @@ from training_metrics.catalog import METRICS  # noqa: E402
 from training_metrics.model import Cursor, JobState, Point, Source  # noqa: E402
 
 from scripts.preconditions import (  # noqa: E402
-    DEFAULT_REMEDY,
     PreconditionError,
+    aws_access_problem,
     credentials_problem,
     read_environments,
 )
@@ -153,18 +153,6 @@ def source_for(backend: str, region: str | None) -> tuple[Source, str]:
     return OpenAISource(client), str(client.base_url).rstrip("/")
 
 
-# AWS error codes that mean the credentials, not the request, are the problem.
-_AWS_AUTH_CODES = {
-    "UnrecognizedClientException",
-    "InvalidSignatureException",
-    "InvalidClientTokenId",
-    "ExpiredTokenException",
-    "ExpiredToken",
-    "AccessDeniedException",
-    "AccessDenied",
-}
-
-
 def _openai_error(err: Exception, job: str, where: str) -> str | None:
     import openai
 
@@ -185,24 +173,14 @@ def _openai_error(err: Exception, job: str, where: str) -> str | None:
 def _aws_error(err: Exception, job: str, where: str) -> str | None:
     import botocore.exceptions
 
-    if isinstance(err, botocore.exceptions.ClientError):
-        error = err.response.get("Error", {})
-        code, message = error.get("Code", "?"), error.get("Message", "")
-        if code in ("ResourceNotFoundException", "ValidationException"):
-            return f"job {job} not found in {where} ({code}: {message}): check JOB= and ENV="
-        if code in _AWS_AUTH_CODES:
-            return f"{where} refused your AWS credentials ({code}: {message}): {DEFAULT_REMEDY}"
-        return f"{where} answered {code} for job {job}: {message}"
-    if isinstance(err, botocore.exceptions.NoCredentialsError):
-        return f"no AWS credentials found: {DEFAULT_REMEDY}"
-    unreachable = (
-        botocore.exceptions.EndpointConnectionError,
-        botocore.exceptions.ConnectTimeoutError,
-        botocore.exceptions.ReadTimeoutError,
-    )
-    if isinstance(err, unreachable):
-        return f"cannot reach {where} ({err}): check the network and the region"
-    return None
+    line = aws_access_problem(err, where)
+    if line is not None or not isinstance(err, botocore.exceptions.ClientError):
+        return line
+    error = err.response.get("Error", {})
+    code, message = error.get("Code", "?"), error.get("Message", "")
+    if code in ("ResourceNotFoundException", "ValidationException"):
+        return f"job {job} not found in {where} ({code}: {message}): check JOB= and ENV="
+    return f"{where} answered {code} for job {job}: {message}"
 
 
 def user_error(err: Exception, job: str, where: str) -> str | None:

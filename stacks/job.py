@@ -23,6 +23,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from stacks.config import ConfigError, EnvironmentConfig
+from stacks.custom_resource import acknowledge_handler, acknowledge_provider
 from stacks.lambda_code import bundle_code
 from stacks.log_groups import encrypted_log_group
 from stacks.mantle import (
@@ -34,13 +35,9 @@ from stacks.mantle import (
     token_scope_text,
 )
 from stacks.nag import (
-    FRAMEWORK_RUNTIME_REASON,
-    NO_VPC_REASON,
     acknowledge,
-    acknowledge_runtime,
     checkov_skip,
     nag_text,
-    skip_framework_function_checks,
 )
 from stacks.staging import Staging
 
@@ -462,38 +459,7 @@ class FineTuningJob(Construct):
             environment_encryption=staging.key,
             environment=environment,
         )
-        acknowledge_runtime(function)
-        for rule_id, reason in (
-            (
-                "Serverless-LambdaDLQ",
-                "Invoked synchronously by the custom resource Provider framework; a failure "
-                "fails the deploy with the handler's message, there is no event to dead-letter.",
-            ),
-            (
-                "Serverless-LambdaAsyncFailureDestination",
-                "Invoked synchronously by the custom resource Provider framework, so an "
-                "on-failure destination would never fire.",
-            ),
-            (
-                "Serverless-LambdaDefaultReservedConcurrency",
-                "Runs only during deploys of this stack, one invocation at a time; reserving "
-                "concurrency would take capacity from the account for nothing.",
-            ),
-        ):
-            acknowledge(function, rule_id, reason)
-        checkov_skip(function, "CKV_AWS_117", NO_VPC_REASON)
-        checkov_skip(
-            function,
-            "CKV_AWS_116",
-            "Invoked synchronously by the Provider framework during deploys; "
-            "nothing asynchronous to dead-letter.",
-        )
-        checkov_skip(
-            function,
-            "CKV_AWS_115",
-            "Runs only during deploys, one invocation at a time; reserved concurrency "
-            "would take capacity from the account for nothing.",
-        )
+        acknowledge_handler(function)
         return function
 
     def _provider(self, config: EnvironmentConfig, staging: Staging) -> cr.Provider:
@@ -517,31 +483,7 @@ class FineTuningJob(Construct):
 
     def _acknowledge_provider(self, provider: cr.Provider) -> None:
         """The findings on aws-cdk-lib's generated Provider framework resources."""
-        functions = [
-            self.on_event_function,
-            self.is_complete_function,
-            *(c for c in provider.node.find_all() if isinstance(c, lambda_.Function)),
-        ]
-        for child in provider.node.find_all():
-            if isinstance(child, lambda_.Function):
-                self._acknowledge_framework_function(child)
-            elif isinstance(child, iam.Role):
-                acknowledge(
-                    child,
-                    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
-                    "service-role/AWSLambdaBasicExecutionRole]",
-                    "aws-cdk-lib's Provider framework function role; the managed policy only "
-                    "allows writing the framework's own CloudWatch logs.",
-                )
-            elif isinstance(child, iam.Policy):
-                for function in functions:
-                    acknowledge(
-                        child,
-                        "AwsSolutions-IAM5[Resource::"
-                        f"{nag_text(Stack.of(self), function.function_arn)}:*]",
-                        "aws-cdk-lib's Provider framework invokes its relay and the job "
-                        "handler functions in any version (':*'); each grant names one function.",
-                    )
+        acknowledge_provider(self, provider, [self.on_event_function, self.is_complete_function])
         # The waiter is a class of its own (not an sfn.StateMachine): found by its id.
         waiter = provider.node.find_child("waiter-state-machine")
         for rule_id in ("AwsSolutions-SF2", "Serverless-StepFunctionStateMachineXray"):
@@ -558,28 +500,6 @@ class FineTuningJob(Construct):
         )
         acknowledge(waiter_policy, "AwsSolutions-IAM5[Resource::*]", log_delivery)
         checkov_skip(waiter_policy, "CKV_AWS_111", log_delivery)
-
-    def _acknowledge_framework_function(self, function: lambda_.Function) -> None:
-        acknowledge_runtime(function, FRAMEWORK_RUNTIME_REASON)
-        skip_framework_function_checks(function, "aws-cdk-lib's custom resource Provider framework")
-        for rule_id, reason in (
-            (
-                "Serverless-LambdaDLQ",
-                "aws-cdk-lib's Provider framework function, invoked by CloudFormation and the "
-                "waiter; failures are reported to CloudFormation, nothing to dead-letter.",
-            ),
-            (
-                "Serverless-LambdaTracing",
-                "aws-cdk-lib's Provider framework function; the handler functions it calls "
-                "are traced, the framework's relay adds nothing to trace.",
-            ),
-            (
-                "Serverless-LambdaDefaultMemorySize",
-                "aws-cdk-lib's Provider framework function; its memory size is set by "
-                "aws-cdk-lib for a small relay.",
-            ),
-        ):
-            acknowledge(function, rule_id, reason)
 
     @property
     def job_id(self) -> str:

@@ -17,6 +17,7 @@ from stacks.nag import acknowledge_inline_policies
 from stacks.observability import Observability
 from stacks.reward import RewardFunction
 from stacks.service_role import BedrockServiceRole
+from stacks.serving import DeploymentCleanup
 from stacks.staging import Staging
 
 
@@ -80,6 +81,13 @@ class RftStack(Stack):
                 grader=self.reward.version,
                 grader_digest=self.reward.digest,
                 service_role=self.service_role.role if self.service_role else None,
+            )
+
+        # Native backend: destroying the stack deletes the tuned models' on-demand deployments.
+        self.deployment_cleanup: DeploymentCleanup | None = None
+        if config.backend == "bedrock" and self.job is not None:
+            self.deployment_cleanup = DeploymentCleanup(
+                self, "DeploymentCleanup", environment=config, key=self.staging.key
             )
 
         self.observability = Observability(

@@ -221,3 +221,61 @@ def test_an_error_inside_the_app_is_the_last_line_of_synth(tmp_path: Path) -> No
     # -o bundle: the app stops at its configuration, before it would read a bundle
     run = make("synth", "-o", "bundle", "CDK_CONTEXT=-c env=nope", env=no_credentials(tmp_path))
     assert_one_line(run, 'error: env = "nope": no such environment')
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        (("PROMPT=hi",), "chat: set ENV=<environment>"),
+        (("ENV=nope", "PROMPT=hi"), "chat: ENV=nope: no such environment; defined: "),
+    ],
+)
+def test_chat_names_a_missing_or_unknown_environment(
+    variables: tuple[str, ...], expected: str, tmp_path: Path
+) -> None:
+    assert_one_line(make("chat", *variables, env=no_credentials(tmp_path)), expected)
+
+
+def test_chat_without_a_prompt_or_credentials(tmp_path: Path) -> None:
+    env = no_credentials(tmp_path)
+    name = an_environment()
+    assert_one_line(make("chat", f"ENV={name}", env=env), 'chat: set PROMPT="<what to ask')
+    line = assert_one_line(make("chat", f"ENV={name}", "PROMPT=hi", env=env), "chat: no AWS ")
+    assert "run aws configure / set AWS_PROFILE" in line
+
+
+def test_chat_with_no_job_yet_says_so(tmp_path: Path) -> None:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        env = no_credentials(
+            tmp_path,
+            AWS_ENDPOINT_URL=f"http://{host}:{port}",
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+        )
+        name = an_environment()
+        run = make("chat", f"ENV={name}", "PROMPT=hi", "MODEL=tuned", env=env)
+        assert_one_line(run, f"chat: MODEL=tuned: environment {name} has no job yet (SSM ")
+    finally:
+        server.stop()
+
+
+def test_chat_with_an_unreachable_endpoint_fails_within_seconds(tmp_path: Path) -> None:
+    # port 9 of localhost refuses at once; whichever the environment's backend, its endpoint
+    # is there (the OpenAI-compatible one, or Bedrock's)
+    env = no_credentials(
+        tmp_path,
+        OPENAI_BASE_URL="http://127.0.0.1:9/v1",
+        OPENAI_API_KEY="k",
+        AWS_ENDPOINT_URL="http://127.0.0.1:9",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+    )
+    started = time.perf_counter()
+    run = make("chat", f"ENV={an_environment()}", "PROMPT=hi", "MODEL=base", env=env)
+    assert_one_line(run, "chat: cannot reach http://127.0.0.1:9")
+    assert time.perf_counter() - started < 60
