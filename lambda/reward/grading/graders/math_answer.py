@@ -205,10 +205,10 @@ class MathAnswer(Grader):
                 continue
             if not isinstance(expected, Typed):  # a plain number
                 value, reason = candidate(text)
-                # A lone marker holding a plain number (GSM8K's common case) is the answer
-                # whatever else the response holds; any other answer may be LaTeX math
-                # (\sqrt{12} is no 12), compared by kind.
-                if reason == PLAIN_MARKER or "\\" not in text or not _latex_math(text):
+                # Without LaTeX, or with markers that all hold just a number (GSM8K's common
+                # cases), the number is the answer; else it may be LaTeX math (\sqrt{12} is no
+                # 12), compared by kind.
+                if "\\" not in text or reason == PLAIN_MARKER or not _latex_math(text):
                     if value is None:
                         if debug:
                             logger.debug("sample %r: no final answer (%s)", sample.id, reason)
