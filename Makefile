@@ -164,13 +164,17 @@ preflight: $(VENV)/.installed ## Check data + grader: make preflight DATASET=<js
 	  $(if $(MODEL),--model "$(MODEL)") $(if $(SAMPLES),--samples "$(SAMPLES)") \
 	  --json-out "$(or $(REPORT_DIR),reports)/preflight.json" --plot "$(or $(REPORT_DIR),reports)/preflight.png"
 
-convert: $(VENV)/.installed ## Q/A JSONL or CSV to RFT JSONL: make convert INPUT= OUTPUT= [QUESTION= ANSWER= SYSTEM_PROMPT= GSM8K=1 LIMIT= ID_PREFIX= FORMAT=csv]
+# SYSTEM_PROMPT and EXCLUDE_ANSWER reach the command through the environment (quotes intact;
+# make still reads "$" as its own: write "$$").
+convert: $(VENV)/.installed ## Q/A JSONL or CSV to RFT JSONL: make convert INPUT= OUTPUT= [QUESTION= ANSWER= SYSTEM_PROMPT= GSM8K=1 LIMIT= OFFSET= ID_PREFIX= KEEP= EXCLUDE_ANSWER= FORMAT=csv]
 	@test -n "$(INPUT)" && test -n "$(OUTPUT)" || { echo "make convert: set INPUT=<jsonl|csv> OUTPUT=<jsonl>" >&2; exit 2; }
 	$(PY) -m preflight.convert --input "$(INPUT)" --output "$(OUTPUT)" \
 	  --question-field "$(or $(QUESTION),question)" --answer-field "$(or $(ANSWER),answer)" \
 	  $${SYSTEM_PROMPT:+--system "$$SYSTEM_PROMPT"} $(if $(GSM8K),--gsm8k) \
 	  $(if $(LIMIT),--limit "$(LIMIT)") $(if $(OFFSET),--offset "$(OFFSET)") \
-	  $(if $(ID_PREFIX),--id-prefix "$(ID_PREFIX)") $(if $(FORMAT),--format "$(FORMAT)")
+	  $(if $(ID_PREFIX),--id-prefix "$(ID_PREFIX)") $(if $(FORMAT),--format "$(FORMAT)") \
+	  $(foreach field,$(KEEP),--keep-field "$(field)") \
+	  $${EXCLUDE_ANSWER:+--exclude-answer "$$EXCLUDE_ANSWER"}
 
 bench: $(VENV)/.installed ## Print performance figures (benchmarks/bench_*.py)
 	for script in benchmarks/bench_*.py; do $(PY) $$script || exit 1; done

@@ -4,7 +4,9 @@ Each input row becomes one line ``{"id", "messages", "reference_answer", ...}``:
 system message, the question as the user's message, and the answer as
 ``reference_answer = {"<answer key>": answer}`` (or the bare answer with ``--answer-key ''``).
 With ``--gsm8k`` the answer is GSM8K's worked solution and only its final line ``#### N`` is
-kept, without thousands separators (``#### 2,125`` -> ``"2125"``). Lines are written as
+kept, without thousands separators (``#### 2,125`` -> ``"2125"``). ``--exclude-answer REGEX``
+leaves out the rows whose answer it matches (answers the grader cannot read), reported with
+their lines; they are not numbered. Lines are written as
 ``json.dumps(record, ensure_ascii=False)``, so the output is byte-for-byte reproducible.
 
 Usage::
@@ -19,6 +21,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -46,6 +49,7 @@ class ConvertOptions:
     keep_fields: tuple[str, ...] = ()
     offset: int = 0
     limit: int | None = None
+    exclude_answer: re.Pattern[str] | None = None
 
 
 def gsm8k_final_answer(answer: str) -> str:
@@ -108,9 +112,13 @@ def _text(row: dict[str, Any], name: str, where: str) -> str:
 
 
 def convert_rows(
-    rows: Iterator[tuple[int, dict[str, Any]]], options: ConvertOptions, source: str
+    rows: Iterator[tuple[int, dict[str, Any]]],
+    options: ConvertOptions,
+    source: str,
+    excluded: list[int] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """RFT records from (line, row) pairs, numbered from 0 after ``offset``."""
+    """RFT records from (line, row) pairs, numbered from 0 after ``offset``; the lines of the
+    rows left out by ``exclude_answer`` are appended to ``excluded``."""
     index = 0
     for position, (line, row) in enumerate(rows):
         if position < options.offset:
@@ -125,6 +133,10 @@ def convert_rows(
                 answer = gsm8k_final_answer(answer)
             except ValueError as err:
                 raise ConvertError(f"{where}: field '{options.answer_field}': {err}") from None
+        if options.exclude_answer is not None and options.exclude_answer.search(answer):
+            if excluded is not None:
+                excluded.append(line)
+            continue
         messages = [{"role": "user", "content": question}]
         if options.system:
             messages.insert(0, {"role": "system", "content": options.system})
@@ -142,9 +154,14 @@ def convert_rows(
 
 
 def convert_file(
-    source: Path, output: Path | None, options: ConvertOptions, fmt: str = "auto"
+    source: Path,
+    output: Path | None,
+    options: ConvertOptions,
+    fmt: str = "auto",
+    excluded: list[int] | None = None,
 ) -> int:
     """Convert ``source`` into ``output`` (stdout when None); return the number of records.
+    The lines of the rows ``exclude_answer`` leaves out are appended to ``excluded``.
 
     The output file is replaced only when the whole conversion succeeds.
     """
@@ -152,7 +169,7 @@ def convert_file(
         fmt = "csv" if source.suffix.lower() == ".csv" else "jsonl"
     if not source.is_file():
         raise ConvertError(f"{source}: no such file")
-    records = convert_rows(_rows(source, fmt), options, str(source))
+    records = convert_rows(_rows(source, fmt), options, str(source), excluded)
     if output is None:
         count = 0
         for record in records:
@@ -235,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="copy this input field into each record (repeatable); extra "
         "fields reach the grader as metadata",
     )
+    parser.add_argument(
+        "--exclude-answer",
+        metavar="REGEX",
+        help="leave out the rows whose answer this regular expression matches (re.search), "
+        "for answers the grader cannot read",
+    )
     parser.add_argument("--offset", type=int, default=0, help="skip this many input rows")
     parser.add_argument("--limit", type=int, help="convert at most this many rows")
     return parser
@@ -246,6 +269,11 @@ def _argument_problem(args: argparse.Namespace) -> str | None:
         return "--limit must be at least 1"
     if args.offset < 0:
         return "--offset must not be negative"
+    if args.exclude_answer is not None:
+        try:
+            re.compile(args.exclude_answer)
+        except re.error as err:
+            return f"--exclude-answer: not a regular expression: {err}"
     if args.output is not None and args.output.is_dir():
         return f"--output {args.output}: is a directory; name a .jsonl file"
     return None
@@ -276,9 +304,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         keep_fields=tuple(args.keep_field),
         offset=args.offset,
         limit=args.limit,
+        exclude_answer=re.compile(args.exclude_answer) if args.exclude_answer else None,
     )
+    excluded: list[int] = []
     try:
-        count = convert_file(args.input, args.output, options, args.format)
+        count = convert_file(args.input, args.output, options, args.format, excluded)
     except ConvertError as err:
         print(f"convert: {err}", file=sys.stderr)
         return 1
@@ -289,6 +319,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    if excluded:
+        lines = ", ".join(map(str, excluded))
+        print(
+            f"convert: left out {plural(len(excluded), 'row')} whose answer matches"
+            f" --exclude-answer ({args.input} line {lines})",
+            file=sys.stderr,
+        )
     if args.output is not None:
         print(f"convert: wrote {plural(count, 'record')} to {args.output}", file=sys.stderr)
     return 0

@@ -129,6 +129,34 @@ PAIRS = [
     ("\\text{Tuesday}", "\\text{Wednesday}", 0),
     ("\\text{Route 66}", "\\text{route 66}", 1),
     ("\\text{Route 66}", "66", 0),  # a text answer is never read as its number
+    # competition notation: \\left / \\right sizing, a command before a letter, escaped
+    # currency, \\! thousands, unions of open intervals, \\in, \\pm, degrees in words
+    ("\\left( 3, \\frac{\\pi}{2} \\right)", "(3, \\pi/2)", 1),
+    ("\\left( 3, \\frac{\\pi}{2} \\right)", "\\left(\\frac{\\pi}{2}, 3\\right)", 0),
+    ("\\left(\\frac{3}{5},\\frac{8}{3}\\right]", "(0.6, 8/3]", 1),
+    ("\\left(\\frac{3}{5},\\frac{8}{3}\\right]", "\\left[\\frac{3}{5},\\frac{8}{3}\\right]", 0),
+    ("\\cot x", "\\frac{\\cos x}{\\sin x}", 1),
+    ("\\cot x", "\\tan x", 0),
+    ("2\\pi r", "2r\\pi", 1),
+    ("2\\pi r", "\\pi r^2", 0),
+    ("\\$32,\\!348", "32348", 1),
+    ("\\$32,\\!348", "\\{32, 348\\}", 0),
+    ("11,\\! 111,\\! 111,\\! 100", "11111111100", 1),
+    ("\\$18.90", "\\$18.9", 1),
+    ("\\$18.90", "18.09", 0),
+    ("(0,9) \\cup (9,36)", "(9,36) \\cup (0,9)", 1),
+    ("(0,9) \\cup (9,36)", "(0,9] \\cup (9,36)", 0),
+    ("x \\in [-2,7]", "[-2, 7]", 1),
+    ("x \\in [-2,7]", "-2 \\le x \\le 7", 1),
+    ("x \\in [-2,7]", "(-2, 7)", 0),
+    ("1 \\pm \\sqrt{19}", "1+\\sqrt{19}, 1-\\sqrt{19}", 1),
+    ("1 \\pm \\sqrt{19}", "1-\\sqrt{19}, 1 + \\sqrt{19}", 1),
+    ("1 \\pm \\sqrt{19}", "1+\\sqrt{19}", 0),
+    ("\\{1\\pm\\sqrt{5},-2\\}", "-2, 1+\\sqrt5, 1-\\sqrt5", 1),
+    ("\\{1\\pm\\sqrt{5},-2\\}", "1\\pm\\sqrt{5}", 0),
+    ("\\frac{270}7\\text{ degrees}", "\\frac{270}{7}^\\circ", 1),
+    ("\\frac{270}7\\text{ degrees}", "\\frac{270}{7}", 1),
+    ("\\frac{270}7\\text{ degrees}", "\\frac{207}{7}^\\circ", 0),
 ]
 
 

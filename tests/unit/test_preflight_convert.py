@@ -27,6 +27,19 @@ def _documented_commands() -> list[list[str]]:
     return [shlex.split(line) for line in joined.splitlines() if line.strip()]
 
 
+def _make_convert(*settings: str) -> subprocess.CompletedProcess[str]:
+    """``make convert`` with these settings; -o: on this interpreter instead of (re)building
+    the project's .venv."""
+    command = ["make", "--no-print-directory", "-o", ".venv/.installed", "convert"]
+    return subprocess.run(
+        [*command, f"PY={sys.executable}", *settings],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def test_documented_command_reproduces_the_example_dataset(tmp_path: Path) -> None:
     """The README's commands rebuild the example dataset byte for byte: compared with the
     tests' own copy (tests/fixtures/datasets/), since datasets/ is the user's to change."""
@@ -42,22 +55,7 @@ def test_documented_command_reproduces_the_example_dataset(tmp_path: Path) -> No
         assert source.startswith("../shared/data/")
         settings["INPUT"] = str(SHARED_DATA / source.removeprefix("../shared/data/"))
         settings["OUTPUT"] = str(tmp_path / committed.name)
-        # -o: use this interpreter instead of (re)building the project's .venv
-        run = subprocess.run(
-            [
-                "make",
-                "--no-print-directory",
-                "-o",
-                ".venv/.installed",
-                "convert",
-                f"PY={sys.executable}",
-                *(f"{k}={v}" for k, v in settings.items()),
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        run = _make_convert(*(f"{k}={v}" for k, v in settings.items()))
         assert run.returncode == 0, run.stderr
         assert (tmp_path / committed.name).read_bytes() == committed.read_bytes()
     assert outputs == {"datasets/gsm8k/train.jsonl", "datasets/gsm8k/validation.jsonl"}
@@ -216,3 +214,48 @@ def test_cli_reports_bad_input_on_one_line(
     assert main(["--input", str(source), "--output", str(tmp_path / "o.jsonl")]) == 1
     err = capsys.readouterr().err
     assert err == f"convert: {source} line 2: field 'answer' is empty or not text\n"
+
+
+def test_make_convert_keeps_fields_and_leaves_out_excluded_answers(tmp_path: Path) -> None:
+    source = tmp_path / "math.jsonl"
+    rows = [
+        {"problem": "A?", "answer": "\\frac{1}{2}", "unique_id": "a", "level": 1},
+        {"problem": "B?", "answer": "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "unique_id": "b"},
+        {"problem": "C?", "answer": "52_8", "unique_id": "c", "level": 3},
+        {"problem": "D?", "answer": "$18", "unique_id": "d", "level": 4},
+    ]
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    run = _make_convert(
+        f"INPUT={source}",
+        f"OUTPUT={out}",
+        "QUESTION=problem",
+        "ID_PREFIX=m",
+        "KEEP=unique_id",
+        "EXCLUDE_ANSWER=pmatrix|[0-9]_\\{?[0-9]",
+        "SYSTEM_PROMPT=Answer in \\boxed{}.",
+    )
+    assert run.returncode == 0, run.stderr
+    records = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+    assert [(r["id"], r["unique_id"], r["reference_answer"]) for r in records] == [
+        ("m-00000", "a", {"final_answer": "\\frac{1}{2}"}),
+        ("m-00001", "d", {"final_answer": "$18"}),
+    ]
+    assert records[0]["messages"][0]["content"] == "Answer in \\boxed{}."
+    assert "level" not in records[0]
+    assert f"left out 2 rows whose answer matches --exclude-answer ({source} line 2, 3)" in (
+        run.stderr
+    )
+
+
+def test_a_bad_exclude_pattern_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"question": "a", "answer": "1"}\n', encoding="utf-8")
+    args = ["--input", str(source), "--output", str(tmp_path / "o.jsonl")]
+    assert main([*args, "--exclude-answer", "[0-9"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("convert: --exclude-answer: not a regular expression: ")
+    assert err.count("\n") == 1
+    assert not (tmp_path / "o.jsonl").exists()

@@ -71,6 +71,31 @@ def test_a_boxed_number_after_a_phrase(
     assert grade(gsm8k, response, reference) == expected
 
 
+# LaTeX math near the end (x^2, \\sqrt) sends a plain-number reference's response to the typed
+# comparison, unless its markers are all just a number: then both ways agree, and the numeric
+# one is taken.
+LATEX_WORKING = "So $x^2 = 324$ and $x = \\sqrt{324}$.\n"
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "expected"),
+    [
+        (f"{LATEX_WORKING}#### 18", "18", 1.0),
+        (f"{LATEX_WORKING}The answer is $\\boxed{{18}}$.", "18", 1.0),
+        (f"{LATEX_WORKING}The answer is $\\boxed{{18}}$.", "324", 0.0),
+        (f"{LATEX_WORKING}The answer is $\\boxed{{18}}$ or $\\boxed{{20}}$.", "18", 0.0),
+        (f"{LATEX_WORKING}#### 18\nThe answer is 20.", "18", 0.0),
+        (f"{LATEX_WORKING}The answer is $\\boxed{{\\sqrt{{324}}}}$.", "18", 1.0),
+        (f"{LATEX_WORKING}The answer is $\\boxed{{\\sqrt{{18}}}}$.", "18", 0.0),
+        (f"{LATEX_WORKING}The answer is $\\boxed{{2^{{4}}+2}}$.", "18", 1.0),
+    ],
+)
+def test_a_plain_number_marker_beside_latex_math(
+    gsm8k: Any, response: str, reference: str, expected: float
+) -> None:
+    assert grade(gsm8k, response, reference) == expected
+
+
 @pytest.mark.parametrize(
     ("response", "reference", "expected"),
     [

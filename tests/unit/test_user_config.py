@@ -60,6 +60,19 @@ def test_every_grader_file_loads_with_the_reward_lambdas_loader(path: Path) -> N
     assert definition.name
 
 
+def _preflight_errors(
+    folder: Path, more: list[str], capsys: pytest.CaptureFixture[str]
+) -> tuple[int, list[Any]]:
+    """Preflight of a dataset folder (its validation file too): the exit status and the first
+    examples of each error."""
+    args = ["--dataset", str(folder / "train.jsonl"), *more]
+    if (folder / "validation.jsonl").is_file():
+        args += ["--validation", str(folder / "validation.jsonl")]
+    code = preflight([*args, "--json", "--no-progress"])
+    report = json.loads(capsys.readouterr().out)
+    return code, [f["examples"][:2] for f in report["findings"] if f["severity"] == "error"]
+
+
 def test_every_dataset_an_environment_names_passes_the_dataset_checks(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -69,14 +82,30 @@ def test_every_dataset_an_environment_names_passes_the_dataset_checks(
         if (config.dataset, limit) in checked:
             continue
         checked.add((config.dataset, limit))
-        folder = ROOT / config.dataset
-        args = ["--dataset", str(folder / "train.jsonl"), "--env", config.name]
-        if (folder / "validation.jsonl").is_file():
-            args += ["--validation", str(folder / "validation.jsonl")]
-        code = preflight([*args, "--json", "--no-progress"])
-        report = json.loads(capsys.readouterr().out)
-        problems = [f["examples"][:1] for f in report["findings"] if f["severity"] == "error"]
+        code, problems = _preflight_errors(ROOT / config.dataset, ["--env", config.name], capsys)
         assert code == 0, f"environment '{config.name}': {config.dataset}: {problems}"
+
+
+def _example_pairs() -> list[Path]:
+    """Each dataset folder with a grader file of its name (datasets/gsm8k, graders/gsm8k.json):
+    whatever cdk.json deploys, these ship together."""
+    return sorted(
+        folder
+        for folder in (ROOT / "datasets").glob("*/")
+        if (folder / "train.jsonl").is_file()
+        and (ROOT / "graders" / f"{folder.name}.json").is_file()
+    )
+
+
+@pytest.mark.parametrize("folder", _example_pairs(), ids=lambda folder: folder.name)
+def test_every_dataset_passes_preflight_with_the_grader_of_its_name(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``make preflight`` passes (valid records, every reference readable by the grader, no
+    gaming probe that is an error), for the datasets no environment names as well."""
+    grader = ROOT / "graders" / f"{folder.name}.json"
+    code, problems = _preflight_errors(folder, ["--grader", str(grader)], capsys)
+    assert code == 0, f"{folder.name}: {problems}"
 
 
 def _edited(context: dict[str, Any]) -> dict[str, Any]:

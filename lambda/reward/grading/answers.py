@@ -46,12 +46,13 @@ _TAG = re.compile(r"<answer>([\s\S]*?)(?:</answer>|\n|$)")
 _PHRASE = re.compile(
     r"answer(?:[*_]{1,2})?[ \t]*(?:is[ \t]*(?:[*_]{1,2})?[ \t]*:?|[:\uff1a])([^\n]*)"
 )
-# A marker's text that is just one number, with emphasis, a currency sign or a full stop; or
-# "$\\boxed{72}$." after "the answer is", whose value the LaTeX-stripping path would give
-# too (the number is the only one, and nothing around it can hedge). The common cases.
+# A marker's text that is just one number, with emphasis, a currency sign, the "$" closing
+# inline math or a full stop; or "$\\boxed{72}$." after "the answer is", whose value the
+# LaTeX-stripping path would give too (the number is the only one, and nothing around it can
+# hedge). The common cases.
 _SIMPLE_SPAN = re.compile(
     r"[ \t*_$]*(?:"
-    r"(-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?)[ \t*_]*\.?[ \t*_]*"
+    r"(-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?)[ \t*_$]*\.?[ \t*_$]*"
     r"|\\boxed\{(-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?)\}[ \t*_$]*\.?[ \t*_$]*"
     r")$"
 )
@@ -104,7 +105,8 @@ class Answer:
     """The final answer of a text: a value, or ``None`` with the reason there is none."""
 
     value: float | None
-    reason: str  # marker | last_number | empty | no_number | spray | hedge | conflict
+    # plain_marker | marker | last_number | empty | no_number | spray | hedge | conflict
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +150,8 @@ def _simple_value(simple: re.Match[str]) -> float:
 
 
 def _span_value(span: str) -> float | str | None:
-    """The value a marker's text gives: a number, ``"hedge"``, or ``None`` (no number)."""
-    simple = _SIMPLE_SPAN.match(span)
-    if simple is not None:  # "72", " **$1,234**.", " $\\boxed{72}$."
-        return _simple_value(simple)
+    """The value a marker's text that is not a :data:`_SIMPLE_SPAN` gives: a number,
+    ``"hedge"``, or ``None`` (no number)."""
     end = _SENTENCE_END.search(span)
     if end is not None and _NUMBER.search(span, 0, end.start()):
         span = span[: end.start()]
@@ -382,6 +382,9 @@ def candidate_answer(text: str) -> Answer:
     return Answer(value, reason)
 
 
+# One marker whose text is just a number: whatever else the response holds (LaTeX included),
+# that number is its answer.
+PLAIN_MARKER: Final = "plain_marker"
 # The outcomes without a value, shared (a grader sees one per sample).
 _EMPTY: Final = (None, "empty")
 _NO_NUMBER: Final = (None, "no_number")
@@ -404,7 +407,7 @@ def candidate(text: str) -> tuple[float | None, str]:
     if hashes or boxes or words:
         spans = _marker_spans(text, hashes, boxes, words)
         if len(spans) == 1 and (simple := _SIMPLE_SPAN.match(spans[0])) is not None:
-            return _simple_value(simple), "marker"  # one plain marker: the common case
+            return _simple_value(simple), PLAIN_MARKER  # the common case
         marked = _marked_answer(spans)
         if marked is not None:
             return marked
@@ -418,9 +421,16 @@ def sprays(text: str, limits: Limits = Limits()) -> bool:
 
 def _marked_answer(spans: list[str]) -> tuple[float | None, str] | None:
     """Rule 3: the value every marker (by its ``spans``) agrees on; ``None`` if no marker
-    gives a number."""
+    gives a number. Markers that are all just numbers ("the answer is $\\boxed{72}$": the
+    phrase's text and the box) give a :data:`PLAIN_MARKER` answer."""
     values: set[float] = set()
+    plain = True
     for span in spans:
+        simple = _SIMPLE_SPAN.match(span)
+        if simple is not None:  # "72", " **$1,234**.", " $\\boxed{72}$."
+            values.add(_simple_value(simple))
+            continue
+        plain = False
         value = _span_value(span)
         if value == "hedge":
             return _HEDGE
@@ -428,7 +438,9 @@ def _marked_answer(spans: list[str]) -> tuple[float | None, str] | None:
             values.add(value)
     if len(values) > 1:
         return _CONFLICT
-    return (values.pop(), "marker") if values else None
+    if not values:
+        return None
+    return values.pop(), PLAIN_MARKER if plain else "marker"
 
 
 def _last_token(text: str, reverse: str, end: int, begin: int = 0) -> re.Match[str] | None:

@@ -59,7 +59,9 @@ _REPLACEMENTS: Final = (
     ("\u221e", "\\infty"),
     ("**", "^"),
 )
-_SPACES: Final = re.compile(r"\\[,;:! ]|\\quad|\\qquad|~|\s+")
+# Spacing goes, but a space between two letters stays (tokens skip it): "\\cot x" is no
+# "\\cotx", "\\pi r" no "\\pir".
+_SPACES: Final = re.compile(r"\\[,;:! ]|\\quad|\\qquad|~|(?<![A-Za-z])\s+|\s+(?![A-Za-z])")
 _TOKEN: Final = re.compile(
     r"(?P<num>[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+(?![A-Za-z]))?|\.[0-9]+)"
     r"|(?P<cmd>\\[A-Za-z]+)"
@@ -81,6 +83,9 @@ def tokenize(text: str) -> list[str]:
     tokens: list[str] = []
     at = 0
     while at < len(text):
+        if text[at].isspace():  # between two letters (see normalize)
+            at += 1
+            continue
         match = _TOKEN.match(text, at)
         if match is None:
             raise ParseError(f"unexpected {text[at]!r}")

@@ -59,29 +59,37 @@ _TEXT_COMMAND: Final = re.compile(
 )
 _CHOICE: Final = re.compile(r"\(?([A-Ja-j])\)?[.:]?")
 _CHOICE_LEAD: Final = re.compile(r"\(([A-Ja-j])\)|([A-J])(?=[.:,)]?\s)")
-_DEGREES: Final = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\u00b0|\\degree")
+# "30^\\circ", "30°", "\\frac{270}{7}\\text{ degrees}" (the text already stripped)
+_DEGREES: Final = re.compile(
+    r"\^\s*\{?\s*\\circ\s*\}?|\u00b0|\\degree|(?<=[0-9}])\s*\bdegrees?\s*$"
+)
 _PERCENT: Final = re.compile(r"\\?%$")
 _UNIT_TAIL: Final = re.compile(
     # "3\text{ cm}" after any value; a bare word ("3 cm") only after a plain number
     r"^(.*?[0-9}).])\s*\\text\{\s*([A-Za-z][A-Za-z .]*?)\s*\}$"
     r"|^(-?[0-9][0-9.,]*)\s+([A-Za-z]{1,12}\.?)$"
 )
-_THOUSANDS: Final = re.compile(r"(?<![0-9.])([0-9]{1,3})((?:(?:,|\{,\}|\\,)[0-9]{3})+)(?![0-9])")
-_RELATION: Final = re.compile(r"(<=|>=|!=|=|<|>)")
-_RELATIONS: Final = (
-    ("\\leqslant", "<="),
-    ("\\geqslant", ">="),
-    ("\\leq", "<="),
-    ("\\geq", ">="),
-    ("\\le", "<="),
-    ("\\ge", ">="),
-    ("\\neq", "!="),
-    ("\\ne", "!="),
-    ("\\lt", "<"),
-    ("\\gt", ">"),
-    ("\u2264", "<="),
-    ("\u2265", ">="),
+_THOUSANDS: Final = re.compile(
+    r"(?<![0-9.])([0-9]{1,3})((?:(?:,|\{,\}|\\,|,\\!\s?)[0-9]{3})+)(?![0-9])"  # 10,\!080 too
 )
+_RELATION: Final = re.compile(r"(<=|>=|!=|=|<|>)")
+_RELATIONS: Final = {
+    "leqslant": "<=",
+    "geqslant": ">=",
+    "leq": "<=",
+    "geq": ">=",
+    "le": "<=",
+    "ge": ">=",
+    "neq": "!=",
+    "ne": "!=",
+    "lt": "<",
+    "gt": ">",
+    "in": "=",  # "x \\in [-2, 7]": the right side is the answer, as in "x = 2"
+}
+# A relation command as a whole word: "\\le" is no prefix of "\\left", "\\in" none of
+# "\\infty".
+_RELATION_COMMAND: Final = re.compile(rf"\\({'|'.join(_RELATIONS)})(?![A-Za-z])")
+_RELATION_SIGNS: Final = (("\u2264", "<="), ("\u2265", ">="))
 _HEDGE: Final = re.compile(r"\bor\b|\beither\b|\\text\{\s*or\s*\}", re.IGNORECASE)
 # Words that are units, not text answers, when they follow a number.
 _WORDS: Final = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")  # not a LaTeX command
@@ -100,7 +108,7 @@ def _clean(text: str) -> str:
     for left, right in (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$"), ("**", "**")):
         if text.startswith(left) and text.endswith(right) and len(text) > len(left) + len(right):
             text = text[len(left) : len(text) - len(right)].strip()
-    text = text.replace("$", "").strip()
+    text = text.replace("\\$", "").replace("$", "").strip()  # "\\$36": a currency sign
     while text.endswith((".", "\\.")) and not text[-2:-1].isdigit():
         text = text[:-2] if text.endswith("\\.") else text[:-1]
         text = text.rstrip()
@@ -189,11 +197,14 @@ def _thousands(text: str) -> str:
 
 
 def _structure(text: str, like: Typed | None) -> Typed:
-    for old, new in _RELATIONS:
+    if "\\" in text:
+        text = _RELATION_COMMAND.sub(lambda match: _RELATIONS[match.group(1)], text)
+    for old, new in _RELATION_SIGNS:
         if old in text:
             text = text.replace(old, new)
     if "\\cup" in text:
-        parts = tuple(_structure(part, None) for part in text.split("\\cup"))
+        # "(0,9) \\cup (9,36)": each part an interval, parentheses and all
+        parts = tuple(_structure(part, _INTERVAL) for part in text.split("\\cup"))
         if not all(part.kind == "interval" for part in parts):
             raise ParseError("a union of non-intervals")
         return Typed("union", parts=parts)
@@ -212,14 +223,32 @@ def _structure(text: str, like: Typed | None) -> Typed:
         typed = _bracketed(text, like)
     if typed is None:
         items = _split_top(text, ",")
-        if len(items) > 1:
-            kind: Kind = "tuple" if like is not None and like.kind == "tuple" else "set"
-            typed = Typed(kind, parts=tuple(_expression(item) for item in items))
+        if like is not None and like.kind == "tuple":
+            typed = Typed("tuple", parts=tuple(_expression(item) for item in items))
+        elif len(items) > 1 or "\\pm" in text:
+            typed = _set(items)
         else:
             typed = _expression(text)
     if unit:
         return Typed(typed.kind, typed.node, typed.parts, typed.closed, typed.label, unit)
     return typed
+
+
+_INTERVAL: Final = Typed("interval")
+
+
+def _set(items: list[str]) -> Typed:
+    """The set of ``items``; an item with one ``\\pm`` is its two values (``1\\pm\\sqrt{5}``)."""
+    parts: list[Typed] = []
+    for item in items:
+        signs = item.count("\\pm")
+        if signs > 1:
+            raise ParseError("more than one \\pm")
+        if signs:
+            parts += (_expression(item.replace("\\pm", sign)) for sign in "+-")
+        else:
+            parts.append(_expression(item))
+    return Typed("set", parts=tuple(parts))
 
 
 def _expression(text: str) -> Typed:
@@ -246,8 +275,7 @@ def _bracketed(text: str, like: Typed | None) -> Typed | None:
     """Sets ``\\{...\\}``, tuples ``(a, b)``, ``\\langle a, b\\rangle``, intervals
     ``[a, b)``; None if ``text`` is not bracketed as a whole."""
     if text.startswith("\\{") and text.endswith("\\}"):
-        inner = text[2:-2]
-        return Typed("set", parts=tuple(_expression(item) for item in _split_top(inner, ",")))
+        return _set(_split_top(text[2:-2], ","))
     if text.startswith("\\langle") and text.endswith("\\rangle"):
         inner = text[len("\\langle") : -len("\\rangle")]
         return Typed("tuple", parts=tuple(_expression(item) for item in _split_top(inner, ",")))

@@ -27,7 +27,15 @@ from functools import lru_cache
 from math import isclose
 from typing import Any
 
-from grading.answers import NUMBER, Limits, candidate, final_answer, spraying, to_number
+from grading.answers import (
+    NUMBER,
+    PLAIN_MARKER,
+    Limits,
+    candidate,
+    final_answer,
+    spraying,
+    to_number,
+)
 from grading.base import FAIL, PASS, Batch, Grade, Grader
 from grading.errors import SampleError
 from grading.log import debug_enabled, logger
@@ -195,24 +203,29 @@ class MathAnswer(Grader):
             except SampleError as err:
                 grades.append(Grade.failed(f"{self.name}: {err}"))
                 continue
-            if isinstance(expected, Typed) or ("\\" in text and _latex_math(text)):
-                # compared by kind: not a plain number, or an answer in LaTeX math (\sqrt{12}
-                # is no 12)
-                grade, sprayable = self._typed(comparison, typed_number(expected), text)
-                if sprayable:
-                    correct.append(index)
-                grades.append(grade)
-                continue
-            value, reason = candidate(text)
-            if value is None:
-                if debug:
-                    logger.debug("sample %r: no final answer (%s)", sample.id, reason)
-                grades.append(FAIL)
-            elif value == expected or isclose(value, expected, rel_tol=relative, abs_tol=tolerance):
+            if not isinstance(expected, Typed):  # a plain number
+                value, reason = candidate(text)
+                # Without LaTeX, or with markers that all hold just a number (GSM8K's common
+                # cases), the number is the answer; else it may be LaTeX math (\sqrt{12} is no
+                # 12), compared by kind.
+                if "\\" not in text or reason == PLAIN_MARKER or not _latex_math(text):
+                    if value is None:
+                        if debug:
+                            logger.debug("sample %r: no final answer (%s)", sample.id, reason)
+                        grades.append(FAIL)
+                    elif value == expected or isclose(
+                        value, expected, rel_tol=relative, abs_tol=tolerance
+                    ):
+                        correct.append(index)
+                        grades.append(PASS)
+                    else:
+                        grades.append(FAIL)
+                    continue
+                expected = typed_number(expected)
+            grade, sprayable = self._typed(comparison, expected, text)
+            if sprayable:
                 correct.append(index)
-                grades.append(PASS)
-            else:
-                grades.append(FAIL)
+            grades.append(grade)
         for sprayed in spraying([texts[index] for index in correct], self.limits):
             index = correct[sprayed]
             if debug:
