@@ -11,6 +11,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
+from stacks.evaluation import Evaluation, evaluation_enabled
 from stacks.job import FineTuningJob
 from stacks.lambda_code import PROJECT_ROOT
 from stacks.nag import acknowledge_inline_policies
@@ -92,6 +93,23 @@ class RftStack(Stack):
             reward_function=self.reward.function,
             job_id=self.job.job_id if self.job else None,
         )
+
+        # After a job succeeds: its evaluation and the promotion gate (where the job starts).
+        self.evaluation: Evaluation | None = None
+        if self.job is not None and evaluation_enabled(config):
+            self.evaluation = Evaluation(
+                self,
+                "Evaluation",
+                config=config,
+                staging=self.staging,
+                reward_version=self.reward.version,
+                topic=self.observability.topic,
+            )
+            self.observability.connect_evaluation(
+                start_function=self.evaluation.start,
+                state_machine=self.evaluation.state_machine,
+                alarms=[self.evaluation.failed_alarm, self.evaluation.start_failed_alarm],
+            )
 
         # Last, so that every role's policy exists (grants create them as they go).
         acknowledge_inline_policies(self)
