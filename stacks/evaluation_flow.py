@@ -4,7 +4,8 @@ Prepare -> [current job?] -> (native backend: Serve -> poll ServeStatus until Ac
 EvaluatePrompts (a Distributed Map over the staged validation.jsonl, batches of prompts per
 child, the context as every batch's BatchInput) -> Aggregate. The state carries the context at
 ``$.context``; the Map's result (its ResultWriter manifest) goes to ``$.mapped.map`` and
-Aggregate takes the context merged with it (``States.JsonMerge``).
+Aggregate takes the context merged with it (``States.JsonMerge``), whose response (the
+summary) is the execution's output.
 """
 
 from __future__ import annotations
@@ -105,13 +106,17 @@ def _invoke(
     function: lambda_.IFunction,
     *,
     payload: sfn.TaskInput | None = None,
+    input_path: str | None = None,
     result_path: str | None = None,
 ) -> tasks.LambdaInvoke:
+    """A Lambda task whose result is the function's response (no invocation metadata); the
+    payload is the state's input (after ``input_path``) unless ``payload`` is an object."""
     task = tasks.LambdaInvoke(
         scope,
         state_id,
         lambda_function=function,
         payload=payload,
+        input_path=input_path,
         payload_response_only=True,
         retry_on_service_exceptions=False,  # one retry policy of our own, below
         result_path=result_path,
@@ -136,7 +141,7 @@ def _serve_states(
         scope,
         "Serve",
         functions.serve,
-        payload=sfn.TaskInput.from_json_path_at("$.context"),
+        input_path="$.context",
         result_path="$.deployment",
     )
     start_polls = sfn.Pass(
@@ -225,15 +230,15 @@ def build_definition(
         result_path="$.mapped.map",
     )
     evaluate.item_processor(_invoke(scope, "Work", functions.work))
-    aggregate = _invoke(
+    # Aggregate takes the context and the Map's result ("map") as one object; its response
+    # (the summary) is the execution's output.
+    collect = sfn.Pass(
         scope,
-        "Aggregate",
-        functions.aggregate,
-        payload=sfn.TaskInput.from_json_path_at("States.JsonMerge($.context, $.mapped, false)"),
-        result_path="$.summary",
+        "CollectResults",
+        parameters={"merged.$": "States.JsonMerge($.context, $.mapped, false)"},
     )
-    aggregate.next(sfn.Pass(scope, "Summary", output_path="$.summary"))
-    body: sfn.IChainable = evaluate.next(aggregate)
+    aggregate = _invoke(scope, "Aggregate", functions.aggregate, input_path="$.merged")
+    body: sfn.IChainable = evaluate.next(collect).next(aggregate)
     if config.backend == "bedrock":
         body = _serve_states(scope, functions, body)
     skipped = sfn.Succeed(

@@ -402,8 +402,9 @@ class EvaluationRoles(Construct):
         for child_executions in (":*", "/*:*"):
             acknowledge(
                 map_policy,
-                f"AwsSolutions-IAM5[Resource::arn:{stack.partition}:states:{stack.region}:"
-                f"<AWS::AccountId>:execution:{name}{child_executions}]",
+                f"AwsSolutions-IAM5[Resource::arn:{nag_text(stack, stack.partition)}:states:"
+                f"{stack.region}:{nag_text(stack, stack.account)}:execution:{name}"
+                f"{child_executions}]",
                 executions,
             )
         log_delivery = (

@@ -3,10 +3,10 @@
 
 A JSON string ``{"job_id", "backend", "region", "status", "fine_tuned_model" (optional),
 "updated_at"}`` plus ``identity`` (the job's identity digest) and ``reward_function_arn`` (the
-reward Lambda version the job grades with: the evaluation grades with that same version). The job custom resource writes
-it when it starts or adopts a job; the metrics collector reads it and updates ``status`` /
-``fine_tuned_model``. ``status`` is the service's own value (e.g. ``running`` or
-``InProgress``).
+reward Lambda version the job grades with: the evaluation grades with that same version).
+The job custom resource writes it when it starts or adopts a job; the metrics collector reads
+it and updates ``status`` / ``fine_tuned_model``. ``status`` is the service's own value (e.g.
+``running`` or ``InProgress``).
 """
 
 from __future__ import annotations
