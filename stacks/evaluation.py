@@ -54,9 +54,25 @@ EXECUTION_TIMEOUT = Duration.hours(24)
 SHORT_TIMEOUT = Duration.minutes(1)  # start, prepare, serve, serve_status
 
 
-def evaluation_enabled(config: EnvironmentConfig) -> bool:
-    """Whether the environment evaluates its jobs (it starts one, and evaluation is on)."""
-    return config.job.start and config.evaluation.enabled
+def evaluation_enabled(config: EnvironmentConfig, *, has_validation: bool = True) -> bool:
+    """Whether the environment evaluates its jobs: it starts one, evaluation is on, and the
+    dataset has a ``validation.jsonl`` to evaluate on.
+
+    Without one, an environment that sets ``evaluation.enabled`` explicitly fails synth (one
+    line naming the fix); one that relies on the default is not evaluated (the README says
+    so), so a dataset without a validation split keeps deploying as before.
+    """
+    if not (config.job.start and config.evaluation.enabled):
+        return False
+    if has_validation:
+        return True
+    if "enabled" in config.evaluation.model_fields_set:
+        raise ConfigError(
+            f"environment '{config.name}': evaluation.enabled = true: dataset "
+            f"{config.dataset} has no validation.jsonl to evaluate on; add one or set "
+            "evaluation.enabled to false"
+        )
+    return False
 
 
 def model_parameter_name(environment: str) -> str:
@@ -86,9 +102,8 @@ class Evaluation(Construct):
         super().__init__(scope, construct_id)
         if staging.validation_key is None:
             raise ConfigError(
-                f"environment '{config.name}': evaluation.enabled = true: dataset "
-                f"{config.dataset} has no validation.jsonl to evaluate on; add one or set "
-                "evaluation.enabled to false"
+                f"environment '{config.name}': evaluation: dataset {config.dataset} has no "
+                "validation.jsonl to evaluate on"
             )
         stack = Stack.of(self)
         self.config = config

@@ -96,7 +96,9 @@ class RftStack(Stack):
 
         # After a job succeeds: its evaluation and the promotion gate (where the job starts).
         self.evaluation: Evaluation | None = None
-        if self.job is not None and evaluation_enabled(config):
+        if self.job is not None and evaluation_enabled(
+            config, has_validation=self.staging.validation_key is not None
+        ):
             self.evaluation = Evaluation(
                 self,
                 "Evaluation",

@@ -98,13 +98,18 @@ def test_no_evaluation_when_the_environment_turns_it_off() -> None:
     assert "EVALUATION_START_FUNCTION" not in collector["Environment"]["Variables"]
 
 
-def test_an_environment_without_validation_data_cannot_evaluate(tmp_path: Path) -> None:
+def test_without_validation_data_an_explicit_evaluation_fails_and_the_default_skips(
+    tmp_path: Path,
+) -> None:
     (tmp_path / "train.jsonl").write_text(
         (ROOT / "tests/fixtures/datasets/gsm8k/train.jsonl").read_text(encoding="utf-8"),
         encoding="utf-8",
     )
     with pytest.raises(ConfigError, match=r"evaluation.enabled = true: dataset .* no validation"):
-        synth("staging", dataset=str(tmp_path))
+        synth("staging", dataset=str(tmp_path), evaluation={"enabled": True})
+    template = synth("staging", dataset=str(tmp_path))
+    assert "EvaluationStateMachine" not in template.to_json().get("Outputs", {})
+    assert "JobId" in template.to_json()["Outputs"]
 
 
 # -- the state machine -------------------------------------------------------------------------
