@@ -212,7 +212,7 @@ def test_evaluation_starts_once_and_prepares_over_aws_apis(moto_endpoint: str) -
 
     record = {"job_id": "ftjob-parity", "backend": "openai", "reward_function_arn": "arn:r:3"}
     boto3.client("ssm", **clients).put_parameter(
-        Name="/bedrock-rft/parity/job", Value=json.dumps(record), Type="String"
+        Name="/bedrock-rft/parity/job", Value=json.dumps(record), Type="String", Overwrite=True
     )
     settings = {
         "samples_per_prompt": 1,
