@@ -37,7 +37,7 @@ from stacks.evaluation_flow import (
     FlowFunctions,
     build_definition,
 )
-from stacks.evaluation_iam import EvaluationRoles
+from stacks.evaluation_iam import EVALUATION_NAMESPACE, EvaluationRoles
 from stacks.evaluation_models import base_inference_model
 from stacks.job import name_prefix, record_parameter_name
 from stacks.lambda_code import bundle_code
@@ -46,7 +46,6 @@ from stacks.mantle import mantle_route_environment
 from stacks.nag import NO_VPC_REASON, acknowledge, acknowledge_runtime, checkov_skip
 from stacks.staging import Staging
 
-EVALUATION_NAMESPACE = "BedrockRft/Evaluation"
 JOB_STATE_DETAIL_TYPE = "Model Customization Job State Change"
 # A whole evaluation (thousands of prompts at the configured concurrency) fits in a day; a
 # stuck one fails then, and the failed-executions alarm says so.
