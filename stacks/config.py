@@ -227,6 +227,13 @@ class EvaluationConfig(_Strict):
     # Native backend: what CloudFormation's Delete does to the on-demand deployments of the
     # tuned models this environment created (an idle deployment is billed; see the README).
     deployment_on_delete: Literal["delete", "retain"] = "delete"
+    # The id the base model is called by for inference, where it differs from the id jobs
+    # are trained from (None: derived, see stacks/evaluation_models.py). Nova 2 Lite, for
+    # one, is trained as amazon.nova-2-lite-v1:0:256k and called through the inference
+    # profile us.amazon.nova-2-lite-v1:0.
+    base_inference_model: (
+        Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")] | None
+    ) = None
 
 
 class ObservabilityConfig(_Strict):

@@ -14,6 +14,7 @@ dashboard and alarms without a redeploy.
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -23,9 +24,11 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_ssm as ssm
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
+from stacks.evaluation_dashboard import evaluation_row
 from stacks.lambda_code import bundle_code
 from stacks.nag import acknowledge
 from stacks.observability_alarms import build_alarms
@@ -81,6 +84,7 @@ class Observability(Construct):
         code: lambda_.Code | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.config = config
         self.topic_key, self.topic = self._topic(config)
         self.cursor = ssm.StringParameter(
             self,
@@ -137,6 +141,26 @@ class Observability(Construct):
             alarms=list(self.alarms.values()),
             job_id=job_id,
         )
+
+    def connect_evaluation(
+        self,
+        *,
+        start_function: lambda_.IFunction,
+        state_machine: sfn.StateMachine,
+        alarms: list[cw.Alarm],
+    ) -> None:
+        """Let the collector request evaluations (it sees OpenAI-compatible jobs succeed, and
+        backs up the native jobs' best-effort events) and add the evaluation's dashboard row."""
+        self.collector.add_environment("EVALUATION_START_FUNCTION", start_function.function_name)
+        assert self.collector.role is not None
+        self.collector.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="RequestEvaluation",
+                actions=["lambda:InvokeFunction"],
+                resources=[start_function.function_arn],
+            )
+        )
+        self.dashboard.add_widgets(*evaluation_row(self.config, state_machine, alarms))
 
     def _topic(self, config: EnvironmentConfig) -> tuple[kms.Key, sns.Topic]:
         """The notification topic, encrypted with a key of its own.

@@ -11,6 +11,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
+from stacks.evaluation import Evaluation, evaluation_enabled
 from stacks.job import FineTuningJob
 from stacks.lambda_code import PROJECT_ROOT
 from stacks.nag import acknowledge_inline_policies
@@ -100,6 +101,28 @@ class RftStack(Stack):
             reward_function=self.reward.function,
             job_id=self.job.job_id if self.job else None,
         )
+
+        # After a job succeeds: its evaluation and the promotion gate (where the job starts).
+        self.evaluation: Evaluation | None = None
+        if self.job is not None and evaluation_enabled(
+            config, has_validation=self.staging.validation_key is not None
+        ):
+            self.evaluation = Evaluation(
+                self,
+                "Evaluation",
+                config=config,
+                staging=self.staging,
+                reward_version=self.reward.version,
+                topic=self.observability.topic,
+            )
+            # Deleted before the clean-up runs, so that no deployment appears after it.
+            if self.evaluation.serve is not None and self.deployment_cleanup is not None:
+                self.evaluation.serve.node.add_dependency(self.deployment_cleanup.resource)
+            self.observability.connect_evaluation(
+                start_function=self.evaluation.start,
+                state_machine=self.evaluation.state_machine,
+                alarms=[self.evaluation.failed_alarm, self.evaluation.start_failed_alarm],
+            )
 
         # Last, so that every role's policy exists (grants create them as they go).
         acknowledge_inline_policies(self)

@@ -98,6 +98,18 @@ def template_text(value: Any) -> str:
     return json.dumps(value)
 
 
+def fake_credentials(monkeypatch: pytest.MonkeyPatch, region: str) -> None:
+    """Fake AWS credentials and ``region`` for the clients a test builds (moto, Stubber)."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+    }.items():
+        monkeypatch.setenv(key, value)
+
+
 @pytest.fixture
 def project_root() -> Path:
     """The repository root."""

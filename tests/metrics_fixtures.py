@@ -16,6 +16,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.conftest import fake_credentials
 from tests.lambda_loader import load_handler
 from tests.openai_server import FineTuning
 
@@ -124,14 +125,7 @@ def collect_once(fake: FakeAws, backend: str, source: Source, event: Any) -> dic
 @pytest.fixture(name="fake_aws")
 def fake_aws_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAws]:
     """moto for SSM, CloudWatch, SNS (+ SQS to read it), S3 and Bedrock; no real AWS."""
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(key, value)
+    fake_credentials(monkeypatch, REGION)
     with mock_aws():
         sns = boto3.client("sns", region_name=REGION)
         sqs = boto3.client("sqs", region_name=REGION)

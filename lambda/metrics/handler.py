@@ -27,7 +27,10 @@ logger = Logger()
 @functools.cache
 def _aws() -> Aws:
     return Aws(
-        ssm=boto3.client("ssm"), cloudwatch=boto3.client("cloudwatch"), sns=boto3.client("sns")
+        ssm=boto3.client("ssm"),
+        cloudwatch=boto3.client("cloudwatch"),
+        sns=boto3.client("sns"),
+        lambda_client=boto3.client("lambda"),
     )
 
 

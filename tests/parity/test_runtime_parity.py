@@ -176,3 +176,64 @@ def test_metrics_collector_reads_the_job_record_over_aws_apis(moto_endpoint: str
     ssm.put_parameter(Name="/bedrock-rft/parity/job", Value=json.dumps(record), Type="String")
     result = run_bundle("metrics", {}, environment)["result"]
     assert result == {"action": "idle", "job_id": "ftjob-parity", "status": "succeeded"}
+
+
+def test_evaluation_starts_once_and_prepares_over_aws_apis(moto_endpoint: str) -> None:
+    """The evaluation bundle's start and prepare handlers on CPython 3.13: one execution per
+    job (a second trigger finds it), and the context from the job record."""
+    import boto3
+
+    clients = {
+        "region_name": "us-west-2",
+        "endpoint_url": moto_endpoint,
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+    sfn = boto3.client("stepfunctions", **clients)
+    machine = sfn.create_state_machine(
+        name="bedrock-rft-parity-evaluation",
+        definition=json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}),
+        roleArn="arn:aws:iam::123456789012:role/evaluation",
+    )["stateMachineArn"]
+    base = {
+        "RFT_ENVIRONMENT": "parity",
+        "RFT_BACKEND": "openai",
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_REGION": "us-west-2",
+        **FAKE_CREDENTIALS,
+        "POWERTOOLS_SERVICE_NAME": "evaluation",
+    }
+    trigger = {"job_id": "ftjob-parity", "backend": "openai", "fine_tuned_model": "ft:m:1"}
+    start = {**base, "STATE_MACHINE_ARN": machine}
+    first = run_bundle("evaluation", trigger, start, "start")["result"]
+    again = run_bundle("evaluation", trigger, start, "start")["result"]
+    assert first["execution_name"] == again["execution_name"] == "ftjob-parity"
+    assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == 1
+
+    record = {"job_id": "ftjob-parity", "backend": "openai", "reward_function_arn": "arn:r:3"}
+    boto3.client("ssm", **clients).put_parameter(
+        Name="/bedrock-rft/parity/job", Value=json.dumps(record), Type="String", Overwrite=True
+    )
+    settings = {
+        "samples_per_prompt": 1,
+        "temperature": 0.0,
+        "max_tokens": 64,
+        "pass_threshold": 0.5,
+        "limit": None,
+        "bootstrap_resamples": 1000,
+        "seed": 0,
+        "promote_when": {"min_improvement": 0.0, "require_ci_above_zero": True},
+    }
+    prepare = {
+        **base,
+        "BASE_MODEL": "openai.gpt-oss-20b",
+        "REWARD_FUNCTION_ARN": "arn:r:1",
+        "VALIDATION_BUCKET": "datasets",
+        "VALIDATION_KEY": "datasets/x/validation.jsonl",
+        "ARTIFACTS_BUCKET": "artifacts",
+        "EVALUATION_SETTINGS": json.dumps(settings),
+    }
+    context = run_bundle("evaluation", trigger, prepare, "prepare")["result"]
+    assert context["reward_function_arn"] == "arn:r:3"
+    assert context["tuned_model"] == "ft:m:1"
+    assert context["artifacts"] == {"bucket": "artifacts", "prefix": "evaluations/ftjob-parity/"}

@@ -496,3 +496,32 @@ def test_a_missing_property_is_named(server: OpenAIServer) -> None:
     with pytest.raises(PropertyError, match=r"ResourceProperties\.GraderFunctionArn: required"):
         on_event(create)
     assert server.requests == []
+
+
+def test_the_record_names_the_reward_version_the_job_grades_with(
+    server: OpenAIServer, create: dict[str, Any]
+) -> None:
+    """The evaluation grades with this version; a configuration-only change that publishes a
+    new version keeps the job and so keeps the recorded version."""
+    from rft_job import record as job_record_module
+    from rft_job.model import JobView, Phase
+
+    job_id = on_event(create)["PhysicalResourceId"]
+    current = record()
+    assert current is not None
+    version = create["ResourceProperties"]["GraderFunctionArn"]
+    assert current["reward_function_arn"] == version
+
+    job = JobView(
+        job_id=job_id, backend="openai", region=REGION, status="running", phase=Phase.RUNNING
+    )
+    newer = version.rsplit(":", 1)[0] + ":99"
+    job_record_module.write(PARAMETER, REGION, job, current["identity"], newer)
+    kept = record()
+    assert kept is not None and kept["reward_function_arn"] == version
+    other = JobView(
+        job_id="ftjob-other", backend="openai", region=REGION, status="queued", phase=Phase.RUNNING
+    )
+    job_record_module.write(PARAMETER, REGION, other, current["identity"], newer)
+    replaced = record()
+    assert replaced is not None and replaced["reward_function_arn"] == newer

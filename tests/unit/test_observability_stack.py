@@ -31,7 +31,10 @@ def test_every_environment_has_topic_rules_collector_dashboard_and_alarms(
 
     rules = [r["Properties"] for r in resources_of(template, "AWS::Events::Rule").values()]
     assert any(r.get("ScheduleExpression") == "rate(5 minutes)" for r in rules)
-    [job_state] = [r for r in rules if "EventPattern" in r]
+    # the notification rule (native environments also have the evaluation's trigger rule)
+    [job_state] = [
+        r for r in rules if "EventPattern" in r and r["Targets"][0]["Arn"] == {"Ref": topic_id}
+    ]
     assert job_state["EventPattern"]["source"] == ["aws.bedrock"]
     assert job_state["EventPattern"]["detail-type"] == ["Model Customization Job State Change"]
     assert job_state["Targets"][0]["Arn"] == {"Ref": topic_id}

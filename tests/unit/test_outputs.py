@@ -22,6 +22,8 @@ STACK_OUTPUTS = {
 # Stacks that start a job (job.start, the default).
 JOB_OUTPUTS = {"JobId", "JobBackend", "JobRecordParameter", "JobStatusCommand", "JobConsole"}
 STARTS_A_JOB = {"dev": False, "staging": True, "prod": True, "nova-dev": True}
+# Stacks that evaluate their job (job.start and evaluation.enabled, the defaults).
+EVALUATION_OUTPUTS = {"EvaluationStateMachine", "ModelParameter"}
 
 
 @pytest.mark.parametrize("env", sorted(STARTS_A_JOB))
@@ -30,11 +32,13 @@ def test_outputs_have_their_documented_names(templates: dict[str, Any], env: str
     assert names >= STACK_OUTPUTS
     assert (names >= JOB_OUTPUTS) is STARTS_A_JOB[env]
     assert not names & JOB_OUTPUTS or STARTS_A_JOB[env]
+    assert (names >= EVALUATION_OUTPUTS) is STARTS_A_JOB[env]
+    assert not names & EVALUATION_OUTPUTS or STARTS_A_JOB[env]
     hashed = {name for name in names if re.search(r"[0-9A-F]{8}$", name)}
     assert not hashed, "an output's name is its construct id, without a path hash"
 
 
 def test_the_readme_names_the_outputs() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    for name in sorted(STACK_OUTPUTS | JOB_OUTPUTS):
+    for name in sorted(STACK_OUTPUTS | JOB_OUTPUTS | EVALUATION_OUTPUTS):
         assert f"`{name}`" in readme, name

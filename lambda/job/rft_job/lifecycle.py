@@ -98,7 +98,13 @@ def is_complete(event: dict[str, Any], backends: BackendFactory = make_backend) 
             "job.wait_for_validation to false"
         )
     if job.phase in (Phase.RUNNING, Phase.SUCCEEDED):
-        record.write(spec.parameter_name, spec.region, job, identity_of(spec).digest)
+        record.write(
+            spec.parameter_name,
+            spec.region,
+            job,
+            identity_of(spec).digest,
+            spec.grader_function_arn,
+        )
         done: dict[str, Any] = {"IsComplete": True, "Data": {"Status": job.status}}
         if not job.validation_reported:
             logger.warning(
@@ -151,7 +157,9 @@ def _start(spec: JobSpec, backends: BackendFactory) -> dict[str, Any]:
     else:
         logger.info("adopting the existing job of this identity", job_id=job.job_id)
     try:
-        record.write(spec.parameter_name, spec.region, job, identity.digest)
+        record.write(
+            spec.parameter_name, spec.region, job, identity.digest, spec.grader_function_arn
+        )
     except Exception as err:
         outcome = ""
         if created:
@@ -187,7 +195,9 @@ def _update(event: dict[str, Any], backends: BackendFactory) -> dict[str, Any]:
         return _start(spec, backends)
     current = record.read(spec.parameter_name, spec.region)
     if current is None or current.get("job_id") != job.job_id:
-        record.write(spec.parameter_name, spec.region, job, identity.digest)
+        record.write(
+            spec.parameter_name, spec.region, job, identity.digest, spec.grader_function_arn
+        )
     if old.parameter_name != spec.parameter_name:
         record.forget(old.parameter_name, old.region, job.job_id)
     logger.info("job-defining inputs unchanged; keeping the job", job_id=job.job_id)

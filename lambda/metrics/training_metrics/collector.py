@@ -4,10 +4,19 @@ Scheduled runs read the job the custom resource recorded; once that job has ende
 last points are out) a run costs one SSM read. ``{"job_id": "<id>"}`` collects that job now
 (backfill); only the recorded job's status feeds the job-level metrics, the notifications and
 the record, so backfilling an old failed job cannot fire the "job failed" alarm.
+
+When the recorded job turns ``succeeded``, the run asks for its evaluation: it invokes the
+evaluation's start function asynchronously (``EVALUATION_START_FUNCTION``) with
+``{"job_id", "backend", "fine_tuned_model"}``, before it notifies and updates the record, so a
+run that fails after it repeats the request, which the start function turns into "already
+evaluated" (one execution per job, named after it). The start function, not the collector,
+owns the execution name and the Step Functions grant. Native jobs are also started by their
+EventBridge event; the collector's request is the backstop for that best-effort delivery.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -40,11 +49,14 @@ class Settings:
     cursor_parameter: str
     topic_arn: str | None = None
     namespace: str = catalog.NAMESPACE
+    # The evaluation's start function (None: the environment evaluates nothing).
+    evaluation_function: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read ``RFT_ENVIRONMENT`` (required), ``RFT_BACKEND``, ``JOB_PARAMETER``,
-        ``CURSOR_PARAMETER``, ``TOPIC_ARN`` and ``METRICS_NAMESPACE``."""
+        ``CURSOR_PARAMETER``, ``TOPIC_ARN``, ``METRICS_NAMESPACE`` and
+        ``EVALUATION_START_FUNCTION``."""
         env = os.environ if env is None else env
         name = env.get("RFT_ENVIRONMENT", "")
         if not name:
@@ -61,6 +73,7 @@ class Settings:
             cursor_parameter=env.get("CURSOR_PARAMETER") or f"/bedrock-rft/{name}/metrics-cursor",
             topic_arn=env.get("TOPIC_ARN") or None,
             namespace=env.get("METRICS_NAMESPACE") or catalog.NAMESPACE,
+            evaluation_function=env.get("EVALUATION_START_FUNCTION") or None,
         )
 
 
@@ -71,6 +84,7 @@ class Aws:
     ssm: Any
     cloudwatch: Any
     sns: Any
+    lambda_client: Any = None  # to request evaluations (Settings.evaluation_function)
 
 
 def backfill_request(event: Any) -> tuple[str, str | None] | None:
@@ -194,6 +208,10 @@ def _follow_status(
     new_model = bool(state.fine_tuned_model) and state.fine_tuned_model != record.fine_tuned_model
     if not changed and not new_model:
         return {"status_changed": False}
+    requested = False
+    if changed and state.status == "succeeded" and settings.evaluation_function:
+        request_evaluation(aws, settings.evaluation_function, state)
+        requested = True
     notified = False
     # Native jobs are announced by the EventBridge rule; OpenAI-compatible jobs are not
     # known to emit those events ([open]), so the collector announces them itself.
@@ -205,4 +223,23 @@ def _follow_status(
         notify(aws.sns, settings.topic_arn, subject, message)
         notified = True
     update_job_record(aws.ssm, settings.job_parameter, state, now)
-    return {"status_changed": changed, "previous_status": record.status, "notified": notified}
+    return {
+        "status_changed": changed,
+        "previous_status": record.status,
+        "notified": notified,
+        "evaluation_requested": requested,
+    }
+
+
+def request_evaluation(aws: Aws, function: str, state: JobState) -> None:
+    """Ask the evaluation's start function (asynchronously) to evaluate ``state``'s job."""
+    payload = {
+        "job_id": state.job_id,
+        "backend": state.backend,
+        "fine_tuned_model": state.fine_tuned_model,
+    }
+    aws.lambda_client.invoke(
+        FunctionName=function,
+        InvocationType="Event",
+        Payload=json.dumps(payload, sort_keys=True).encode(),
+    )
