@@ -100,7 +100,7 @@ lint: $(VENV)/.installed ## ruff
 typecheck: $(VENV)/.installed ## mypy, per deployable unit (every function has its own handler.py)
 	$(PY) -m mypy app.py stacks scripts lambda/common/rft_common preflight benchmarks
 	# The tests, against the functions' own packages (on sys.path at run time, as in a bundle).
-	MYPYPATH=lambda/common:lambda/job:lambda/metrics:lambda/reward \
+	MYPYPATH=lambda/common:lambda/job:lambda/metrics:lambda/reward:lambda/evaluation \
 	  $(PY) -m mypy --cache-dir .mypy_cache/tests tests
 	for handler in lambda/*/handler.py; do \
 	  fn=$$(dirname $$handler); \
