@@ -143,6 +143,15 @@ report: report-args $(VENV)/.installed ## Draw a job's training curves to a PNG:
 report-args:
 	@test -n "$(JOB)" || { echo "make report: set JOB=<fine-tuning job id> (and ENV=<environment> or AWS_REGION)" >&2; exit 2; }
 
+# The tuned model against the base model with the evaluation's own code (scripts/eval.py);
+# the last line of output is the path of summary.json. CDK_JSON= reads another cdk.json,
+# REPORT_DIR= writes elsewhere than reports/ (as for make preflight).
+.PHONY: eval
+eval: $(VENV)/.installed ## Tuned vs base model, graded locally: make eval ENV=<name> [JOB= MODEL= BASE= LIMIT= SAMPLES=]
+	@$(PY) scripts/eval.py --env "$(ENV)" --job "$(JOB)" --model "$(MODEL)" --base "$(BASE)" \
+	  $(if $(LIMIT),--limit "$(LIMIT)") $(if $(SAMPLES),--samples "$(SAMPLES)") \
+	  $(if $(CDK_JSON),--cdk-json "$(CDK_JSON)") $(if $(REPORT_DIR),--out-dir "$(REPORT_DIR)")
+
 clean: ## Remove build output (keeps the virtual environments)
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache
 

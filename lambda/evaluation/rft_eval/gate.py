@@ -83,8 +83,9 @@ def notification(summary: dict[str, Any], environment: str, summary_uri: str | N
         return "n/a" if value is None else format(value, pattern)
 
     verdict = "promoted" if summary["promoted"] else "NOT promoted"
+    job = summary["job_id"] or "(unnamed)"
     text = (
-        f"Evaluation of job {summary['job_id']} in {environment}: tuned model {verdict}. "
+        f"Evaluation of job {job} in {environment}: tuned model {verdict}. "
         f"Over {summary['n_prompts']} prompts, mean reward {figure(base['mean_reward'], '.3f')} "
         f"(base) vs {figure(tuned['mean_reward'], '.3f')} (tuned), pass rate "
         f"{figure(base['pass_rate'], '.1%')} vs {figure(tuned['pass_rate'], '.1%')}; "

@@ -19,7 +19,7 @@ def build_summary(
     records: Sequence[Record],
     settings: Settings,
     *,
-    job_id: str,
+    job_id: str | None,
     environment: str,
     backend: str,
     sources: dict[str, Any],

@@ -27,6 +27,11 @@ def _figure(value: float | None, pattern: str) -> str:
     return "n/a" if value is None else format(value, pattern)
 
 
+def title(summary: dict[str, Any]) -> str:
+    """What the report is about: the job, or the tuned model when no job was named."""
+    return str(summary["job_id"] or f"model {summary['tuned']['model_id']}")
+
+
 def markdown(summary: dict[str, Any], image: str = "report.png") -> str:
     """The report in markdown; ``image`` is the PNG's path relative to it."""
     base, tuned, diff = summary["base"], summary["tuned"], summary["difference"]
@@ -34,7 +39,7 @@ def markdown(summary: dict[str, Any], image: str = "report.png") -> str:
     interval = "n/a" if ci is None else f"[{ci[0]:+.4f}, {ci[1]:+.4f}]"
     verdict = "promoted" if summary["promoted"] else "not promoted"
     lines = [
-        f"# Evaluation of {summary['job_id']}",
+        f"# Evaluation of {title(summary)}",
         "",
         f"Environment `{summary.get('environment', '')}`, backend "
         f"`{summary.get('backend', '')}`: the tuned model against the base model on "
@@ -89,7 +94,7 @@ def png(summary: dict[str, Any], records: Sequence[Record], dpi: int = 100) -> b
         _distributions(left, summary, records, compared)
         _differences(right, summary, paired.differences)
         figure.suptitle(
-            f"{summary['job_id']}: tuned vs base on {summary['n_prompts']} prompts "
+            f"{title(summary)}: tuned vs base on {summary['n_prompts']} prompts "
             f"({'promoted' if summary['promoted'] else 'not promoted'})",
             fontsize=11,
         )
@@ -134,13 +139,20 @@ def _distributions(
 def _differences(axis: Any, summary: dict[str, Any], differences: Sequence[float]) -> None:
     ordered = sorted(differences)
     colors = [WIN if d > 1e-9 else LOSS if d < -1e-9 else TIE for d in ordered]
-    axis.bar(range(len(ordered)), ordered, width=1.0, color=colors)
+    axis.bar(range(len(ordered)), ordered, width=1.0, color=colors, zorder=2)
     diff = summary["difference"]
     if diff["mean"] is not None:
-        axis.axhline(diff["mean"], color="black", linewidth=1.2, label=f"mean {diff['mean']:+.3f}")
+        axis.axhline(
+            diff["mean"], color="black", linewidth=1.2, zorder=3, label=f"mean {diff['mean']:+.3f}"
+        )
         low, high = diff["ci95"]
         axis.axhspan(
-            low, high, color="#f0c419", alpha=0.35, label=f"95% CI [{low:+.3f}, {high:+.3f}]"
+            low,
+            high,
+            color="#f0c419",
+            alpha=0.45,
+            zorder=1,
+            label=f"95% CI [{low:+.3f}, {high:+.3f}]",
         )
     axis.axhline(0, color="black", linewidth=0.6)
     axis.set_ylim(-1.05, 1.05)
@@ -152,4 +164,4 @@ def _differences(axis: Any, summary: dict[str, Any], differences: Sequence[float
         f"{summary['losses']} losses",
         fontsize=10,
     )
-    axis.legend(loc="upper left", fontsize=8)
+    axis.legend(loc="lower right", fontsize=8)

@@ -18,7 +18,7 @@ from rft_eval.retry import Backoff, Transient, retry_after, with_retries
 from rft_eval.settings import Settings
 
 if TYPE_CHECKING:
-    from openai import OpenAI
+    from openai import OpenAI, Timeout
 
 # Per request; a long completion (thousands of tokens) of a large model takes minutes.
 REQUEST_TIMEOUT_SECONDS = 300.0
@@ -90,7 +90,7 @@ class OpenAISampler:
         *,
         route: str | None = None,
         backoff: Backoff | None = None,
-        timeout: float = REQUEST_TIMEOUT_SECONDS,
+        timeout: float | Timeout = REQUEST_TIMEOUT_SECONDS,
     ) -> None:
         self.region = region
         self.route = route
