@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.eval_support import ensure_paths, students_server, validation_rows
 from tests.lambda_loader import ROOT
 from tests.openai_server import OpenAIServer
@@ -159,3 +161,16 @@ def test_the_markdown_report_says_what_was_compared_and_what_was_excluded() -> N
     assert "on 30 validation prompts" in text
     assert "**Excluded from both models:** 1 prompt(s)" in text and "`q999`" in text
     assert "![reward distributions and per-prompt differences](report.png)" in text
+
+
+def test_the_readme_picture_is_what_scripts_eval_example_draws(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scripts.eval_example import OUT, main
+
+    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY"):
+        monkeypatch.setenv(name, os.environ.get(name, ""))  # restored after the run
+    assert main(tmp_path / "example.png") == 0
+    assert (tmp_path / "example.png").read_bytes() == OUT.read_bytes(), (
+        "docs/eval-report-example.png is stale: run python scripts/eval_example.py"
+    )

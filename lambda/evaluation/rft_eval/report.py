@@ -140,6 +140,16 @@ def _differences(axis: Any, summary: dict[str, Any], differences: Sequence[float
     ordered = sorted(differences)
     colors = [WIN if d > 1e-9 else LOSS if d < -1e-9 else TIE for d in ordered]
     axis.bar(range(len(ordered)), ordered, width=1.0, color=colors, zorder=2)
+    ties = [i for i, color in enumerate(colors) if color == TIE]
+    if ties:  # bars of height 0: shade where they are
+        axis.axvspan(
+            ties[0] - 0.5,
+            ties[-1] + 0.5,
+            color=TIE,
+            alpha=0.3,
+            zorder=0,
+            label=f"ties ({len(ties)})",
+        )
     diff = summary["difference"]
     if diff["mean"] is not None:
         axis.axhline(
