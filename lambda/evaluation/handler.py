@@ -25,8 +25,9 @@ logger = Logger(service="evaluation")
 def work(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Evaluate one batch of validation rows (a Distributed Map child)."""
     import boto3
-    from rft_eval.cloud import run_batch
+    from rft_eval.cloud import run_batch, worker_deadline
     from rft_eval.grading import LambdaGrader
+    from rft_eval.retry import Backoff
     from rft_eval.sampling import BedrockSampler, OpenAISampler, Sampler
     from rft_eval.settings import parse_context
 
@@ -34,14 +35,16 @@ def work(event: dict[str, Any], context: Any) -> dict[str, Any]:
     items = event.get("Items")
     if not isinstance(items, list):
         raise ValueError("the event has no Items list (the Distributed Map's batch)")
+    deadline = worker_deadline(context.get_remaining_time_in_millis() / 1000.0)
+    backoff = Backoff(deadline=deadline)
     sampler: Sampler
     if ctx.backend == "bedrock":
-        sampler = BedrockSampler.for_region(ctx.region)
+        sampler = BedrockSampler.for_region(ctx.region, backoff=backoff)
     else:
-        sampler = OpenAISampler(ctx.region, route=ctx.mantle_route)
+        sampler = OpenAISampler(ctx.region, route=ctx.mantle_route, backoff=backoff)
     grader = LambdaGrader(boto3.client("lambda", region_name=ctx.region), ctx.reward_function_arn)
     s3 = boto3.client("s3", region_name=ctx.region)
-    result = run_batch(ctx, items, s3=s3, sampler=sampler, grader=grader)
+    result = run_batch(ctx, items, s3=s3, sampler=sampler, grader=grader, deadline=deadline)
     logger.info("batch evaluated", extra=result)
     return result
 

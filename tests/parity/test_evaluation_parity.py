@@ -4,6 +4,8 @@ same report bytes as the development interpreter's run of the same sources."""
 
 from __future__ import annotations
 
+import json
+
 import boto3
 
 from tests.eval_support import JOB_ID, context, ensure_paths
@@ -39,11 +41,14 @@ def test_the_aggregation_gives_the_same_summary_and_report(moto_endpoint: str) -
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    s3.create_bucket(
-        Bucket=ctx.artifacts.bucket,
-        CreateBucketConfiguration={"LocationConstraint": "us-west-2"},
-    )
+    for bucket in (ctx.artifacts.bucket, ctx.validation.bucket):
+        s3.create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "us-west-2"}
+        )
     records = _records()
+    rows = [{"id": f"q{index:03d}", "messages": []} for index in range(26)]  # 2 never done
+    validation = "".join(json.dumps(row) + "\n" for row in rows).encode()
+    s3.put_object(Bucket=ctx.validation.bucket, Key=ctx.validation.key, Body=validation)
     part = ctx.key("records/part-parity.jsonl")
     s3.put_object(Bucket=ctx.artifacts.bucket, Key=part, Body=to_jsonl(records).encode())
     environment = {
@@ -56,6 +61,7 @@ def test_the_aggregation_gives_the_same_summary_and_report(moto_endpoint: str) -
     summary = answer["result"]
     assert summary.pop("summary_uri") == f"s3://{ctx.artifacts.bucket}/{ctx.key('summary.json')}"
     assert summary["job_id"] == JOB_ID and summary["n_prompts"] == 24
+    assert summary["missing_prompts"] == 2
     expected = render(summary, records)
     for name in ("summary.json", "records.jsonl", "report.md", "report.png"):
         stored = s3.get_object(Bucket=ctx.artifacts.bucket, Key=ctx.key(name))["Body"].read()

@@ -21,6 +21,8 @@ from tests.eval_support import (
     JOB_ID,
     REGION,
     REWARD_VERSION_ARN,
+    STAGING,
+    VALIDATION,
     context,
     ensure_paths,
     local_grader,
@@ -42,6 +44,7 @@ from rft_eval.settings import Settings, parse_context  # noqa: E402
 FAST = Backoff(base=0.001, cap=0.01)
 PARAMETER = "/bedrock-rft/dev/model"
 PREFIX = f"evaluations/{JOB_ID}/"
+VALIDATION_KEY = "datasets/abc/validation.jsonl"  # as in tests.eval_support.context
 
 
 @dataclass
@@ -85,7 +88,11 @@ def aws_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         monkeypatch.setenv(key, value)
     with mock_aws():
         s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        for bucket in (BUCKET, STAGING):
+            s3.create_bucket(
+                Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
+            )
+        s3.put_object(Bucket=STAGING, Key=VALIDATION_KEY, Body=VALIDATION.read_bytes())
         sns = boto3.client("sns", region_name=REGION)
         sqs = boto3.client("sqs", region_name=REGION)
         topic_arn = sns.create_topic(Name="rft-dev")["TopicArn"]
@@ -125,7 +132,7 @@ def test_workers_write_parts_and_the_aggregation_promotes_a_better_model(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rows = validation_rows(30)
-    raw = context(topic_arn=aws.topic_arn, settings={"bootstrap_resamples": 500})
+    raw = context(topic_arn=aws.topic_arn, settings={"bootstrap_resamples": 500, "limit": 30})
     with students_server({"base": 0.3, "tuned": 0.9}, rows) as (server, students):
         _point_at(monkeypatch, server)
         outputs = _evaluate_in_batches(aws, raw, rows, 10)
@@ -185,7 +192,7 @@ def test_a_model_no_better_is_not_promoted_and_the_parameter_keeps_its_value(
     previous = json.dumps({"model_id": "older", "job_id": "ftjob-older"})
     aws.ssm.put_parameter(Name=PARAMETER, Value=previous, Type="String")
     rows = validation_rows(20)
-    raw = context(topic_arn=aws.topic_arn)
+    raw = context(topic_arn=aws.topic_arn, settings={"limit": 20})
     with students_server({"base": 0.5, "tuned": 0.5}, rows) as (server, _students):
         _point_at(monkeypatch, server)
         _evaluate_in_batches(aws, raw, rows, 7)
@@ -235,7 +242,7 @@ class _RewardLambda:
 
 def test_the_handlers_work_and_aggregate(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
     rows = validation_rows(8)
-    raw = context(settings={"bootstrap_resamples": 100})
+    raw = context(settings={"bootstrap_resamples": 100, "limit": 8})
     reward = _RewardLambda()
     real_client = boto3.client
 
@@ -256,6 +263,39 @@ def test_the_handlers_work_and_aggregate(aws: Aws, monkeypatch: pytest.MonkeyPat
     assert summary["base"]["mean_reward"] == 0.25 and summary["tuned"]["mean_reward"] == 0.75
     assert summary["summary_uri"] == f"s3://{BUCKET}/{PREFIX}summary.json"
     assert json.loads(json.dumps(summary)) == summary  # the state's output is JSON
+
+
+def test_a_batch_that_never_finished_is_counted_as_missing(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = validation_rows(30)
+    raw = context(settings={"bootstrap_resamples": 100, "limit": 30})
+    with students_server({"base": 0.0, "tuned": 1.0}, rows) as (server, _students):
+        _point_at(monkeypatch, server)
+        outputs = _evaluate_in_batches(aws, raw, rows[:20], 10)  # the third child failed
+    summary = aggregate(
+        parse_context(raw), outputs, s3=aws.s3, ssm=aws.ssm, cloudwatch=aws.cloudwatch, sns=None
+    )
+    assert summary["n_prompts"] == 20
+    assert summary["excluded_prompts"] == summary["missing_prompts"] == 10
+    assert summary["excluded_prompt_ids"] == [row["id"] for row in rows[20:]]
+    assert "10 of them were never evaluated" in aws.text(PREFIX + "report.md")
+
+
+def test_a_worker_out_of_time_records_its_calls_as_failed(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = validation_rows(4)
+    ctx = parse_context(context())
+    with students_server({"base": 1.0, "tuned": 1.0}, rows) as (server, students):
+        _point_at(monkeypatch, server)
+        sampler = OpenAISampler(REGION, route="/v1", backoff=FAST)
+        result = run_batch(
+            ctx, rows, s3=aws.s3, sampler=sampler, grader=local_grader(), deadline=0.0
+        )
+    assert students.calls == {} and result["failed_prompts"] == 4
+    part = aws.text(result["part"])
+    assert part.count("the worker's time ran out") == 8
 
 
 def test_a_bad_context_fails_the_worker_before_any_call(aws: Aws) -> None:

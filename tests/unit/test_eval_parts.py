@@ -6,6 +6,7 @@ import hashlib
 import json
 import random
 import statistics
+import time
 from typing import Any
 
 import pytest
@@ -180,6 +181,18 @@ def test_pairing_excludes_a_prompt_from_both_models_when_one_call_failed() -> No
     assert figures["base"]["mean_reward"] == 0.0 and figures["base"]["graded"] == 1
     assert figures["tuned"]["failed_calls"] == 1 and figures["failed_calls"] == 1
     assert figures["excluded_prompts"] == 2
+
+
+def test_with_a_deadline_no_wait_starts_past_it() -> None:
+    waits: list[float] = []
+    backoff = Backoff(sleep=waits.append, jitter=lambda: 1.0, deadline=time.monotonic() + 0.5)
+
+    def call() -> str:
+        raise RuntimeError("429")
+
+    with pytest.raises(RuntimeError):
+        with_retries(call, lambda err: Transient(True, 2.0), backoff)
+    assert waits == []
 
 
 def test_without_any_compared_prompt_there_are_no_figures_and_no_promotion() -> None:

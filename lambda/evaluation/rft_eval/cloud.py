@@ -4,6 +4,8 @@ them; tests pass moto's or stubbed ones)."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +18,8 @@ from rft_eval.records import PARTS, Record, from_jsonl, merge, part_name, to_jso
 from rft_eval.sampling import Sampler
 from rft_eval.settings import MODELS, Context
 
+# Seconds a worker keeps for grading its batch and writing its part.
+GRADING_RESERVE_SECONDS = 120.0
 CONTENT_TYPES = {
     "records.jsonl": "application/x-ndjson",
     "summary.json": "application/json",
@@ -39,6 +43,13 @@ def _read(s3: Any, bucket: str, key: str) -> str | None:
     return str(body.decode("utf-8"))
 
 
+def worker_deadline(remaining_seconds: float) -> float:
+    """The ``time.monotonic()`` after which a worker starts no model call and no retry wait:
+    its time left, less what grading and writing the part need."""
+    reserve = min(GRADING_RESERVE_SECONDS, remaining_seconds * 0.3)
+    return time.monotonic() + remaining_seconds - reserve
+
+
 def run_batch(
     context: Context,
     items: Sequence[dict[str, Any]],
@@ -46,10 +57,11 @@ def run_batch(
     s3: Any,
     sampler: Sampler,
     grader: Grader,
+    deadline: float | None = None,
 ) -> dict[str, Any]:
     """Evaluate one batch of validation rows and write its part; ``{"part", "prompts",
     "failed_prompts"}``. A retried child whose part exists already reuses it (no second
-    round of model calls)."""
+    round of model calls). Calls not started by ``deadline`` are recorded as failed."""
     ids = [pid for pid, _ in prompts(items)]
     key = context.key(part_name(ids))
     existing = _read(s3, context.artifacts.bucket, key)
@@ -57,7 +69,7 @@ def run_batch(
         records = from_jsonl(existing)
     else:
         models = {m: context.model_id(m) for m in MODELS}
-        records = evaluate(items, models, context.settings, sampler, grader)
+        records = evaluate(items, models, context.settings, sampler, grader, deadline=deadline)
         s3.put_object(
             Bucket=context.artifacts.bucket,
             Key=key,
@@ -82,6 +94,22 @@ def part_keys(context: Context, map_output: Any, s3: Any) -> list[str]:
     return sorted(keys)
 
 
+def expected_prompts(context: Context, s3: Any) -> list[str]:
+    """The ids of the prompts the Map was to evaluate: the first ``limit`` rows of the
+    validation file (as the Map's reader takes them)."""
+    from rft_eval.ids import prompt_id
+
+    body = s3.get_object(Bucket=context.validation.bucket, Key=context.validation.key)["Body"]
+    found: list[str] = []
+    limit = context.settings.limit
+    for line in body.iter_lines():
+        if limit is not None and len(found) >= limit:
+            break
+        if line.strip():
+            found.append(prompt_id(json.loads(line)))
+    return found
+
+
 def aggregate(
     context: Context,
     map_output: Any,
@@ -103,6 +131,7 @@ def aggregate(
             raise RuntimeError(f"s3://{bucket}/{key}: a worker's part is missing")
         parts.append(from_jsonl(text))
     records = merge(parts)
+    expected = expected_prompts(context, s3)
     summary_uri = f"s3://{bucket}/{context.key('summary.json')}"
     summary = build_summary(
         records,
@@ -115,6 +144,7 @@ def aggregate(
             "validation": context.validation.uri,
             "records": f"s3://{bucket}/{context.key('records.jsonl')}",
         },
+        expected=expected,
     )
     for name, body in render(summary, records).items():
         s3.put_object(

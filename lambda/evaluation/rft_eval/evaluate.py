@@ -4,6 +4,7 @@ per prompt (concurrently), every completion graded in batches, one record per sa
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -70,8 +71,13 @@ def evaluate(
     batch_size: int = BATCH_SIZE,
     on_call: Callable[[], None] | None = None,
     fail_fast: bool = False,
+    deadline: float | None = None,
 ) -> list[Record]:
-    """Records of ``rows`` for both ``models`` (``{"base": id, "tuned": id}``), sorted."""
+    """Records of ``rows`` for both ``models`` (``{"base": id, "tuned": id}``), sorted.
+
+    A call not started by ``deadline`` (``time.monotonic()``) is recorded as failed, so that
+    a worker running out of time still writes what it has (the prompt is then excluded from
+    both models and counted, like any failed call)."""
     calls = [
         _Call(pid, row, model, models[model], sample)
         for pid, row in prompts(rows)
@@ -84,6 +90,13 @@ def evaluate(
 
     def work(call: _Call) -> None:
         if stop.is_set():
+            return
+        if deadline is not None and time.monotonic() > deadline:
+            call.error = "not called: the worker's time ran out (throttled or slow endpoint)"
+            with lock:
+                state["failed"] += 1
+            if on_call is not None:
+                on_call()
             return
         try:
             call.completion = sampler.complete(call.model_id, call.row["messages"], settings)

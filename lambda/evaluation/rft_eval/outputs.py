@@ -23,14 +23,17 @@ def build_summary(
     environment: str,
     backend: str,
     sources: dict[str, Any],
+    expected: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """``summary.json``'s content: identity, settings, figures and the gate's decision;
-    ``sources`` says what was evaluated with what (reward function, validation file)."""
+    ``sources`` says what was evaluated with what (reward function, validation file),
+    ``expected`` which prompts were to be (see :func:`rft_eval.stats.summarize`)."""
     figures = stats.summarize(
         records,
         pass_threshold=settings.pass_threshold,
         resamples=settings.bootstrap_resamples,
         seed=settings.seed,
+        expected=expected,
     )
     summary: dict[str, Any] = {
         "job_id": job_id,

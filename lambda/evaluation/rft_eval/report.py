@@ -68,11 +68,17 @@ def markdown(summary: dict[str, Any], image: str = "report.png") -> str:
     if summary["excluded_prompts"]:
         listed = ", ".join(f"`{p}`" for p in summary["excluded_prompt_ids"])
         more = summary["excluded_prompts"] - len(summary["excluded_prompt_ids"])
+        missing = summary.get("missing_prompts") or 0
         lines += [
             f"**Excluded from both models:** {summary['excluded_prompts']} prompt(s) whose "
             f"calls failed after retries: {listed}"
             + (f" and {more} more" if more > 0 else "")
-            + " (the errors are in records.jsonl).",
+            + " (the errors are in records.jsonl)"
+            + (
+                f"; {missing} of them were never evaluated (their batch failed)."
+                if missing
+                else "."
+            ),
             "",
         ]
     lines += [f"![reward distributions and per-prompt differences]({image})", ""]

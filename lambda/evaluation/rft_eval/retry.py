@@ -44,6 +44,9 @@ class Backoff:
     cap: float = 60.0
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
     jitter: Callable[[], float] = field(default=random.random, compare=False)
+    # time.monotonic() after which no wait starts (a Lambda worker's time left, less what it
+    # needs to grade and write): the last failure is raised instead.
+    deadline: float | None = None
 
     def wait(self, attempt: int, verdict: Transient) -> float:
         """Seconds to wait after failed attempt ``attempt`` (0-based)."""
@@ -93,4 +96,6 @@ def with_retries(call: Callable[[], T], classify: Classify, backoff: Backoff) ->
                 if transient >= backoff.attempts:
                     raise
                 delay = backoff.wait(transient - 1, verdict)
+            if backoff.deadline is not None and time.monotonic() + delay > backoff.deadline:
+                raise
             backoff.sleep(delay)

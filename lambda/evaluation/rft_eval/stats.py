@@ -120,10 +120,22 @@ def model_figures(
 
 
 def summarize(
-    records: Sequence[Record], *, pass_threshold: float, resamples: int, seed: int
+    records: Sequence[Record],
+    *,
+    pass_threshold: float,
+    resamples: int,
+    seed: int,
+    expected: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """The summary's figures (``summary.json`` without the run's identity and the gate)."""
+    """The summary's figures (``summary.json`` without the run's identity and the gate).
+
+    ``expected``: the prompt ids that were to be evaluated; those without any record (a
+    Distributed Map child that failed for good) are excluded and counted as missing.
+    """
     paired = pair(records)
+    seen = {r.prompt_id for r in records}
+    missing = sorted(set(expected or ()) - seen)
+    excluded = paired.excluded + missing
     compared = set(paired.prompt_ids)
     differences = paired.differences
     if differences:
@@ -143,9 +155,11 @@ def summarize(
         "ties": sum(abs(d) <= TIE_TOLERANCE for d in differences),
         "losses": sum(d < -TIE_TOLERANCE for d in differences),
         "failed_calls": sum(r.error is not None for r in records),
-        "excluded_prompts": len(paired.excluded),
+        "excluded_prompts": len(excluded),
         # The first few, to start looking (records.jsonl has every failed call's error).
-        "excluded_prompt_ids": paired.excluded[:LISTED_EXCLUDED],
+        "excluded_prompt_ids": excluded[:LISTED_EXCLUDED],
+        # Of the excluded: prompts with no record at all (their batch never finished).
+        "missing_prompts": len(missing),
         "pass_threshold": pass_threshold,
         "bootstrap": {"resamples": resamples, "seed": seed, "level": 0.95},
     }
