@@ -298,6 +298,33 @@ def test_a_worker_out_of_time_records_its_calls_as_failed(
     assert part.count("the worker's time ran out") == 8
 
 
+def test_a_worker_that_may_not_list_the_bucket_reads_a_403_as_no_part_yet(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = validation_rows(2)
+    ctx = parse_context(context())
+    s3 = boto3.client(
+        "s3", region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    with Stubber(s3) as stub, students_server({"base": 1.0, "tuned": 1.0}, rows) as (server, _):
+        _point_at(monkeypatch, server)
+        stub.add_client_error(
+            "get_object",
+            "AccessDenied",
+            http_status_code=403,
+            expected_params={"Bucket": BUCKET, "Key": ANY},
+        )
+        stub.add_response(
+            "put_object",
+            {},
+            {"Bucket": BUCKET, "Key": ANY, "Body": ANY, "ContentType": "application/x-ndjson"},
+        )
+        sampler = OpenAISampler(REGION, route="/v1", backoff=FAST)
+        result = run_batch(ctx, rows, s3=s3, sampler=sampler, grader=local_grader())
+        stub.assert_no_pending_responses()
+    assert result["prompts"] == 2 and result["failed_prompts"] == 0
+
+
 def test_a_bad_context_fails_the_worker_before_any_call(aws: Aws) -> None:
     handler = load_handler("evaluation")
     event = {"Items": [], "BatchInput": context(backend="sagemaker")}

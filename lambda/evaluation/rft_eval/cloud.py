@@ -32,12 +32,15 @@ def _failed_prompts(records: Sequence[Record]) -> int:
     return len({r.prompt_id for r in records if r.error is not None})
 
 
-def _read(s3: Any, bucket: str, key: str) -> str | None:
+def _read(s3: Any, bucket: str, key: str, *, forbidden_is_absent: bool = False) -> str | None:
+    """The object's text, or None when it does not exist."""
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except Exception as err:
         code = getattr(err, "response", {}).get("Error", {}).get("Code")
-        if code in ("NoSuchKey", "404"):
+        # S3 answers a missing key with 403, not 404, to a caller that may not list the
+        # bucket: for the part of a first (not retried) child, that means "not written yet".
+        if code in ("NoSuchKey", "404") or (forbidden_is_absent and code == "AccessDenied"):
             return None
         raise
     return str(body.decode("utf-8"))
@@ -64,7 +67,7 @@ def run_batch(
     round of model calls). Calls not started by ``deadline`` are recorded as failed."""
     ids = [pid for pid, _ in prompts(items)]
     key = context.key(part_name(ids))
-    existing = _read(s3, context.artifacts.bucket, key)
+    existing = _read(s3, context.artifacts.bucket, key, forbidden_is_absent=True)
     if existing is not None:
         records = from_jsonl(existing)
     else:
