@@ -174,3 +174,76 @@ def test_the_readme_picture_is_what_scripts_eval_example_draws(
     assert (tmp_path / "example.png").read_bytes() == OUT.read_bytes(), (
         "docs/eval-report-example.png is stale: run python scripts/eval_example.py"
     )
+
+
+def test_make_eval_of_a_job_calls_its_fine_tuned_model(tmp_path: Path) -> None:
+    rows = validation_rows(6)
+    with students_server({"base": 0.5, "tuned": 1.0}, rows) as (server, _students):
+        server.fine_tuning.add_job("ftjob-done", status="succeeded")
+        server.fine_tuning.set_status("ftjob-done", "succeeded", fine_tuned_model="tuned")
+        server.fine_tuning.add_job("ftjob-running")
+        env = {**os.environ, **server.sdk_environment()}
+        base = [
+            "make",
+            "--no-print-directory",
+            "-o",
+            ".venv/.installed",
+            "eval",
+            "ENV=dev",
+            "BASE=base",
+            "LIMIT=6",
+            f"CDK_JSON={FIXTURE_CDK_JSON}",
+            f"REPORT_DIR={tmp_path}",
+            f"PY={sys.executable}",
+        ]
+        done, running, unknown = (
+            subprocess.run(
+                [*base, f"JOB={job}"],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            for job in ("ftjob-done", "ftjob-running", "ftjob-unknown")
+        )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(Path(done.stdout.splitlines()[-1]).read_text(encoding="utf-8"))
+    assert summary["job_id"] == "ftjob-done" and summary["tuned"]["model_id"] == "tuned"
+    assert summary["tuned"]["mean_reward"] == 1.0
+    assert Path(done.stdout.splitlines()[-1]).parent.name.startswith("eval-ftjob-done-")
+    assert running.returncode == unknown.returncode == 2
+    assert running.stderr.splitlines()[0] == (
+        "eval: JOB=ftjob-running has no fine-tuned model (status running)"
+    )
+    assert unknown.stderr.splitlines()[0].startswith("eval: JOB=ftjob-unknown: not found at ")
+
+
+def test_eval_reads_the_tuned_model_from_the_job_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+    from moto import mock_aws
+
+    from scripts.eval import main
+
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    rows = validation_rows(4)
+    arguments = ["--env", "dev", "--cdk-json", FIXTURE_CDK_JSON, "--base", "base"]
+    arguments += ["--limit", "4", "--out-dir", str(tmp_path)]
+    with mock_aws(), students_server({"base": 0.0, "tuned": 1.0}, rows) as (server, _):
+        for name, value in server.sdk_environment().items():
+            monkeypatch.setenv(name, value)
+        assert main(arguments) == 2  # no record yet: one line, status 2
+        record = {"job_id": "ftjob-rec", "backend": "openai", "status": "succeeded"}
+        ssm = boto3.client("ssm", region_name="us-west-2")
+        ssm.put_parameter(Name="/bedrock-rft/dev/job", Value=json.dumps(record), Type="String")
+        assert main(arguments) == 2  # no fine-tuned model in it yet
+        record["fine_tuned_model"] = "tuned"
+        ssm.put_parameter(
+            Name="/bedrock-rft/dev/job", Value=json.dumps(record), Type="String", Overwrite=True
+        )
+        assert main(arguments) == 0
+    summary = json.loads(next(tmp_path.glob("*/summary.json")).read_text(encoding="utf-8"))
+    assert summary["job_id"] == "ftjob-rec" and summary["tuned"]["mean_reward"] == 1.0
