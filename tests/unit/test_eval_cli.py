@@ -31,8 +31,11 @@ from rft_eval.settings import Settings  # noqa: E402
 FIXTURE_CDK_JSON = "tests/fixtures/cdk.json"
 
 
-def make_eval(server: OpenAIServer, out: Path, *variables: str) -> subprocess.CompletedProcess[str]:
-    """``make eval ENV=dev MODEL=tuned BASE=base <variables>`` against ``server``."""
+def make_eval(
+    server: OpenAIServer, out: Path, *variables: str, model: str = "MODEL=tuned"
+) -> subprocess.CompletedProcess[str]:
+    """``make eval ENV=dev MODEL=tuned BASE=base <variables>`` against ``server`` (the fixture
+    cdk.json, outputs under ``out``); ``model`` replaces ``MODEL=tuned`` (e.g. ``JOB=...``)."""
     env = {**os.environ, **server.sdk_environment()}
     command = [
         "make",
@@ -41,7 +44,7 @@ def make_eval(server: OpenAIServer, out: Path, *variables: str) -> subprocess.Co
         ".venv/.installed",
         "eval",
         "ENV=dev",
-        "MODEL=tuned",
+        model,
         "BASE=base",
         f"CDK_JSON={FIXTURE_CDK_JSON}",
         f"REPORT_DIR={out}",
@@ -182,29 +185,8 @@ def test_make_eval_of_a_job_calls_its_fine_tuned_model(tmp_path: Path) -> None:
         server.fine_tuning.add_job("ftjob-done", status="succeeded")
         server.fine_tuning.set_status("ftjob-done", "succeeded", fine_tuned_model="tuned")
         server.fine_tuning.add_job("ftjob-running")
-        env = {**os.environ, **server.sdk_environment()}
-        base = [
-            "make",
-            "--no-print-directory",
-            "-o",
-            ".venv/.installed",
-            "eval",
-            "ENV=dev",
-            "BASE=base",
-            "LIMIT=6",
-            f"CDK_JSON={FIXTURE_CDK_JSON}",
-            f"REPORT_DIR={tmp_path}",
-            f"PY={sys.executable}",
-        ]
         done, running, unknown = (
-            subprocess.run(
-                [*base, f"JOB={job}"],
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
+            make_eval(server, tmp_path, "LIMIT=6", model=f"JOB={job}")
             for job in ("ftjob-done", "ftjob-running", "ftjob-unknown")
         )
     assert done.returncode == 0, done.stderr
