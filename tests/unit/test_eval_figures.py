@@ -137,3 +137,27 @@ def test_a_prompt_that_always_fails_is_reported_and_excluded_from_both_models(
     assert students.calls["base"] == 9 + FAST.attempts
     errors = [r.error for r in result["records"] if r.error]
     assert len(errors) == 2 and all("InternalServerError" in e for e in errors)
+
+
+def test_each_model_is_called_under_its_own_path_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without OPENAI_BASE_URL and without the environment's mantle.route, each model goes to
+    the prefix rft_common's table gives it (the server refuses the other one, as Bedrock's
+    endpoint does)."""
+    rows = validation_rows(4)
+    models = {"base": "openai.gpt-oss-20b", "tuned": "openai.gpt-5-mini"}
+    shares = {models["base"]: 0.5, models["tuned"]: 1.0}
+    with students_server(shares, rows) as (server, students):
+        server.model_routes = {models["tuned"]: "/openai/v1"}
+        monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+        monkeypatch.delenv("BEDROCK_MANTLE_ROUTE", raising=False)
+        monkeypatch.setenv("OPENAI_API_KEY", server.api_key or "")
+        monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_MANTLE", server.origin)
+        sampler = OpenAISampler(REGION, route=None, backoff=FAST)
+        records = evaluate(rows, models, Settings(), sampler, local_grader())
+        paths = {(r.body or {}).get("model"): r.path for r in server.requests}
+    assert all(r.error is None for r in records)
+    assert paths == {
+        models["base"]: "/v1/chat/completions",
+        models["tuned"]: "/openai/v1/chat/completions",
+    }
+    assert students.calls == {models["base"]: 4, models["tuned"]: 4}
