@@ -5,10 +5,10 @@ as the state machine's workers and aggregation).
 - Environment: ``ENV`` in cdk.json (backend, region, base model, dataset, grader, the
   ``evaluation`` block); ``--cdk-json`` reads another file (its paths are still the
   project's, as synth reads them).
-- Models: ``MODEL`` (the tuned model id; on the bedrock backend, its deployment ARN), else
-  ``JOB``'s fine-tuned model (openai backend: asked of the endpoint), else the environment's
-  job record ``/bedrock-rft/<env>/job`` (AWS credentials needed). ``BASE`` replaces the
-  environment's base model.
+- Models: ``MODEL`` (the tuned model id; on the bedrock backend, its deployment ARN, which
+  is required there), else ``JOB``'s fine-tuned model (asked of the endpoint), else the
+  environment's job record ``/bedrock-rft/<env>/job`` (AWS credentials needed). ``BASE``
+  replaces the environment's base model.
 - Calls: the ``openai`` SDK on Bedrock's OpenAI-compatible endpoint of the environment's
   region (``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` override it), or Converse on the bedrock
   backend; 429s are waited out as in the cloud.
@@ -127,18 +127,19 @@ def tuned_model(env: EnvironmentConfig, job: str, model: str) -> tuple[str, str 
     """(the tuned model id, the job id if known)."""
     if model:
         return model, job or None
+    if env.backend == "bedrock":
+        # The custom model itself is not invocable on demand: its deployment is, and where
+        # the deployment's ARN is recorded is the serving step's (not settled here).
+        raise EvalError(
+            f"{f'JOB={job}: ' if job else ''}the bedrock backend calls a tuned model through "
+            "its on-demand deployment: set MODEL=<deployment ARN>"
+        )
     if job:
-        if env.backend == "bedrock":
-            raise EvalError(
-                f"JOB={job}: the bedrock backend calls a tuned model through its on-demand "
-                "deployment: set MODEL=<deployment ARN>"
-            )
         return _fine_tuned_model_of(env, job), job
     parameter = f"/bedrock-rft/{env.name}/job"
     _needs_credentials(env, f"to read {parameter} (or set MODEL=<tuned model id>)")
     record = _job_record(env, parameter)
-    found = record.get("deployment_arn") if env.backend == "bedrock" else None
-    found = found or record.get("fine_tuned_model")
+    found = record.get("fine_tuned_model")
     if not isinstance(found, str) or not found:
         raise EvalError(
             f"{parameter}: job {record.get('job_id')} has no tuned model yet (status "
