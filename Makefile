@@ -149,6 +149,15 @@ report-args:
 chat: $(VENV)/.installed ## One on-demand call to a model: make chat ENV=<name> PROMPT="..." [MODEL=base|tuned|<id>]
 	@$(PY) scripts/chat.py --env "$(ENV)" --prompt "$${PROMPT:-}" $(if $(MODEL),--model "$(MODEL)")
 
+# The tuned model against the base model with the evaluation's own code (scripts/eval.py);
+# the last line of output is the path of summary.json. CDK_JSON= reads another cdk.json,
+# REPORT_DIR= writes elsewhere than reports/ (as for make preflight).
+.PHONY: eval
+eval: $(VENV)/.installed ## Tuned vs base model, graded locally: make eval ENV=<name> [JOB= MODEL= BASE= LIMIT= SAMPLES=]
+	@$(PY) scripts/eval.py --env "$(ENV)" --job "$(JOB)" --model "$(MODEL)" --base "$(BASE)" \
+	  $(if $(LIMIT),--limit "$(LIMIT)") $(if $(SAMPLES),--samples "$(SAMPLES)") \
+	  $(if $(CDK_JSON),--cdk-json "$(CDK_JSON)") $(if $(REPORT_DIR),--out-dir "$(REPORT_DIR)")
+
 clean: ## Remove build output (keeps the virtual environments)
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache
 

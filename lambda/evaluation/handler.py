@@ -1,12 +1,21 @@
 """The evaluation's Lambda entry points (one bundle; each a function of its own).
 
-``start`` turns a succeeded job (EventBridge event or the metrics collector's request) into
-one Step Functions execution; ``prepare`` is the state machine's first state and returns the
-context every later state takes; ``serve``/``serve_status`` put the tuned model of a native job
-on an on-demand deployment; ``cleanup`` deletes those deployments when the stack is deleted.
+- ``start``: a succeeded job (EventBridge event or the metrics collector's request) → one Step
+  Functions execution, named after the job.
+- ``prepare``: the state machine's first state; returns the context every later state takes.
+- ``serve``/``serve_status``: the tuned model of a native job on an on-demand deployment.
+- ``work``: a Distributed Map child. ``{"Items": [<validation rows>], "BatchInput": <context>}``
+  → both models sampled on the rows, graded by the job's reward Lambda version, records
+  written to ``<prefix>records/part-<digest>.jsonl`` → ``{"part", "prompts",
+  "failed_prompts"}``.
+- ``aggregate``: after the Map. ``<context>`` (+ ``"map"``: the Map's output) → records.jsonl,
+  summary.json, report.md, report.png under the prefix, CloudWatch metrics, the promotion
+  gate (``/bedrock-rft/<env>/model``), the topic's paragraph → the summary.
+- ``cleanup``: custom resource; deletes the environment's deployments when the stack is deleted.
+
 The code lives in ``rft_eval``; each handler imports its module when called, so that a function
 loads only what it uses (the trigger, serving and clean-up functions never import the
-evaluation's heavier libraries).
+evaluation's heavier libraries: ``openai``, ``matplotlib``).
 """
 
 from __future__ import annotations
@@ -74,3 +83,54 @@ def cleanup(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from rft_eval import cleanup as resource
 
     return resource.on_event(event, lambda: context.get_remaining_time_in_millis() / 1000)
+
+
+@logger.inject_lambda_context(log_event=False)
+def work(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Evaluate one batch of validation rows (a Distributed Map child)."""
+    import boto3
+    from rft_eval.cloud import run_batch, worker_deadline
+    from rft_eval.grading import LambdaGrader
+    from rft_eval.retry import Backoff
+    from rft_eval.sampling import BedrockSampler, OpenAISampler, Sampler
+    from rft_eval.settings import parse_context
+
+    ctx = parse_context(event.get("BatchInput"))
+    items = event.get("Items")
+    if not isinstance(items, list):
+        raise ValueError("the event has no Items list (the Distributed Map's batch)")
+    deadline = worker_deadline(context.get_remaining_time_in_millis() / 1000.0)
+    backoff = Backoff(deadline=deadline)
+    sampler: Sampler
+    if ctx.backend == "bedrock":
+        sampler = BedrockSampler.for_region(ctx.region, backoff=backoff)
+    else:
+        sampler = OpenAISampler(ctx.region, route=ctx.mantle_route, backoff=backoff)
+    grader = LambdaGrader(boto3.client("lambda", region_name=ctx.region), ctx.reward_function_arn)
+    s3 = boto3.client("s3", region_name=ctx.region)
+    result = run_batch(ctx, items, s3=s3, sampler=sampler, grader=grader, deadline=deadline)
+    logger.info("batch evaluated", extra=result)
+    return result
+
+
+@logger.inject_lambda_context(log_event=False)
+def aggregate(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Merge the Map's parts into the outputs, publish, gate and notify; the summary."""
+    import boto3
+    from rft_eval.cloud import aggregate as run_aggregate
+    from rft_eval.settings import parse_context
+
+    ctx = parse_context({k: v for k, v in event.items() if k != "map"})
+    summary = run_aggregate(
+        ctx,
+        event.get("map"),
+        s3=boto3.client("s3", region_name=ctx.region),
+        ssm=boto3.client("ssm", region_name=ctx.region),
+        cloudwatch=boto3.client("cloudwatch", region_name=ctx.region),
+        sns=boto3.client("sns", region_name=ctx.region) if ctx.topic_arn else None,
+    )
+    logger.info(
+        "evaluation aggregated",
+        extra={k: summary[k] for k in ("job_id", "n_prompts", "promoted", "promotion_reason")},
+    )
+    return summary

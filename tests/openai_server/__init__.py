@@ -7,6 +7,7 @@ unchanged, SDK and all, against it:
   log, bearer token, injected failures, in-flight counts, rendezvous, clean stop);
 - ``chat.py``: chat completions and embeddings, answered by a test's *behaviour*;
 - ``judges.py``: ready-made behaviours for LLM-judge tests and readers of the judge's prompt;
+- ``students.py``: models that answer a known share of math prompts right (evaluation tests);
 - ``fine_tuning.py``: files, fine-tuning jobs, events and checkpoints, as Bedrock's
   OpenAI-compatible API ("Mantle") documents them.
 
@@ -31,6 +32,7 @@ from tests.openai_server.judges import (
     structured_reply,
 )
 from tests.openai_server.server import OpenAIServer, Recorded
+from tests.openai_server.students import Students
 from tests.openai_server.wire import ApiError
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "OpenAIServer",
     "Recorded",
     "Reply",
+    "Students",
     "enclosed_response",
     "failing_first",
     "outside_markers",

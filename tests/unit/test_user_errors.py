@@ -39,6 +39,9 @@ AWS_VARIABLES = (
 )
 
 
+# The fixture environments, for targets that take another cdk.json (cdk.json is the user's).
+FIXTURE_CDK_JSON = "tests/fixtures/cdk.json"
+
 # make's own closing line ("make[1]: ***" when make runs inside make, as under make test)
 MAKE_TRAILER = re.compile(r"^make(\[\d+\])?: \*\*\* ")
 
@@ -138,6 +141,28 @@ def an_environment() -> str:
             ("INPUT=missing.csv", "OUTPUT=out.jsonl"),
             "convert: missing.csv: no such file",
         ),
+        ("eval", (), "eval: set ENV=<environment> (defined in cdk.json: "),
+        ("eval", ("ENV=nope",), "eval: ENV=nope: no such environment in cdk.json; defined: "),
+        ("eval", ("ENV=dev", "LIMIT=0"), "eval: LIMIT=0: must be a positive integer"),
+        ("eval", ("ENV=dev", "SAMPLES=two"), "eval: SAMPLES=two: must be a positive integer"),
+        (
+            "eval",
+            ("ENV=dev", f"CDK_JSON={FIXTURE_CDK_JSON}"),
+            "eval: no AWS credentials found (region us-west-2) to read /bedrock-rft/dev/job (or "
+            "set MODEL=<tuned model id>): run aws configure",
+        ),
+        (
+            "eval",
+            ("ENV=nova-dev", "JOB=x", f"CDK_JSON={FIXTURE_CDK_JSON}"),
+            "eval: JOB=x: the bedrock backend calls a tuned model through its on-demand "
+            "deployment: set MODEL=<deployment ARN>",
+        ),
+        (
+            "eval",
+            ("ENV=dev", "MODEL=m", f"CDK_JSON={FIXTURE_CDK_JSON}"),
+            "eval: no AWS credentials found (region us-west-2) to call Bedrock's OpenAI-compatible "
+            "endpoint (or set OPENAI_API_KEY): run aws configure",
+        ),
     ],
 )
 def test_bad_input_is_one_line(
@@ -211,6 +236,15 @@ def test_report_of_an_unreachable_endpoint_fails_within_seconds(tmp_path: Path) 
     started = time.perf_counter()
     run = make("report", "JOB=ftjob-x", env=env)
     assert_one_line(run, "report: cannot reach http://127.0.0.1:9/v1")
+    assert time.perf_counter() - started < 60
+
+
+def test_eval_of_an_unreachable_endpoint_fails_within_seconds(tmp_path: Path) -> None:
+    env = no_credentials(tmp_path, OPENAI_BASE_URL="http://127.0.0.1:9/v1", OPENAI_API_KEY="k")
+    started = time.perf_counter()
+    run = make("eval", "ENV=dev", "MODEL=m", f"CDK_JSON={FIXTURE_CDK_JSON}", "LIMIT=3", env=env)
+    line = assert_one_line(run, "eval: http://127.0.0.1:9/v1: the base model openai.gpt-oss-20b ")
+    assert line.endswith("cannot be called (APIConnectionError: Connection error.)")
     assert time.perf_counter() - started < 60
 
 
