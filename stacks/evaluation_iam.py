@@ -276,6 +276,13 @@ class EvaluationRoles(Construct):
             )
         )
         self._grant_evaluations(role, ["s3:GetObject", "s3:PutObject"])
+        # The validation file: the prompts of Map children that failed for good are counted
+        # as missing from its ids, never silently dropped.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadValidation", actions=["s3:GetObject"], resources=[self._validation()]
+            )
+        )
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="PublishEvaluationMetrics",

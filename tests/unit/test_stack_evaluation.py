@@ -466,6 +466,11 @@ def test_aggregate_publishes_gates_and_notifies_within_its_scope(templates: dict
     }
     [publish] = [s for s in statements if s.get("Action") == "sns:Publish"]
     assert resources(publish) == ["<ObservabilityTopicFFC7823B>"]
+    # The validation file, to count the prompts of failed Map children: that file only.
+    assert actions(named["ReadValidation"]) == ["s3:GetObject"]
+    [validation] = resources(named["ReadValidation"])
+    assert validation.startswith("<StagingDatasets525BAF9E.Arn>/datasets/gsm8k/")
+    assert validation.endswith("/validation.jsonl")
 
 
 def test_the_serve_role_follows_the_contract(templates: dict[str, Any]) -> None:
