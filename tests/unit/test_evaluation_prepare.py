@@ -182,3 +182,42 @@ def test_the_environments_mantle_route_is_the_contexts(
     monkeypatch.setenv("BEDROCK_MANTLE_ROUTE", "/openai/v1")
     context = prepare({"job_id": "ftjob-abc"}, Settings.from_env(environment()), ssm)
     assert context["mantle_route"] == "/openai/v1"
+
+
+@pytest.mark.parametrize("backend", ["openai", "bedrock"])
+def test_the_context_is_what_the_workers_and_the_aggregation_parse(ssm: Any, backend: str) -> None:
+    """The contract between the first state and the later ones: prepare's context (with the
+    Serve states' deployment ARN on the native backend) parses as the workers' Context."""
+    from rft_eval.settings import parse_context
+
+    job = (
+        "ftjob-abc"
+        if backend == "openai"
+        else (
+            "arn:aws:bedrock:us-west-2:123456789012:model-customization-job/"
+            "amazon.nova-2-lite-v1:0:256k/a1b2c3d4e5f6"
+        )
+    )
+    model = (
+        "ft:openai.gpt-oss-20b:acme::abc"
+        if backend == "openai"
+        else "arn:aws:bedrock:us-west-2:123456789012:custom-model/amazon.nova-2-lite-v1:0:256k/m1"
+    )
+    record(ssm, job_id=job, backend=backend, fine_tuned_model=model)
+    context = prepare(
+        {"job_id": job, "backend": backend}, Settings.from_env(environment(backend)), ssm
+    )
+    if backend == "bedrock":
+        context["tuned_model"] = "arn:aws:bedrock:us-west-2:123456789012:custom-model-deployment/d1"
+
+    parsed = parse_context(context)
+
+    assert parsed.job_id == job
+    assert parsed.reward_function_arn == f"{REWARD}:7"
+    assert parsed.tuned_model == context["tuned_model"]
+    assert parsed.validation.key.endswith("/validation.jsonl")
+    assert (
+        parsed.artifacts.key == "evaluations/" + context["artifacts"]["prefix"].split("/")[1] + "/"
+    )
+    assert parsed.settings.samples_per_prompt == SETTINGS["samples_per_prompt"]
+    assert parsed.settings.promote_when.min_improvement == 0.05
