@@ -131,7 +131,7 @@ def tuned_model(config: EnvironmentConfig, ssm: Any, bedrock: Any | None) -> tup
     ]
     # the current job's deployment, else the newest Active one of the environment
     ours = [d for d in active if d.tag(serving.TAG_JOB) == safe_job_id(job_id)]
-    chosen = (ours or active or [None])[0]
+    chosen = next(iter(ours or active), None)
     if chosen is None:
         raise ChatError(
             f"MODEL=tuned: no Active on-demand deployment of environment {config.name} in "
