@@ -31,10 +31,12 @@ SHORT_TERM = "SHORT_TERM"
 BEARER_TOKEN_ACTION = "bedrock-mantle:CallWithBearerToken"  # noqa: S105 (an action)
 # The user guide's minimal policy for inference on this endpoint ("Making inference
 # requests") lists these with CreateInference: the service resolves the request's project.
+# The guide writes "ListTagsForResources"; the Service Authorization Reference (which IAM
+# and cfn-lint follow) names the action ListTagsForResource, which is what is granted.
 INFERENCE_PROJECT_ACTIONS = (
     "bedrock-mantle:GetProject",
     "bedrock-mantle:ListProjects",
-    "bedrock-mantle:ListTagsForResources",
+    "bedrock-mantle:ListTagsForResource",
 )
 
 

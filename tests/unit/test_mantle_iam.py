@@ -119,7 +119,7 @@ def test_model_calls_are_conditioned_on_the_model(templates: dict[str, Template]
     assert sorted(_actions(reward["JudgeProjectReads"])) == [
         "bedrock-mantle:GetProject",
         "bedrock-mantle:ListProjects",
-        "bedrock-mantle:ListTagsForResources",
+        "bedrock-mantle:ListTagsForResource",
     ]
     assert reward["JudgeShortTermApiKey"]["Condition"] == token["Condition"]
 
