@@ -82,6 +82,16 @@ def resources_of(template: Any, resource_type: str) -> dict[str, dict[str, Any]]
     return found
 
 
+def role_statements(template: Any, role_prefix: str) -> list[dict[str, Any]]:
+    """Every statement of every policy attached to the role whose logical id starts so."""
+    [role_id] = [k for k in resources_of(template, "AWS::IAM::Role") if k.startswith(role_prefix)]
+    statements = []
+    for policy in resources_of(template, "AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"]["Roles"]:
+            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return statements
+
+
 def template_text(value: Any) -> str:
     """A template expression flattened to text, references as ``<Logical.Attr>`` /
     ``<Logical>`` (``Fn::Join`` parts joined without their separator)."""

@@ -16,7 +16,7 @@ from stacks.config import ConfigError, parse_environment
 from stacks.evaluation_flow import CONTEXT_KEYS, LAMBDA_TRANSIENT, MAP_RESULTS_PREFIX
 from stacks.evaluation_models import base_inference_model
 from stacks.rft_stack import RftStack
-from tests.conftest import cdk_context, resources_of, template_text
+from tests.conftest import cdk_context, resources_of, role_statements, template_text
 from tests.lambda_loader import ROOT, load_handler
 from tests.unit.test_observability import flatten
 from tests.unit.test_stack_job import actions, by_sid
@@ -39,16 +39,6 @@ def state_machine(template: Any) -> dict[str, Any]:
 def definition(template: Any) -> dict[str, Any]:
     parsed: dict[str, Any] = json.loads(template_text(state_machine(template)["DefinitionString"]))
     return parsed
-
-
-def role_statements(template: Any, role_prefix: str) -> list[dict[str, Any]]:
-    """Every statement of every policy attached to the role whose logical id starts so."""
-    [role_id] = [k for k in resources_of(template, "AWS::IAM::Role") if k.startswith(role_prefix)]
-    statements = []
-    for policy in resources_of(template, "AWS::IAM::Policy").values():
-        if {"Ref": role_id} in policy["Properties"]["Roles"]:
-            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
-    return statements
 
 
 def resources(statement: dict[str, Any]) -> list[str]:

@@ -16,23 +16,13 @@ from aws_cdk.assertions import Template
 from stacks.config import EnvironmentConfig
 from stacks.nag import rule_packs
 from stacks.serving import RESOURCE_TYPE, DeploymentCleanup
-from tests.conftest import cdk_context, resources_of, template_text
+from tests.conftest import cdk_context, resources_of, role_statements, template_text
 from tests.lambda_loader import LambdaContext, load_handler
 
 
 def cleanup_resource(template: Any) -> tuple[str, dict[str, Any]]:
     [(logical_id, resource)] = resources_of(template, RESOURCE_TYPE).items()
     return logical_id, resource
-
-
-def role_statements(template: Any, role_prefix: str) -> list[dict[str, Any]]:
-    """Every statement of every policy attached to the role whose id starts so."""
-    [role_id] = [k for k in resources_of(template, "AWS::IAM::Role") if k.startswith(role_prefix)]
-    statements = []
-    for policy in resources_of(template, "AWS::IAM::Policy").values():
-        if {"Ref": role_id} in policy["Properties"]["Roles"]:
-            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
-    return statements
 
 
 def actions(statement: dict[str, Any]) -> list[str]:
