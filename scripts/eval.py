@@ -64,6 +64,16 @@ LOCAL_BACKOFF = Backoff(attempts=3, base=0.5, cap=30.0)
 CONNECT_TIMEOUT = 10.0
 
 
+def _shown(path: object) -> str:
+    """A path as the summary records it: relative to the project when inside it, so that the
+    same inputs give the same summary on every machine."""
+    resolved = Path(str(path)).resolve()
+    try:
+        return resolved.relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
 class EvalError(Exception):
     """Something the user can fix: the one line to print."""
 
@@ -339,7 +349,7 @@ def run(args: argparse.Namespace) -> Path:
         job_id=job_id,
         environment=env.name,
         backend=env.backend,
-        sources={"grader": str(env.grader), "validation": str(validation), "reward": "local"},
+        sources={"grader": _shown(env.grader), "validation": _shown(validation), "reward": "local"},
     )
     folder = out_folder(
         args.out_dir,
