@@ -13,6 +13,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from stacks.bedrock_arns import profile_foundation_arn
 from stacks.config import EnvironmentConfig
 from stacks.evaluation_flow import EVALUATIONS_PREFIX, MAP_RESULTS_PREFIX
 from stacks.evaluation_models import (
@@ -20,7 +21,6 @@ from stacks.evaluation_models import (
     base_inference_model,
     bedrock_inference_statements,
     mantle_inference_statement,
-    profile_foundation_arn,
     tuned_model_pattern,
 )
 from stacks.log_groups import encrypted_log_group

@@ -23,6 +23,7 @@ import re
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 
+from stacks.bedrock_arns import foundation_model_arn, profile_foundation_arn
 from stacks.config import EnvironmentConfig
 from stacks.mantle import MODEL_KEY
 
@@ -108,20 +109,7 @@ def bedrock_inference_statements(
             iam.PolicyStatement(
                 sid="InvokeBaseModel",
                 actions=["bedrock:InvokeModel"],
-                resources=[
-                    stack.format_arn(
-                        service="bedrock",
-                        account="",
-                        resource="foundation-model",
-                        resource_name=model,
-                    )
-                ],
+                resources=[foundation_model_arn(stack, model)],
             )
         )
     return statements
-
-
-def profile_foundation_arn(stack: Stack, profile_id: str) -> str:
-    """The foundation model behind a cross-Region inference profile, in any Region."""
-    foundation = profile_id.split(".", 1)[1]
-    return f"arn:{stack.partition}:bedrock:*::foundation-model/{foundation}"

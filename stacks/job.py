@@ -22,6 +22,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from stacks.bedrock_arns import foundation_model_arn
 from stacks.config import ConfigError, EnvironmentConfig
 from stacks.custom_resource import acknowledge_handler, acknowledge_provider
 from stacks.lambda_code import bundle_code
@@ -335,12 +336,7 @@ class FineTuningJob(Construct):
             service="bedrock", resource="model-customization-job", resource_name="*"
         )
         models = stack.format_arn(service="bedrock", resource="custom-model", resource_name="*")
-        base_model = stack.format_arn(
-            service="bedrock",
-            account="",
-            resource="foundation-model",
-            resource_name=config.base_model,
-        )
+        base_model = foundation_model_arn(stack, config.base_model)
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="CreateJob",

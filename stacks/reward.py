@@ -22,6 +22,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from stacks.bedrock_arns import foundation_model_arn
 from stacks.bundle_store import build_root, hold, link_tree, touch
 from stacks.config import EnvironmentConfig
 from stacks.extra_packages import installed
@@ -271,13 +272,7 @@ class RewardFunction(Construct):
                 sid="EmbeddingsInvokeModel",
                 actions=["bedrock:InvokeModel"],
                 resources=[
-                    stack.format_arn(
-                        service="bedrock",
-                        account="",
-                        resource="foundation-model",
-                        resource_name=model,
-                    )
-                    for model in sorted(self.embedding_models)
+                    foundation_model_arn(stack, model) for model in sorted(self.embedding_models)
                 ],
             )
         )
