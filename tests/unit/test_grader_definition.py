@@ -112,9 +112,7 @@ def test_every_fixture_definition_is_valid(path: Path) -> None:
 
 
 def _readme_examples() -> list[str]:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Graders: the reward Lambda's grader library", 1)[1]
-    section = section.split("\n## ", 1)[0]
+    section = (ROOT / "docs" / "graders.md").read_text(encoding="utf-8")
     return re.findall(r"```json\n(.*?)\n```", section, re.DOTALL)
 
 

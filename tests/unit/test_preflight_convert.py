@@ -19,9 +19,9 @@ MARKER = "<!-- preflight:convert-gsm8k -->"
 
 
 def _documented_commands() -> list[list[str]]:
-    """The ``make convert`` commands under the README's marker, split like a shell would."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert MARKER in readme, "README.md lost the documented GSM8K convert command"
+    """The ``make convert`` commands under the preflight guide's marker, split like a shell would."""
+    readme = (ROOT / "docs" / "preflight.md").read_text(encoding="utf-8")
+    assert MARKER in readme, "docs/preflight.md lost the documented GSM8K convert command"
     block = readme.split(MARKER, 1)[1].split("```sh", 1)[1].split("```", 1)[0]
     joined = block.replace("\\\n", " ")
     return [shlex.split(line) for line in joined.splitlines() if line.strip()]
