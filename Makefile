@@ -158,6 +158,11 @@ eval: $(VENV)/.installed ## Tuned vs base model, graded locally: make eval ENV=<
 	  $(if $(LIMIT),--limit "$(LIMIT)") $(if $(SAMPLES),--samples "$(SAMPLES)") \
 	  $(if $(CDK_JSON),--cdk-json "$(CDK_JSON)") $(if $(REPORT_DIR),--out-dir "$(REPORT_DIR)")
 
+# The loop after a job against the local OpenAI-compatible test server: no AWS, no network.
+.PHONY: demo
+demo: $(VENV)/.installed ## Eval, chat and report against a local server, no AWS [OUT_DIR=reports/demo]; last line: summary.json
+	@$(PY) scripts/demo.py $(if $(OUT_DIR),--out-dir "$(OUT_DIR)")
+
 clean: ## Remove build output (keeps the virtual environments)
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache
 
