@@ -147,7 +147,8 @@ report-args:
 # environment so that quotes in it reach the script as typed.
 .PHONY: chat
 chat: $(VENV)/.installed ## One on-demand call to a model: make chat ENV=<name> PROMPT="..." [MODEL=base|tuned|<id>]
-	@$(PY) scripts/chat.py --env "$(ENV)" --prompt "$${PROMPT:-}" $(if $(MODEL),--model "$(MODEL)")
+	@$(PY) scripts/chat.py --env "$(ENV)" --prompt "$${PROMPT:-}" $(if $(MODEL),--model "$(MODEL)") \
+	  $(if $(CDK_JSON),--cdk-json "$(CDK_JSON)")
 
 # The tuned model against the base model with the evaluation's own code (scripts/eval.py);
 # the last line of output is the path of summary.json. CDK_JSON= reads another cdk.json,

@@ -66,7 +66,7 @@ def environment(name: str, cdk_json: Path) -> EnvironmentConfig:
     if name not in environments:
         raise ChatError(f"ENV={name}: no such environment; defined: {', '.join(environments)}")
     try:
-        return load_environments({"environments": environments}, cdk_json.parent, only=name)[0]
+        return load_environments({"environments": environments}, ROOT, only=name)[0]
     except ConfigError as err:
         raise ChatError("; ".join(err.lines)) from None
 
@@ -224,6 +224,13 @@ def chat(config: EnvironmentConfig, which: str, prompt: str) -> tuple[str, str]:
         problem = credentials_problem(config.region)
         if problem is not None:
             why, remedy = problem
+            if which == "tuned" and config.backend == "openai" and os.environ.get("OPENAI_API_KEY"):
+                # The key reaches the endpoint, but the tuned model's id is in SSM.
+                raise ChatError(
+                    f"{why} (region {config.region}) to read the tuned model's id from SSM: "
+                    "give MODEL=<fine-tuned model id> to call it with OPENAI_API_KEY alone, "
+                    f"or {remedy}"
+                )
             extra = ", or set OPENAI_API_KEY" if config.backend == "openai" else ""
             raise ChatError(f"{why} (region {config.region}): {remedy}{extra}")
     where = f"AWS in {config.region}"

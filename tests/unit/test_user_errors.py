@@ -278,6 +278,14 @@ def test_chat_without_a_prompt_or_credentials(tmp_path: Path) -> None:
     assert "run aws configure / set AWS_PROFILE" in line
 
 
+def test_chat_with_an_openai_key_but_no_model_says_to_give_model(tmp_path: Path) -> None:
+    """The key reaches the endpoint, but the tuned model's id is read from SSM: say MODEL=."""
+    env = no_credentials(tmp_path, OPENAI_API_KEY="k")
+    run = make("chat", "ENV=dev", "PROMPT=hi", f"CDK_JSON={FIXTURE_CDK_JSON}", env=env)
+    line = assert_one_line(run, "chat: no AWS credentials found (region us-west-2) to read")
+    assert "give MODEL=<fine-tuned model id> to call it with OPENAI_API_KEY alone" in line
+
+
 def test_chat_with_no_job_yet_says_so(tmp_path: Path) -> None:
     from moto.server import ThreadedMotoServer
 
