@@ -216,23 +216,30 @@ def needs_aws(config: EnvironmentConfig, which: str) -> bool:
     return which == "tuned" or config.backend == "bedrock" or not os.environ.get("OPENAI_API_KEY")
 
 
+def _check_credentials(config: EnvironmentConfig, which: str) -> None:
+    """A one-line :class:`ChatError` when the call needs AWS credentials and none are found."""
+    if not needs_aws(config, which):
+        return
+    problem = credentials_problem(config.region)
+    if problem is None:
+        return
+    why, remedy = problem
+    if which == "tuned" and config.backend == "openai" and os.environ.get("OPENAI_API_KEY"):
+        # The key reaches the endpoint, but the tuned model's id is in SSM.
+        raise ChatError(
+            f"{why} (region {config.region}) to read the tuned model's id from SSM: "
+            "give MODEL=<fine-tuned model id> to call it with OPENAI_API_KEY alone, "
+            f"or {remedy}"
+        )
+    extra = ", or set OPENAI_API_KEY" if config.backend == "openai" else ""
+    raise ChatError(f"{why} (region {config.region}): {remedy}{extra}")
+
+
 def chat(config: EnvironmentConfig, which: str, prompt: str) -> tuple[str, str]:
     """(reply, which model answered) of one on-demand call."""
     if not prompt.strip():
         raise ChatError('set PROMPT="<what to ask the model>" (it is empty)')
-    if needs_aws(config, which):
-        problem = credentials_problem(config.region)
-        if problem is not None:
-            why, remedy = problem
-            if which == "tuned" and config.backend == "openai" and os.environ.get("OPENAI_API_KEY"):
-                # The key reaches the endpoint, but the tuned model's id is in SSM.
-                raise ChatError(
-                    f"{why} (region {config.region}) to read the tuned model's id from SSM: "
-                    "give MODEL=<fine-tuned model id> to call it with OPENAI_API_KEY alone, "
-                    f"or {remedy}"
-                )
-            extra = ", or set OPENAI_API_KEY" if config.backend == "openai" else ""
-            raise ChatError(f"{why} (region {config.region}): {remedy}{extra}")
+    _check_credentials(config, which)
     where = f"AWS in {config.region}"
     model = which
     try:
