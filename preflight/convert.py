@@ -33,7 +33,14 @@ from preflight.findings import plural
 
 
 class ConvertError(ValueError):
-    """A problem with the input, naming the file and line."""
+    """Problems with the input, each naming the file and line (``lines``: one per problem)."""
+
+    def __init__(self, *lines: str) -> None:
+        super().__init__("; ".join(lines))
+        self.lines = list(lines)
+
+
+SHOWN_PROBLEMS = 20  # the bad rows printed one per line; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -63,8 +70,9 @@ def gsm8k_final_answer(answer: str) -> str:
     return final
 
 
-def _rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, row) of a JSONL or CSV file; blank JSONL lines are skipped."""
+def _rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """(line number, row) of a JSONL or CSV file, or (line number, problem) for a JSONL line
+    that is not a JSON object; blank JSONL lines are skipped."""
     if fmt == "csv":
         # utf-8-sig: spreadsheet exports often start with a byte-order mark.
         with path.open(encoding="utf-8-sig", newline="") as handle:
@@ -84,19 +92,19 @@ def _rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as err:
-                raise ConvertError(
-                    f"{path} line {number}: not valid UTF-8 (column {err.start + 1})"
-                ) from None
+                yield number, f"{path} line {number}: not valid UTF-8 (column {err.start + 1})"
+                continue
             if not text.strip():
                 continue
             try:
                 row = json.loads(text)
             except json.JSONDecodeError as err:
-                raise ConvertError(
-                    f"{path} line {number}: not valid JSON: {err.msg} (column {err.colno})"
-                ) from None
+                problem = f"not valid JSON: {err.msg} (column {err.colno})"
+                yield number, f"{path} line {number}: {problem}"
+                continue
             if not isinstance(row, dict):
-                raise ConvertError(f"{path} line {number}: expected a JSON object")
+                yield number, f"{path} line {number}: expected a JSON object"
+                continue
             yield number, row
 
 
@@ -112,45 +120,71 @@ def _text(row: dict[str, Any], name: str, where: str) -> str:
 
 
 def convert_rows(
-    rows: Iterator[tuple[int, dict[str, Any]]],
+    rows: Iterator[tuple[int, dict[str, Any] | str]],
     options: ConvertOptions,
     source: str,
     excluded: list[int] | None = None,
+    problems: list[str] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """RFT records from (line, row) pairs, numbered from 0 after ``offset``; the lines of the
-    rows left out by ``exclude_answer`` are appended to ``excluded``."""
+    rows left out by ``exclude_answer`` are appended to ``excluded``. With ``problems``, a bad
+    row is appended there and the conversion goes on (every bad row is reported, not only the
+    first); without, the first one raises :class:`ConvertError`."""
     index = 0
     for position, (line, row) in enumerate(rows):
         if position < options.offset:
             continue
         if options.limit is not None and index >= options.limit:
             return
-        where = f"{source} line {line}"
-        question = _text(row, options.question_field, where)
-        answer = _text(row, options.answer_field, where)
-        if options.gsm8k:
-            try:
-                answer = gsm8k_final_answer(answer)
-            except ValueError as err:
-                raise ConvertError(f"{where}: field '{options.answer_field}': {err}") from None
-        if options.exclude_answer is not None and options.exclude_answer.search(answer):
-            if excluded is not None:
-                excluded.append(line)
+        try:
+            record = _record(line, row, options, source=source, index=index, excluded=excluded)
+        except ConvertError as err:
+            if problems is None:
+                raise
+            problems.extend(err.lines)
             continue
-        messages = [{"role": "user", "content": question}]
-        if options.system:
-            messages.insert(0, {"role": "system", "content": options.system})
-        record: dict[str, Any] = {
-            "id": f"{options.id_prefix}-{index:05d}",
-            "messages": messages,
-            "reference_answer": {options.answer_key: answer} if options.answer_key else answer,
-        }
-        for name in options.keep_fields:
-            if name not in row:
-                raise ConvertError(f"{where}: no field '{name}' to keep")
-            record[name] = row[name]
-        yield record
-        index += 1
+        if record is not None:
+            yield record
+            index += 1
+
+
+def _record(
+    line: int,
+    row: dict[str, Any] | str,
+    options: ConvertOptions,
+    *,
+    source: str,
+    index: int,
+    excluded: list[int] | None,
+) -> dict[str, Any] | None:
+    """The RFT record of one row, or None when ``exclude_answer`` leaves it out."""
+    if isinstance(row, str):
+        raise ConvertError(row)
+    where = f"{source} line {line}"
+    question = _text(row, options.question_field, where)
+    answer = _text(row, options.answer_field, where)
+    if options.gsm8k:
+        try:
+            answer = gsm8k_final_answer(answer)
+        except ValueError as err:
+            raise ConvertError(f"{where}: field '{options.answer_field}': {err}") from None
+    if options.exclude_answer is not None and options.exclude_answer.search(answer):
+        if excluded is not None:
+            excluded.append(line)
+        return None
+    messages = [{"role": "user", "content": question}]
+    if options.system:
+        messages.insert(0, {"role": "system", "content": options.system})
+    record: dict[str, Any] = {
+        "id": f"{options.id_prefix}-{index:05d}",
+        "messages": messages,
+        "reference_answer": {options.answer_key: answer} if options.answer_key else answer,
+    }
+    for name in options.keep_fields:
+        if name not in row:
+            raise ConvertError(f"{where}: no field '{name}' to keep")
+        record[name] = row[name]
+    return record
 
 
 def convert_file(
@@ -169,13 +203,16 @@ def convert_file(
         fmt = "csv" if source.suffix.lower() == ".csv" else "jsonl"
     if not source.is_file():
         raise ConvertError(f"{source}: no such file")
-    records = convert_rows(_rows(source, fmt), options, str(source), excluded)
+    problems: list[str] = []
+    records = convert_rows(_rows(source, fmt), options, str(source), excluded, problems)
     if output is None:
-        count = 0
-        for record in records:
+        # Nothing is printed unless every row converts.
+        converted = list(records)
+        if problems:
+            raise ConvertError(*problems)
+        for record in converted:
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
-            count += 1
-        return count
+        return len(converted)
     output.parent.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (renamed into place below)
         "w",
@@ -191,6 +228,8 @@ def convert_file(
             for record in records:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
                 count += 1
+        if problems:
+            raise ConvertError(*problems)
         # A temporary file is created 0600; the output gets the mode any new file would.
         os.chmod(handle.name, 0o666 & ~_umask())
         os.replace(handle.name, output)
@@ -310,7 +349,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         count = convert_file(args.input, args.output, options, args.format, excluded)
     except ConvertError as err:
-        print(f"convert: {err}", file=sys.stderr)
+        for line in err.lines[:SHOWN_PROBLEMS]:
+            print(f"convert: {line}", file=sys.stderr)
+        if len(err.lines) > SHOWN_PROBLEMS:
+            more = plural(len(err.lines) - SHOWN_PROBLEMS, "more bad row")
+            print(f"convert: ... and {more}; nothing was written", file=sys.stderr)
         return 1
     except OSError as err:  # the output cannot be written: no permission, a file in the way
         blocked = f"{err.filename}: " if err.filename and Path(err.filename) != args.output else ""

@@ -216,6 +216,29 @@ def test_cli_reports_bad_input_on_one_line(
     assert err == f"convert: {source} line 2: field 'answer' is empty or not text\n"
 
 
+def test_every_bad_row_is_reported_one_line_each_and_nothing_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [b'{"question": "a", "answer": "#### 1"}', b'{"question": "b"}', b"[1]", b"{oops"]
+    rows += [b'{"question": "c", "answer": "no marker"}'] * 25
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"\n".join(rows) + b"\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["--input", str(source), "--output", str(out), "--gsm8k"]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[:3] == [
+        f"convert: {source} line 2: no field 'answer' (fields: question)",
+        f"convert: {source} line 3: expected a JSON object",
+        f"convert: {source} line 4: not valid JSON: Expecting property name enclosed in double"
+        " quotes (column 2)",
+    ]
+    assert lines[3] == f"convert: {source} line 5: field 'answer': no '#### <answer>' line"
+    assert len(lines) == 21  # 20 shown, then the count of the rest
+    assert lines[-1] == "convert: ... and 8 more bad rows; nothing was written"
+    assert not out.exists()
+    assert {p.name for p in tmp_path.iterdir()} == {"in.jsonl"}
+
+
 def test_make_convert_keeps_fields_and_leaves_out_excluded_answers(tmp_path: Path) -> None:
     source = tmp_path / "math.jsonl"
     rows = [
