@@ -15,6 +15,24 @@ Severity = Literal["error", "warning"]
 # How many example messages each group keeps for the report.
 DEFAULT_EXAMPLES = 5
 
+# What a finding means and what to do, printed under it, for the findings whose title alone
+# leaves a newcomer guessing (the grader probes: preflight/grader_checks.py).
+HINTS: dict[str, str] = {
+    "prompt-copy-rewarded": (
+        "the last number in these prompts is also their answer (the grader reads the last"
+        " number), so a policy that repeats the prompt earns reward there. A few records are"
+        " harmless; if many, reword them or require an answer format such as '#### N'."
+    ),
+    "wrong-answer-rewarded": (
+        "another record's reference answer is accepted here: the references may coincide"
+        " (fine) or the grader may compare too loosely (check its tolerance)."
+    ),
+    "spray-rewarded": (
+        "a list of candidate answers is accepted here, so a policy can learn to guess many;"
+        " grade the final answer only (math_answer does) or penalise length."
+    ),
+}
+
 
 def plural(count: int, noun: str, nouns: str | None = None) -> str:
     """``1 error``, ``2 errors``, ``1,000 records`` (``nouns`` when the plural is irregular)."""
@@ -39,6 +57,7 @@ class FindingGroup:
             "title": self.title,
             "count": self.count,
             "examples": list(self.examples),
+            **({"hint": HINTS[self.code]} if self.code in HINTS else {}),
         }
 
 

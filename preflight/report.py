@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from preflight.baseline import BaselineResult
 from preflight.dataset import DatasetResult
-from preflight.findings import Findings, plural
+from preflight.findings import HINTS, Findings, plural
 from preflight.grader_checks import PROBES, GraderCheckResult
 
 if TYPE_CHECKING:
@@ -129,6 +129,8 @@ def _print_findings(report: PreflightReport, console: Console) -> None:
             console.print(Text(f"    {example}"), soft_wrap=True)
         if group.count > len(group.examples):
             console.print(Text(f"    ... and {group.count - len(group.examples):,} more"))
+        if group.code in HINTS:
+            console.print(Text(f"    why: {HINTS[group.code]}", style="dim"), soft_wrap=True)
     for note in report.notes:
         console.print(Text(f"note: {note}", style="dim"), soft_wrap=True)
     verdict = Text(

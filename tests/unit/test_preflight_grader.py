@@ -67,6 +67,8 @@ def test_project_grader_passes_on_the_example_dataset(records: list[Record]) -> 
         line = int(example.split(" line ")[1].split(" ")[0])
         record = next(r for r in records if r.line == line)
         assert record.reference_answer["final_answer"] in record.messages[-1]["content"]
+    # The report says why, where it prints the warning (terminal and JSON).
+    assert "the last number in these prompts is also their answer" in copied.to_dict()["hint"]
 
 
 def test_grader_that_ignores_the_response_rewards_an_empty_answer(
