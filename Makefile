@@ -16,7 +16,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: help install cdk-json check-config bundle synth acknowledgments test unit lint actionlint typecheck cfn-lint checkov deploy diff clean review
+.PHONY: help install cdk-json check-config bundle synth acknowledgments test unit lint actionlint typecheck cfn-lint checkov deploy diff clean distclean review
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' \
@@ -165,7 +165,10 @@ demo: $(VENV)/.installed ## Eval, chat and report against a local server, no AWS
 	@$(PY) scripts/demo.py $(if $(OUT_DIR),--out-dir "$(OUT_DIR)")
 
 clean: ## Remove build output (keeps the virtual environments)
-	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+distclean: clean ## Remove build output, the virtual environments and node_modules (back to a fresh clone)
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules
 
 # Preflight: check a dataset and grader locally before a job spends money (see README).
 .PHONY: preflight preflight-examples convert bench

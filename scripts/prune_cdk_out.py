@@ -5,15 +5,25 @@ bundle left its old copy behind (hundreds of MB per change). After a synth, ever
 new ``manifest.json`` names through its asset manifests is kept, and every other
 ``asset.*`` entry goes. ``make synth`` runs this right after ``cdk synth``.
 
+The copies that remain are the Lambda bundles of ``.build/`` byte for byte (the CDK stages a
+folder asset by copying it): each copied file that equals its bundle's file is replaced by a
+hard link to it, so a bundle takes its space once, not once in ``.build`` and again in
+``cdk.out``. Sound because bundles are content-addressed and never written after they are
+complete; a file that differs (or a file system without hard links) keeps its copy.
+
 Usage: ``python scripts/prune_cdk_out.py [cdk.out]``
 """
 
 from __future__ import annotations
 
+import filecmp
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def referenced_assets(assembly: Path) -> set[str]:
@@ -46,6 +56,50 @@ def prune_assembly(assembly: Path) -> list[str]:
     return removed
 
 
+def _store_index(store: Path) -> dict[tuple[str, int], list[Path]]:
+    """The regular files under each folder of ``store`` (``.build/bundles``,
+    ``.build/assets``), by (path inside that folder, size)."""
+    index: dict[tuple[str, int], list[Path]] = {}
+    for top in (store / "bundles", store / "assets"):
+        for folder in sorted(p for p in top.glob("*") if p.is_dir()) if top.is_dir() else []:
+            for base, _, names in os.walk(folder):
+                for name in names:
+                    path = Path(base, name)
+                    if path.is_symlink() or not path.is_file():
+                        continue
+                    key = (str(path.relative_to(folder)), path.stat().st_size)
+                    index.setdefault(key, []).append(path)
+    return index
+
+
+def link_assets(assembly: Path, store: Path) -> int:
+    """Replace each file of ``assembly``'s staged folder assets that equals the same file of a
+    bundle in ``store`` by a hard link to it; return the bytes this frees."""
+    index = _store_index(store)
+    freed = 0
+    for asset in sorted(p for p in assembly.glob("asset.*") if p.is_dir()):
+        for base, _, names in os.walk(asset):
+            for name in names:
+                path = Path(base, name)
+                info = path.lstat()
+                if not path.is_file() or path.is_symlink() or info.st_nlink > 1:
+                    continue
+                key = (str(path.relative_to(asset)), info.st_size)
+                for candidate in index.get(key, []):
+                    if not filecmp.cmp(path, candidate, shallow=False):
+                        continue
+                    temporary = path.with_name(f".{name}.link")
+                    try:
+                        os.link(candidate, temporary)
+                        os.replace(temporary, path)
+                    except OSError:  # another file system, or no hard links: keep the copy
+                        temporary.unlink(missing_ok=True)
+                        break
+                    freed += info.st_size
+                    break
+    return freed
+
+
 def main(argv: list[str]) -> int:
     """Prune the given cloud assembly (default ``cdk.out``)."""
     assembly = Path(argv[0] if argv else "cdk.out")
@@ -55,6 +109,7 @@ def main(argv: list[str]) -> int:
     removed = prune_assembly(assembly)
     if removed:
         print(f"prune: removed {len(removed)} superseded asset(s) from {assembly}")
+    link_assets(assembly, ROOT / ".build")
     return 0
 
 

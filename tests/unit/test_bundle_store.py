@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -104,6 +105,28 @@ def test_cdk_out_keeps_only_the_assets_its_manifest_names(tmp_path: Path) -> Non
         "asset.1111superseded.zip",
     ]
     assert sorted(p.name for p in assembly.glob("asset.*")) == kept
+
+
+def test_staged_copies_of_a_bundle_become_hard_links_to_it(tmp_path: Path) -> None:
+    store = tmp_path / ".build"
+    bundle = store / "bundles" / "reward-0123"
+    (bundle / "pkg").mkdir(parents=True)
+    (bundle / "pkg" / "mod.py").write_text("x = 1\n", encoding="utf-8")
+    (bundle / "handler.py").write_text("def handler(e, c): ...\n", encoding="utf-8")
+    assembly = tmp_path / "cdk.out"
+    staged = assembly / "asset.abc"
+    shutil.copytree(bundle, staged)
+    (staged / "pkg" / "mod.py").write_text("x = 2\n", encoding="utf-8")  # differs: kept
+    (staged / "extra.txt").write_text("only here\n", encoding="utf-8")
+
+    prune_cdk_out = _script("prune_cdk_out")
+    freed = prune_cdk_out.link_assets(assembly, store)
+    assert freed == len("def handler(e, c): ...\n")
+    assert (staged / "handler.py").samefile(bundle / "handler.py")
+    assert not (staged / "pkg" / "mod.py").samefile(bundle / "pkg" / "mod.py")
+    assert (staged / "pkg" / "mod.py").read_text(encoding="utf-8") == "x = 2\n"
+    assert (staged / "extra.txt").stat().st_nlink == 1
+    assert prune_cdk_out.link_assets(assembly, store) == 0  # a second run finds nothing to do
 
 
 def _without_cpython313(tmp_path: Path) -> dict[str, str]:
