@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -26,4 +27,4 @@ def test_demo_runs_eval_chat_and_report_offline(
     assert (summary.parent / "report.png").stat().st_size > 10_000
     assert (tmp_path / "out" / f"{demo.JOB}.png").stat().st_size > 10_000
     assert "#### " in "\n".join(lines)  # the chat step printed the tuned model's reply
-    assert demo.os.environ.get("AWS_PROFILE") == "no-such-profile"  # restored
+    assert os.environ.get("AWS_PROFILE") == "no-such-profile"  # restored
