@@ -23,16 +23,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
 
-from bundle_lambdas import (  # noqa: E402
+from stacks.bundle_store import read_record  # noqa: E402
+from stacks.bundling import (  # noqa: E402
     bundle,
     find_cpython313,
     function_names,
     prune_superseded,
 )
-
-from stacks.bundle_store import read_record  # noqa: E402
 
 RUNS = 9
 # The reward handler loads its grader definition at import: a rule-based one, inline.

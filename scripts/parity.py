@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT))
 
-from bundle_lambdas import bundle, find_cpython313, function_names, prune_superseded  # noqa: E402
+from stacks.bundling import bundle, find_cpython313, function_names, prune_superseded  # noqa: E402
 
 
 def main() -> int:

@@ -1,6 +1,6 @@
 """Content-addressed build folders for the Lambda bundles and assets (no CDK import here).
 
-``scripts/bundle_lambdas.py`` writes each bundle to ``.build/bundles/<name>-<digest>/``, where
+``stacks/bundling.py`` writes each bundle to ``.build/bundles/<name>-<digest>/``, where
 the digest covers everything that decides the folder's content (the lock, the sources, the
 build recipe, whether bytecode is in), and records it in ``.build/bundles/<name>.json``. The
 CDK code passes that digest as the asset's custom hash, so aws-cdk-lib never fingerprints the

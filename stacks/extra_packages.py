@@ -3,7 +3,7 @@
 OpenAI's python grader image carries numpy, sympy, rapidfuzz, pyyaml and more; the reward
 Lambda carries only its own lock. An environment lists the pinned distributions its grader
 needs (``name==version``); they are installed for the Lambda platform exactly as the reward
-lock is (``scripts/bundle_lambdas.py``: Linux arm64, CPython 3.13, binary wheels only, every
+lock is (``stacks/bundling.py``: Linux arm64, CPython 3.13, binary wheels only, every
 wheel's tags checked), with their dependencies, constrained by the reward lock so they can
 never change a version the reward bundle pins, and compiled to bytecode when a CPython 3.13
 is found. The environment's reward asset gets them on top of the bundle (``stacks/reward.py``).
@@ -23,7 +23,8 @@ import sys
 from functools import cache
 from pathlib import Path
 
-from scripts.bundle_lambdas import (
+from stacks.bundle_store import PROJECT_ROOT, build_root, hold, link_tree, touch
+from stacks.bundling import (
     PLATFORM,
     RECIPE,
     _build,
@@ -32,7 +33,6 @@ from scripts.bundle_lambdas import (
     drop_dead_weight,
     find_cpython313,
 )
-from stacks.bundle_store import PROJECT_ROOT, build_root, hold, link_tree, touch
 
 KEY = "reward_function.extra_packages"
 REWARD_LOCK = PROJECT_ROOT / "lambda" / "reward" / "requirements.txt"

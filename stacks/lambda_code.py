@@ -1,4 +1,4 @@
-"""The Lambda bundles built by ``scripts/bundle_lambdas.py``, as CDK code assets.
+"""The Lambda bundles built by ``stacks/bundling.py``, as CDK code assets.
 
 Each bundle is a content-addressed folder; its digest is passed as the asset's custom hash,
 so aws-cdk-lib does not fingerprint the folder (``stacks/bundle_store.py`` says why).

@@ -134,7 +134,7 @@ def _nag_part(part: object) -> str:
     raise ValueError(f"cannot spell {part!r} as cdk-nag does")
 
 
-# The runtime the Lambda bundles are built for (scripts/bundle_lambdas.py: cp313 arm64 wheels).
+# The runtime the Lambda bundles are built for (stacks/bundling.py: cp313 arm64 wheels).
 PINNED_RUNTIME_REASON = (
     "Pinned to Python 3.13: the function's dependencies are bundled as CPython 3.13 arm64 "
     "wheels and tested on that runtime; moving runtime is a deliberate, tested change."

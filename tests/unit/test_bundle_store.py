@@ -157,7 +157,8 @@ def test_without_cpython313_parity_says_so_in_one_line_and_passes(tmp_path: Path
 
 
 def test_a_found_cpython313_is_probed_not_trusted(tmp_path: Path) -> None:
-    bundler = _script("bundle_lambdas")
+    from stacks import bundling as bundler
+
     environment = _without_cpython313(tmp_path)
     with pytest.MonkeyPatch.context() as monkeypatch:
         for key in ("PATH", "PYENV_ROOT"):

@@ -1,33 +1,17 @@
 """The Lambda bundles hold only wheels that run on Lambda: pure Python, or CPython 3.13 on
-Linux arm64 with a glibc the runtime has (scripts/bundle_lambdas.py checks every install)."""
+Linux arm64 with a glibc the runtime has (stacks/bundling.py checks every install)."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from stacks import bundling as bundler
 from stacks.bundle_store import read_record
 from tests.bundle_support import canonical, lock_pins
 from tests.lambda_loader import ROOT
-
-
-def _bundler() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "bundle_lambdas", ROOT / "scripts" / "bundle_lambdas.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-bundler = _bundler()
 
 
 def _install(folder: Path, name: str, *tags: str) -> None:
