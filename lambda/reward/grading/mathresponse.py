@@ -22,8 +22,14 @@ from grading.answers import _marker_spans, boxed
 from grading.mathkinds import hedged
 
 _SENTENCE_END: Final = re.compile(r"(?<![0-9\\])\.(?=\s|$)|\n")
-# Where displayed or inline math may open: ``\\[``, ``\\(``, ``$$`` or ``$``.
-_MATH_OPENER: Final = re.compile(r"\\[\[(]|\$")
+# Where displayed or inline math may open (``\\[``, ``\\(``, ``$$`` or ``$``), by the closers
+# known to be missing from some point on (whose openers need not be looked at again).
+_MATH_OPENERS: Final = {
+    frozenset(): re.compile(r"\\[\[(]|\$"),
+    frozenset({"\\]"}): re.compile(r"\\\(|\$"),
+    frozenset({"\\)"}): re.compile(r"\\\[|\$"),
+    frozenset({"\\]", "\\)"}): re.compile(r"\$"),
+}
 _OR_AFTER: Final = re.compile(r"^\s*\$?\s*[.,;]?\s*(?:or|either|alternatively)\b", re.IGNORECASE)
 HEDGE: Final = "hedge"
 
@@ -84,7 +90,8 @@ def last_math(text: str) -> tuple[str, int] | None:
     last: tuple[str, int] | None = None
     missing: dict[str, int] = {}  # closer -> a position after which it does not occur
     size = len(text)
-    opener = _MATH_OPENER.search(text)
+    openers = _MATH_OPENERS[frozenset()]
+    opener = openers.search(text)
     while opener is not None:
         at = opener.start()
         found: tuple[str, int] | None = None
@@ -98,10 +105,12 @@ def last_math(text: str) -> tuple[str, int] | None:
             if close >= 0 and text.find("\n", at + 1, close) < 0:
                 found = (text[at + 1 : close], close + 1)
         if found is None:
-            opener = _MATH_OPENER.search(text, at + 1)
+            # a missing bracket closer: its openers are skipped from now on (in C)
+            openers = _MATH_OPENERS[frozenset(missing.keys() & {"\\]", "\\)"})]
+            opener = openers.search(text, at + 1)
         else:
             last = found
-            opener = _MATH_OPENER.search(text, found[1])
+            opener = openers.search(text, found[1])
     return last
 
 
