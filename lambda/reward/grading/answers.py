@@ -455,7 +455,19 @@ _CONFLICT: Final = (None, "conflict")
 
 def candidate(text: str) -> tuple[float | None, str]:
     """:func:`candidate_answer` as a plain ``(value, reason)`` pair, for graders that find the
-    answers of a whole batch (no object per sample)."""
+    answers of a whole batch (no object per sample). A number too large for a float (a run of
+    hundreds of digits) is no number."""
+    value, reason = _candidate(text)
+    if value is not None and not -_HUGE < value < _HUGE:  # (inf; the common case is one test)
+        return _NO_NUMBER
+    return value, reason
+
+
+_HUGE: Final = float("inf")
+
+
+def _candidate(text: str) -> tuple[float | None, str]:
+    """:func:`candidate` before the value is checked to be finite."""
     if not text or text.isspace():
         return _EMPTY
     if "<" in text and "<<" in text:  # (a rare character first, as below)
