@@ -61,7 +61,12 @@ def test_nested_braces_are_matched_in_one_pass(monkeypatch: pytest.MonkeyPatch) 
     answers = reward_module("grading.answers")
     passes: list[int] = []
     closing = answers._closing_braces
-    monkeypatch.setattr(answers, "_closing_braces", lambda text: passes.append(1) or closing(text))
+
+    def counted(text: str) -> Any:
+        passes.append(1)
+        return closing(text)
+
+    monkeypatch.setattr(answers, "_closing_braces", counted)
     # nesting too deep for the regular expression: the brace map, built once
     text = degenerate("\\boxed{{{{1}}}} ", SIZE)
     answers.boxed.cache_clear()
@@ -79,9 +84,12 @@ def test_repeated_answers_are_read_once(monkeypatch: pytest.MonkeyPatch) -> None
     comparison = reward_module("grading.mathcompare")
     reads: list[str] = []
     read = comparison.read
-    monkeypatch.setattr(
-        comparison, "read", lambda text, *a, **k: reads.append(text) or read(text, *a, **k)
-    )
+
+    def counted(text: str, *args: Any, **kwargs: Any) -> Any:
+        reads.append(text)
+        return read(text, *args, **kwargs)
+
+    monkeypatch.setattr(comparison, "read", counted)
     event = [
         rollout("right", degenerate("\\boxed{\\frac{1}{2}} "), "\\frac{1}{2}"),
         rollout("wrong", degenerate("The answer is $\\sqrt{2}$.\n"), "\\frac{1}{2}"),
