@@ -19,6 +19,7 @@ tokens are compared, so 180 never counts as 18.
 
 from __future__ import annotations
 
+import math
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -440,6 +441,8 @@ def candidate_answer(text: str) -> Answer:
     """The answer by every rule but the spray rule (rule 2), which a grader applies to a whole
     batch at once (:func:`spraying`)."""
     value, reason = candidate(text)
+    if value is not None and not math.isfinite(value):
+        return Answer(None, "no_number")  # hundreds of digits: no number a float holds
     return Answer(value, reason)
 
 
@@ -456,18 +459,7 @@ _CONFLICT: Final = (None, "conflict")
 def candidate(text: str) -> tuple[float | None, str]:
     """:func:`candidate_answer` as a plain ``(value, reason)`` pair, for graders that find the
     answers of a whole batch (no object per sample). A number too large for a float (a run of
-    hundreds of digits) is no number."""
-    value, reason = _candidate(text)
-    if value is not None and not -_HUGE < value < _HUGE:  # (inf; the common case is one test)
-        return _NO_NUMBER
-    return value, reason
-
-
-_HUGE: Final = float("inf")
-
-
-def _candidate(text: str) -> tuple[float | None, str]:
-    """:func:`candidate` before the value is checked to be finite."""
+    hundreds of digits) is infinite here: it equals no finite reference."""
     if not text or text.isspace():
         return _EMPTY
     if "<" in text and "<<" in text:  # (a rare character first, as below)

@@ -28,6 +28,7 @@ from math import isclose
 from typing import Any
 
 from grading.answers import (
+    MAX_ANSWER_CHARS,
     NUMBER,
     PLAIN_MARKER,
     Limits,
@@ -187,7 +188,7 @@ class MathAnswer(Grader):
         from its :func:`~grading.answers.answer_part`; a sample whose grading raises fails
         alone."""
         texts, failures = self._texts(samples)
-        texts = [answer_part(text) for text in texts]
+        texts = [text if len(text) <= MAX_ANSWER_CHARS else answer_part(text) for text in texts]
         debug = debug_enabled()
         reference = self.reference
         tolerance, relative = self.tolerance, self.relative_tolerance
