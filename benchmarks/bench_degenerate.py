@@ -6,8 +6,10 @@ RL policies collapse into repetition. Each shape below is a batch of 64 rollouts
 40 KB each, sent through ``handler()`` with the GSM8K grader (``tests/fixtures/graders/
 gsm8k.json``, plain-number references) and with a ``math_answer`` grader against LaTeX
 references (``\\frac{1}{2}``, ``2\\sqrt{3}``, ``(0,1]``). Every (grader, shape) pair runs in a
-fresh process, so that its peak RSS is its own: the figures are the batch's wall-clock time
-and the process's peak RSS (``ru_maxrss``) after the batch, next to the RSS before it. A batch
+fresh process, so that its peak RSS is its own: the figures are the first batch's wall-clock
+time, the best of ``ROUNDS`` batches, and the process's peak RSS (``ru_maxrss``) after them,
+next to the RSS before them. Each rollout of a batch has its own text (a numbered first
+line), so no cache sees a response twice. A batch
 that does not finish within ``LIMIT_SECONDS`` is reported as such (the process is killed).
 Target: every batch in well under a second, peak RSS well under the function's memory.
 """
@@ -28,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 BATCH = 64
 SIZE = 40_000  # characters of each response
+ROUNDS = 3  # batches per process: the first, and the best of them (less disturbed by load)
 LIMIT_SECONDS = float(os.environ.get("BENCH_DEGENERATE_LIMIT", "60"))
 
 SHAPES: dict[str, str] = {
@@ -55,9 +58,11 @@ def response(shape: str) -> str:
 
 def event(shape: str, grader: str) -> list[dict[str, Any]]:
     """``BATCH`` rollouts of ``shape``, with references for ``grader``."""
-    text = response(shape)
+    body = response(shape)
     rollouts = []
     for index in range(BATCH):
+        # each rollout its own text, as a batch's are (no cache sees the same response twice)
+        text = f"Attempt {index}.\n{body}"
         if grader == "gsm8k":
             reference = str(index % 3)
         else:
@@ -99,16 +104,19 @@ def child(grader: str, shape: str) -> None:
         handler(warm, None)
     batch = event(shape, grader)
     before = _max_rss_mb()
-    started = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()):
-        outputs = handler(batch, None)
-    seconds = time.perf_counter() - started
+    timings = []
+    for _ in range(ROUNDS):
+        started = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            outputs = handler(batch, None)
+        timings.append(time.perf_counter() - started)
     scores = [output["aggregate_reward_score"] for output in outputs]
     answered = [output["id"] for output in outputs] == [rollout["id"] for rollout in batch]
     print(
         json.dumps(
             {
-                "seconds": seconds,
+                "seconds": timings[0],
+                "best": min(timings),
                 "rss_before_mb": before,
                 "rss_peak_mb": _max_rss_mb(),
                 "answered": answered and all(0.0 <= score <= 1.0 for score in scores),
@@ -148,6 +156,7 @@ def main() -> int:
             worst = max(worst, figures["seconds"])
             print(
                 f"   {grader:6s} {shape:20s} {figures['seconds'] * 1000:8.1f} ms per batch"
+                f" (best of {ROUNDS} {figures['best'] * 1000:7.1f} ms)"
                 f"   peak RSS {figures['rss_peak_mb']:6.1f} MB"
                 f" (before the batch {figures['rss_before_mb']:6.1f} MB)"
                 f"   mean reward {figures['mean']:.3f}"
