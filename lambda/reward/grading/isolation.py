@@ -73,8 +73,11 @@ def limit_memory(extra_bytes: int) -> None:
     """Let this process grow by at most ``extra_bytes`` of address space from now on
     (``RLIMIT_AS``: the inherited mappings of a forked child count, so the limit is its
     current size plus the budget). Never raises the hard limit."""
+    size = address_space_bytes()
+    if not size:
+        return  # no /proc (not Linux): the current size is unknown, so no limit is safe
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = address_space_bytes() + extra_bytes
+    limit = size + extra_bytes
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
     if soft == resource.RLIM_INFINITY or limit < soft:
