@@ -69,7 +69,6 @@ def test_nested_braces_are_matched_in_one_pass(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(answers, "_closing_braces", counted)
     # nesting too deep for the regular expression: the brace map, built once
     text = degenerate("\\boxed{{{{1}}}} ", SIZE)
-    answers.boxed.cache_clear()
     assert [content for content, _ in answers.boxed(text)][:1] == ["{{{1}}}"]
     assert passes == [1]
     # a box opened and never closed, then a real one: the real one is found

@@ -24,7 +24,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache
 from itertools import accumulate, repeat
 from operator import add
 from typing import Final
@@ -250,8 +250,7 @@ def _closing_braces(text: str) -> dict[int, int]:
     return closing
 
 
-@lru_cache(maxsize=4)  # one response's boxes are wanted by both answers and mathresponse
-def boxed(text: str) -> tuple[tuple[str, str], ...]:
+def boxed(text: str) -> list[tuple[str, str]]:
     """The contents of every ``\\boxed{...}`` (nested braces allowed, at most
     :data:`_BOX_CONTENT` characters), each with the text after its closing brace up to the end
     of its line, the next box or :data:`_AFTER_BOX` characters (see :func:`_after_box`).
@@ -281,7 +280,7 @@ def boxed(text: str) -> tuple[tuple[str, str], ...]:
         # A box inside this one is part of its answer: the search goes on after it, so no
         # character is part of two boxes' contents.
         box = _BOX.search(text, close + 1)
-    return tuple(spans)
+    return spans
 
 
 def _marker_spans(text: str, hashes: bool, boxes: bool, words: bool) -> list[str]:
@@ -490,7 +489,8 @@ def _marked_answer(spans: list[str]) -> tuple[float | None, str] | None:
     phrase's text and the box) give a :data:`PLAIN_MARKER` answer."""
     values: set[float] = set()
     plain = True
-    for span in dict.fromkeys(spans):  # a repeated marker gives its value once
+    # a repeated marker gives its value once (a few markers are read as they are: cheaper)
+    for span in spans if len(spans) <= 4 else dict.fromkeys(spans):
         simple = _SIMPLE_SPAN.match(span)
         if simple is not None:  # "72", " **$1,234**.", " $\\boxed{72}$."
             values.add(_simple_value(simple))
