@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.reward_support import GRADERS, check_contract, load_reward, reward_module
+from tests.reward_support import GRADERS, check_contract, load_reward, reward_module, rollout
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
 json_values = st.recursive(
@@ -31,6 +32,26 @@ texts = (
     | st.builds(lambda n: f"\\boxed{{{n}}}", numbers)
     | st.lists(numbers, max_size=30).map(" ".join)
 )
+# What a collapsing policy repeats: markers, boxes, math delimiters, braces, digits, powers.
+pieces = st.sampled_from(
+    [
+        *("\\boxed{", "}", "{", "\\boxed{1} ", "\\fbox{", "#### ", "The answer is ", "Answer: "),
+        *("\\(", "\\)", "\\[", "\\]", "$", "$$", "1", "7 ", "12,345", "\n", " ", "^{10^{8}}"),
+        *("\\frac{1}{2}", " or ", "<answer>", "</answer>", "between 1 and 2 ", "\\text{", "x=2"),
+    ]
+) | st.text(min_size=1, max_size=20)
+units = st.lists(pieces, min_size=1, max_size=6).map("".join)
+BIG = 100_000
+
+
+def _repeated(head: str, unit: str, count: int, tail: str) -> str:
+    body = unit * min(count, BIG // len(unit) + 1)
+    return (head + body)[: max(0, BIG - len(tail))] + tail
+
+
+# Responses up to 100 KB: Hypothesis draws short data, and repetition makes it long, as a
+# collapsing policy does.
+big_texts = st.builds(_repeated, st.text(max_size=50), units, st.integers(1, BIG), texts)
 contents = (
     texts
     | st.none()
@@ -92,7 +113,8 @@ def handlers() -> dict[str, Any]:
     with pytest.MonkeyPatch.context() as monkeypatch:
         gsm8k = load_reward(monkeypatch, GRADERS / "gsm8k.json").handler
         multi = load_reward(monkeypatch, MULTI).handler
-    return {"gsm8k": gsm8k, "multi": multi}
+        latex = load_reward(monkeypatch, {"type": "math_answer", "name": "latex"}).handler
+    return {"gsm8k": gsm8k, "multi": multi, "latex": latex}
 
 
 FUZZ = settings(
@@ -124,7 +146,7 @@ def test_a_round_trip_through_json_changes_nothing(
 
 
 @settings(max_examples=400, deadline=None)
-@given(text=st.text(max_size=500) | texts)
+@given(text=st.text(max_size=500) | texts | big_texts)
 def test_final_answer_is_total(text: str) -> None:
     answers = reward_module("grading.answers")
     answer = answers.final_answer(text)
@@ -139,3 +161,50 @@ def test_final_answer_is_total(text: str) -> None:
         "hedge",
         "conflict",
     }
+
+
+LATEX_REFERENCES = st.sampled_from(["1", "72", "\\frac{1}{2}", "(0,1]", "x=2", "\\text{(B)}"])
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    responses=st.lists(big_texts, min_size=1, max_size=4),
+    reference=LATEX_REFERENCES,
+)
+@pytest.mark.parametrize("name", ["gsm8k", "latex"])
+def test_responses_up_to_100_kb_keep_the_contract(
+    handlers: dict[str, Any], name: str, responses: list[str], reference: str
+) -> None:
+    event = [rollout(f"r{index}", text, reference) for index, text in enumerate(responses)]
+    check_contract(event, handlers[name](event, None))
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=big_texts)
+def test_boxes_are_found_in_linear_characters(text: str) -> None:
+    answers = reward_module("grading.answers")
+    spans = answers.boxed(text)
+    assert sum(len(content) + len(after) for content, after in spans) <= 2 * len(text)
+    assert len(answers.answer_part(text)) <= answers.MAX_ANSWER_CHARS
+
+
+_MATH = re.compile(
+    r"\\\[([\s\S]+?)\\\]|\$\$([\s\S]+?)\$\$|(?<![\\$])\$([^$\n]+?)\$|\\\(([\s\S]+?)\\\)"
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.lists(pieces, max_size=12).map("".join))
+def test_the_last_math_is_the_regular_expressions_last_match(text: str) -> None:
+    """``last_math`` finds what the (quadratic) regular expression it replaces found."""
+    last = None
+    for match in _MATH.finditer(text):
+        last = match
+    expected = None
+    if last is not None:
+        expected = (next(group for group in last.groups() if group is not None), last.end())
+    assert reward_module("grading.mathresponse").last_math(text) == expected

@@ -19,6 +19,7 @@ tokens are compared, so 180 never counts as 18.
 
 from __future__ import annotations
 
+import math
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -98,6 +99,29 @@ _LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
 # A number token read backwards (in the reversed text): its last digit, then the digits,
 # separators and sign before it.
 _REVERSED_TOKEN = re.compile(r"[0-9][0-9.,]*[-\u2212]?")
+
+
+# Characters of a response that its final answer is looked for in: a longer response is read
+# from its last MAX_ANSWER_CHARS characters (see answer_part).
+MAX_ANSWER_CHARS: Final = 8000
+# How far past the cut answer_part looks for a blank to start at.
+_CUT_SLACK: Final = 100
+_BLANK: Final = re.compile(r"\s")
+
+
+def answer_part(text: str) -> str:
+    """The part of a response its final answer is looked for in: all of it up to
+    :data:`MAX_ANSWER_CHARS` characters, else its last :data:`MAX_ANSWER_CHARS` characters,
+    starting after a blank near the cut when there is one (no number or word is split).
+
+    Final answers stand at the end (``#### 72``, the last box, "the answer is"); what a
+    degenerate rollout repeats before them cannot change its grade, only its cost.
+    """
+    if len(text) <= MAX_ANSWER_CHARS:
+        return text
+    cut = len(text) - MAX_ANSWER_CHARS
+    blank = _BLANK.search(text, cut, cut + _CUT_SLACK)
+    return text[cut if blank is None else blank.end() :]
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,43 +206,80 @@ def _is_alternative(match: re.Match[str] | None, value: float) -> bool:
     return to_number(match.group(1) or match.group(2)) != value
 
 
-def _rest_of_line(text: str, start: int) -> str:
-    """The text after a closing brace up to the end of its line: "or 20" may follow a box."""
-    end = text.find("\n", start)
-    return text[start:] if end < 0 else text[start:end]
+# Characters after a box's closing brace that may hold an alternative ("or 20"): the rest of
+# its line, but never past the next box (whose text is that box's) nor beyond this many, so
+# that finding every box stays linear in the length of the text.
+_AFTER_BOX: Final = 200
+# Characters of a box's contents; a longer "box" is not an answer.
+_BOX_CONTENT: Final = 2000
+_BRACE: Final = re.compile(r"[{}]")
+_NOT_A_BOX: Final = r"(?:(?!\\(?:boxed|fbox)\s*\{)[^\n])"
+_AFTER: Final = re.compile(rf"{_NOT_A_BOX}{{0,{_AFTER_BOX}}}")
+# Contents with braces nested up to two deep inside the box (\frac{1}{2}, 10^{10^{8}}),
+# matched in C; possessive, so that a failed match never backtracks.
+_BRACED: Final = r"(?:[^{}]|\{(?:[^{}]|\{[^{}]*+\})*+\})*+"
+# A box, and (when its braces nest at most two deep: the common case) its contents and the
+# text after it (as _after_box finds it).
+_BOX: Final = re.compile(
+    rf"\\(?:boxed|fbox)\s*\{{(?:({_BRACED})\}}({_NOT_A_BOX}{{0,{_AFTER_BOX}}}))?"
+)
+
+
+def _after_box(text: str, start: int) -> str:
+    """The text after a closing brace (at ``start``) where an alternative to the box would
+    stand: up to the end of its line, the next box or :data:`_AFTER_BOX` characters."""
+    after = _AFTER.match(text, start)
+    return "" if after is None else after.group()
 
 
 def _boxed_spans(text: str) -> list[str]:
     """The contents of every ``\\boxed{...}`` (nested braces allowed), each followed by the
-    rest of its line, where an alternative ("or 20") would stand."""
+    text after it where an alternative ("or 20") would stand."""
     return [content + rest for content, rest in boxed(text)]
 
 
+def _closing_braces(text: str) -> dict[int, int]:
+    """Where each ``{`` of ``text`` is closed, by its position (one pass over the braces)."""
+    closing: dict[int, int] = {}
+    opened: list[int] = []
+    for brace in _BRACE.finditer(text):
+        if brace.group() == "{":
+            opened.append(brace.start())
+        elif opened:
+            closing[opened.pop()] = brace.start()
+    return closing
+
+
 def boxed(text: str) -> list[tuple[str, str]]:
-    """The contents of every ``\\boxed{...}`` (nested braces allowed), each with the rest of
-    its line after the closing brace."""
+    """The contents of every ``\\boxed{...}`` (nested braces allowed, at most
+    :data:`_BOX_CONTENT` characters), each with the text after its closing brace up to the end
+    of its line, the next box or :data:`_AFTER_BOX` characters (see :func:`_after_box`).
+
+    Linear in the length of ``text``: no character belongs to two boxes' contents (a box
+    inside a box is part of the outer one's answer), the look after each box is bounded, and
+    nested braces are matched in one pass over the text, when the first nested box needs it.
+    """
     spans = []
-    at = text.find("\\")  # finditer, with the literal start found by str.find (faster)
-    while at >= 0:
-        match = _BOXED.match(text, at)
-        if match is None:
-            at = text.find("\\", at + 1)
+    closing: dict[int, int] | None = None
+    box = _BOX.search(text) if "\\" in text else None
+    while box is not None:
+        content = box.group(1)
+        if content is not None and len(content) < _BOX_CONTENT:  # the common case
+            spans.append((content, box.group(2)))
+            box = _BOX.search(text, box.end())
             continue
-        at = text.find("\\", match.end())
-        depth, start = 1, match.end()
-        close = text.find("}", start, start + 2000)
-        if close >= 0 and text.find("{", start, close) < 0:  # no nested braces: the common case
-            spans.append((text[start:close], _rest_of_line(text, close + 1)))
+        start = box.start() + box.group().index("{") + 1
+        if closing is None:
+            closing = _closing_braces(text)
+        close = closing.get(start - 1, -1)
+        if not 0 <= close - start < _BOX_CONTENT:
+            # unclosed, or too long to be an answer: boxes inside it may be answers
+            box = _BOX.search(text, start)
             continue
-        for index in range(start, min(len(text), start + 2000)):
-            char = text[index]
-            if char == "{":
-                depth += 1
-            elif char == "}":
-                depth -= 1
-                if depth == 0:
-                    spans.append((text[start:index], _rest_of_line(text, index + 1)))
-                    break
+        spans.append((text[start:close], _after_box(text, close + 1)))
+        # A box inside this one is part of its answer: the search goes on after it, so no
+        # character is part of two boxes' contents.
+        box = _BOX.search(text, close + 1)
     return spans
 
 
@@ -379,6 +440,8 @@ def candidate_answer(text: str) -> Answer:
     """The answer by every rule but the spray rule (rule 2), which a grader applies to a whole
     batch at once (:func:`spraying`)."""
     value, reason = candidate(text)
+    if value is not None and not math.isfinite(value):
+        return Answer(None, "no_number")  # hundreds of digits: no number a float holds
     return Answer(value, reason)
 
 
@@ -394,7 +457,8 @@ _CONFLICT: Final = (None, "conflict")
 
 def candidate(text: str) -> tuple[float | None, str]:
     """:func:`candidate_answer` as a plain ``(value, reason)`` pair, for graders that find the
-    answers of a whole batch (no object per sample)."""
+    answers of a whole batch (no object per sample). A number too large for a float (a run of
+    hundreds of digits) is infinite here: it equals no finite reference."""
     if not text or text.isspace():
         return _EMPTY
     if "<" in text and "<<" in text:  # (a rare character first, as below)
@@ -425,7 +489,8 @@ def _marked_answer(spans: list[str]) -> tuple[float | None, str] | None:
     phrase's text and the box) give a :data:`PLAIN_MARKER` answer."""
     values: set[float] = set()
     plain = True
-    for span in spans:
+    # a repeated marker gives its value once (a few markers are read as they are: cheaper)
+    for span in spans if len(spans) <= 4 else dict.fromkeys(spans):
         simple = _SIMPLE_SPAN.match(span)
         if simple is not None:  # "72", " **$1,234**.", " $\\boxed{72}$."
             values.add(_simple_value(simple))

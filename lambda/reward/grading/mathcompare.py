@@ -61,7 +61,7 @@ class Comparison:
         """PASS if every final answer of ``text`` is ``expected``; FAIL if none is, one
         disagrees with another (a hedge) or there is none; a failed grade (with its reason)
         when the time budget ran out."""
-        from grading.symbolic import BudgetExceededError
+        from grading.symbolic import BudgetExceededError, OverBudgetError
 
         spans, how = final_answers(text)
         if how == HEDGE or not spans:
@@ -76,8 +76,17 @@ class Comparison:
         if remaining is not None:  # never past the invocation's own deadline
             budget = min(budget, max(remaining, 0.0))
         ends = time.monotonic() + budget
+        verdicts: set[bool | None] = set()
         try:
-            verdicts = {self._one(expected, span, ends) for span in spans}
+            for span in spans:
+                if time.monotonic() > ends:
+                    raise BudgetExceededError("time budget")
+                verdict = self._one(expected, span, ends)
+                verdicts.add(verdict)
+                if verdict is False or len(verdicts) > 1:
+                    return FAIL  # a wrong answer, or one right and one unreadable: a hedge
+        except OverBudgetError as err:
+            return Grade.failed(f"the comparison was not attempted: {err}")
         except BudgetExceededError:
             return Grade.failed(
                 f"the symbolic comparison exceeded its time budget ({self.budget} s)"

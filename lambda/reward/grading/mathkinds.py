@@ -28,6 +28,10 @@ from grading.mathexpr import (
     variables,
 )
 
+# Characters of one answer's text (decoration and units included); a longer text is no answer
+# (an expression itself is at most mathexpr.MAX_LENGTH characters).
+MAX_ANSWER_LENGTH: Final = 2000
+
 Kind = Literal[
     "number", "expression", "interval", "union", "set", "tuple", "equation", "choice", "text"
 ]
@@ -123,6 +127,9 @@ def hedged(text: str) -> bool:
 def read(raw: str, like: Typed | None = None, *, choice_ok: bool = True) -> Typed:
     """``raw`` as a typed answer; ``like`` (a reference) says how an ambiguous answer reads.
     :class:`ParseError` if it is none."""
+    if len(raw) > MAX_ANSWER_LENGTH:
+        # every step below is then bounded (sets and tuples of many items included)
+        raise ParseError("too long")
     text = _clean(raw)
     if not text:
         raise ParseError("empty")

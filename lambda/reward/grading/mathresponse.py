@@ -22,9 +22,14 @@ from grading.answers import _marker_spans, boxed
 from grading.mathkinds import hedged
 
 _SENTENCE_END: Final = re.compile(r"(?<![0-9\\])\.(?=\s|$)|\n")
-_MATH: Final = re.compile(
-    r"\\\[([\s\S]+?)\\\]|\$\$([\s\S]+?)\$\$|(?<![\\$])\$([^$\n]+?)\$|\\\(([\s\S]+?)\\\)"
-)
+# Where displayed or inline math may open (``\\[``, ``\\(``, ``$$`` or ``$``), by the closers
+# known to be missing from some point on (whose openers need not be looked at again).
+_MATH_OPENERS: Final = {
+    frozenset(): re.compile(r"\\[\[(]|\$"),
+    frozenset({"\\]"}): re.compile(r"\\\(|\$"),
+    frozenset({"\\)"}): re.compile(r"\\\[|\$"),
+    frozenset({"\\]", "\\)"}): re.compile(r"\$"),
+}
 _OR_AFTER: Final = re.compile(r"^\s*\$?\s*[.,;]?\s*(?:or|either|alternatively)\b", re.IGNORECASE)
 HEDGE: Final = "hedge"
 
@@ -36,7 +41,7 @@ def _sentence(span: str) -> str:
 
 
 def final_answers(text: str) -> tuple[list[str], str]:
-    """The candidate final answers of ``text`` (all must agree), and how they were found
+    """The distinct candidate final answers of ``text`` (all must agree), and how they were found
     (``boxed``, ``marker``, ``math``, ``last_line``), or no candidates with the reason
     (``empty``, ``hedge``)."""
     if not text or text.isspace():
@@ -46,7 +51,7 @@ def final_answers(text: str) -> tuple[list[str], str]:
         for content, rest in boxes:
             if _OR_AFTER.match(rest) or hedged(content):
                 return [], HEDGE
-        return [content for content, _ in boxes], "boxed"
+        return list(dict.fromkeys(content for content, _ in boxes)), "boxed"
     hashes = "#" in text and "####" in text
     words = "nswer" in text or "NSWER" in text
     if hashes or words:
@@ -57,15 +62,12 @@ def final_answers(text: str) -> tuple[list[str], str]:
         if spans:
             if any(hedged(span) for span in spans):
                 return [], HEDGE
-            return spans, "marker"
-    last = None
-    for match in _MATH.finditer(text):
-        last = match
+            return list(dict.fromkeys(spans)), "marker"
+    last = last_math(text)
     if last is not None:
-        span = next(group for group in last.groups() if group is not None)
-        after = text[
-            last.end() : text.find("\n", last.end()) if "\n" in text[last.end() :] else None
-        ]
+        span, end = last
+        line_end = text.find("\n", end)
+        after = text[end : None if line_end < 0 else line_end]
         if hedged(span) or _OR_AFTER.match(after):
             return [], HEDGE
         return [span], "math"
@@ -73,3 +75,52 @@ def final_answers(text: str) -> tuple[list[str], str]:
     if hedged(line):
         return [], HEDGE
     return [line], "last_line"
+
+
+def last_math(text: str) -> tuple[str, int] | None:
+    """The contents of the last displayed or inline math of ``text`` and where it ends, found
+    as the regular expression ``\\[(.+?)\\]|$$(.+?)$$|(?<![\\$])$([^$\n]+?)$|\\((.+?)\\)``
+    (any character in the lazy groups but the inline one) would find them scanning from the
+    left, in time linear in the length of ``text``.
+
+    That expression itself is quadratic: every opener without a closer after it (``\\(``
+    repeated) scans to the end of the text. Here a closer that is missing after one position
+    is known to be missing after every later one, so each failed search happens once.
+    """
+    last: tuple[str, int] | None = None
+    missing: dict[str, int] = {}  # closer -> a position after which it does not occur
+    size = len(text)
+    openers = _MATH_OPENERS[frozenset()]
+    opener = openers.search(text)
+    while opener is not None:
+        at = opener.start()
+        found: tuple[str, int] | None = None
+        if text[at] == "\\":
+            closer = "\\]" if text[at + 1] == "[" else "\\)"
+            found = _closed(text, at + 2, closer, missing)
+        elif at + 1 < size and text[at + 1] == "$":
+            found = _closed(text, at + 2, "$$", missing)
+        elif at + 1 < size and text[at + 1] != "\n" and (at == 0 or text[at - 1] not in "\\$"):
+            close = text.find("$", at + 1)  # the next opener: each character is read once
+            if close >= 0 and text.find("\n", at + 1, close) < 0:
+                found = (text[at + 1 : close], close + 1)
+        if found is None:
+            # a missing bracket closer: its openers are skipped from now on (in C)
+            openers = _MATH_OPENERS[frozenset(missing.keys() & {"\\]", "\\)"})]
+            opener = openers.search(text, at + 1)
+        else:
+            last = found
+            opener = openers.search(text, found[1])
+    return last
+
+
+def _closed(text: str, start: int, closer: str, missing: dict[str, int]) -> tuple[str, int] | None:
+    """The contents from ``start`` (at least one character) to the first ``closer`` after
+    them, and where the closer ends; ``None`` without one (remembered in ``missing``)."""
+    if closer in missing and start >= missing[closer]:
+        return None
+    close = text.find(closer, start + 1)
+    if close < 0:
+        missing[closer] = start
+        return None
+    return text[start:close], close + len(closer)

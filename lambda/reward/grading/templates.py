@@ -33,13 +33,16 @@ class _ItemView:
     """A dataset item (or an object inside it) as templates see it.
 
     Not a dict on purpose: ``item.items`` or ``item.values`` must mean the dataset fields of
-    those names, not dict methods.
+    those names, not dict methods. Its own attributes are private (underscored, which the
+    sandbox refuses to templates), and the environment looks every name up as a field first
+    (:func:`_environment`): ``item.data`` and ``item.sample`` are the dataset's fields of those
+    names, never the view's internals (which hold the whole item, reference answer included).
     """
 
-    __slots__ = ("data",)
+    __slots__ = ("_data",)
 
     def __init__(self, data: dict[str, Any]) -> None:
-        self.data = data
+        self._data = data
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -48,35 +51,39 @@ class _ItemView:
             raise AttributeError(name) from None
 
     def __getitem__(self, key: str) -> Any:
-        return _view(self.data[key])
+        return _view(self._data[key])
 
     def __contains__(self, key: object) -> bool:
-        return key in self.data
+        return key in self._data
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.data)
+        return iter(self._data)
 
     def __len__(self) -> int:
-        return len(self.data)
+        return len(self._data)
+
+    def as_json(self) -> str:
+        """The object as JSON (how ``{{ item }}`` or ``{{ item.<object> }}`` prints)."""
+        return json.dumps(self._data, ensure_ascii=False)
 
 
 class _RootItemView(_ItemView):
     """``item`` itself: the dataset fields, and ``messages`` (the prompt, as OpenAI's item
     carries it) unless the dataset has a field of that name."""
 
-    __slots__ = ("sample",)
+    __slots__ = ("_sample",)
 
     def __init__(self, sample: Sample) -> None:
         super().__init__(sample.item)
-        self.sample = sample
+        self._sample = sample
 
     def __getitem__(self, key: str) -> Any:
-        if key == "messages" and key not in self.data:
-            return self.sample.prompt_messages
-        return _view(self.data[key])
+        if key == "messages" and key not in self._data:
+            return self._sample.prompt_messages
+        return _view(self._data[key])
 
     def __contains__(self, key: object) -> bool:
-        return key == "messages" or key in self.data
+        return key == "messages" or key in self._data
 
 
 def _view(value: Any) -> Any:
@@ -146,7 +153,7 @@ def _finalize(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, _ItemView):
-        return json.dumps(value.data, ensure_ascii=False)
+        return value.as_json()
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
     return value
@@ -189,9 +196,25 @@ def _environment() -> SandboxedEnvironment:
         the dict method; in a grader's data a key of an object always wins, at any depth."""
 
         def getattr(self, obj: Any, attribute: str) -> Any:
+            if isinstance(obj, _ItemView):
+                return self._field(obj, attribute)
             if type(obj) is dict and attribute in obj:
                 return obj[attribute]
             return super().getattr(obj, attribute)
+
+        def getitem(self, obj: Any, argument: Any) -> Any:
+            # Jinja's ``a["b"]`` falls back to the attribute when the item is missing: for a
+            # dataset item that would be the view's internals.
+            if isinstance(obj, _ItemView):
+                return self._field(obj, argument)
+            return super().getitem(obj, argument)
+
+        def _field(self, view: _ItemView, name: Any) -> Any:
+            """A dataset field, or the strict undefined that names it: never an attribute."""
+            try:
+                return view[name]
+            except (KeyError, TypeError):
+                return self.undefined(obj=view, name=name)
 
     # Immutable: a template cannot modify the sample or the item it is shown.
     return _Environment(

@@ -5,7 +5,9 @@ process can.
 The worker is forked from the Lambda's own process on the first sample (the grade function,
 compiled at cold start, is inherited as it is: nothing is pickled but the sample, the item and
 the result) and kept warm across invocations. A sample that does not answer within its limit
-gets its worker killed (SIGKILL) and a fresh one is forked for the next sample. Only ``python``
+gets its worker killed (SIGKILL) and a fresh one is forked for the next sample. The worker has
+resource limits of its own (:mod:`grading.isolation`): an address-space limit (half of the
+function's memory beyond its size at the fork) and a CPU-time limit per call. Only ``python``
 definitions create a worker; every other grader runs in the Lambda's process as before.
 
 Lambda has no ``/dev/shm``, so ``multiprocessing.Pool``, ``Queue`` and ``Lock`` (POSIX
@@ -26,7 +28,11 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, Literal
 
+from grading.isolation import function_memory_bytes, limit_cpu, limit_memory
+
 GradeFunction = Callable[[dict[str, Any], dict[str, Any]], Any]
+# The share of the function's memory the worker may add to its size at the fork.
+MEMORY_SHARE = 0.5
 # How long a killed worker is waited for (SIGKILL is immediate; this only reaps it).
 _REAP_SECONDS = 5.0
 
@@ -42,14 +48,21 @@ class Answer:
     message: str = ""
 
 
-def _serve(function: GradeFunction, connection: Connection, other: Connection) -> None:
-    """The worker's loop: a ``(sample, item)`` in, an :class:`Answer` out, until EOF."""
+def _serve(function: GradeFunction, connection: Connection, other: Connection, memory: int) -> None:
+    """The worker's loop: a ``(sample, item, seconds)`` in, an :class:`Answer` out, until EOF.
+
+    The worker may grow by ``memory`` bytes over its size at the fork (an allocation past it
+    raises ``MemoryError`` in the grade function: that sample fails, the worker goes on), and
+    each call may use ``seconds`` of CPU time (past it the kernel ends the worker: that sample
+    fails, and the next one gets a fresh worker)."""
     other.close()  # the Lambda's end: only then does a vanished parent read as EOF here
+    limit_memory(memory)
     while True:
         try:
-            sample, item = connection.recv()
+            sample, item, seconds = connection.recv()
         except (EOFError, OSError):
             return
+        limit_cpu(seconds)
         try:
             answer = _answer(function(sample, item))
         except BaseException as err:  # SystemExit too: the worker must answer
@@ -67,8 +80,12 @@ def _answer(value: Any) -> Answer:
 class Worker:
     """One warm worker process for one grade function."""
 
-    def __init__(self, function: GradeFunction) -> None:
+    def __init__(self, function: GradeFunction, memory: int | None = None) -> None:
         self.function = function
+        # What the worker may allocate beyond its size at the fork: by default half of the
+        # function's memory, so that a grade function that allocates without end fails its
+        # sample instead of ending the Lambda.
+        self.memory = int(function_memory_bytes() * MEMORY_SHARE) if memory is None else memory
         self._process: BaseProcess | None = None
         self._connection: Connection | None = None
 
@@ -81,7 +98,10 @@ class Worker:
         context = multiprocessing.get_context("fork")
         ours, theirs = context.Pipe(duplex=True)
         process = context.Process(
-            target=_serve, args=(self.function, theirs, ours), daemon=True, name="python-grader"
+            target=_serve,
+            args=(self.function, theirs, ours, self.memory),
+            daemon=True,
+            name="python-grader",
         )
         # Output still buffered at the fork would be written again by the worker at its exit.
         sys.stdout.flush()
@@ -98,7 +118,7 @@ class Worker:
         """``grade(sample, item)`` in the worker, given at most ``timeout`` seconds."""
         connection = self._connection or self._start()
         try:
-            connection.send((sample, item))
+            connection.send((sample, item, timeout))
             if not connection.poll(max(0.0, timeout)):
                 self.stop()
                 return Answer("timeout")

@@ -28,9 +28,11 @@ from math import isclose
 from typing import Any
 
 from grading.answers import (
+    MAX_ANSWER_CHARS,
     NUMBER,
     PLAIN_MARKER,
     Limits,
+    answer_part,
     candidate,
     final_answer,
     spraying,
@@ -182,8 +184,11 @@ class MathAnswer(Grader):
 
     def grade_batch(self, samples: Sequence[Sample], batch: Batch) -> list[Grade]:
         """Grade a batch. The spray rule can only take a reward away, so it runs last, on the
-        correct answers only, all at once (C-level scans of the batch)."""
+        correct answers only, all at once (C-level scans of the batch). Each response is read
+        from its :func:`~grading.answers.answer_part`; a sample whose grading raises fails
+        alone."""
         texts, failures = self._texts(samples)
+        texts = [text if len(text) <= MAX_ANSWER_CHARS else answer_part(text) for text in texts]
         debug = debug_enabled()
         reference = self.reference
         tolerance, relative = self.tolerance, self.relative_tolerance
@@ -222,7 +227,7 @@ class MathAnswer(Grader):
                         grades.append(FAIL)
                     continue
                 expected = typed_number(expected)
-            grade, sprayable = self._typed(comparison, expected, text)
+            grade, sprayable = self._typed(comparison, expected, text, sample.id)
             if sprayable:
                 correct.append(index)
             grades.append(grade)
@@ -233,10 +238,17 @@ class MathAnswer(Grader):
             grades[index] = FAIL
         return grades
 
-    def _typed(self, comparison: Comparison, expected: Typed, text: str) -> tuple[Grade, bool]:
+    def _typed(
+        self, comparison: Comparison, expected: Typed, text: str, sample_id: Any
+    ) -> tuple[Grade, bool]:
         """The grade of a response to a typed reference, and whether the spray rule applies
         to it (a correct answer that is not itself a long list)."""
-        grade = comparison.grade(expected, text)
+        try:
+            grade = comparison.grade(expected, text)
+        except Exception as err:  # a bug or a library's error fails this sample only
+            # The exception text may quote the response: it goes to debug logs only.
+            logger.debug("sample %r: %r while grading", sample_id, err)
+            return Grade.failed(f"{self.name}: {type(err).__name__} while grading"), False
         if grade.error is not None:
             return Grade.failed(f"{self.name}: {grade.error}"), False
         return grade, grade is PASS and not comparison.many_parts(expected)
