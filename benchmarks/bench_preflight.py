@@ -97,7 +97,7 @@ def run_size(count: int, source: list[dict[str, Any]], folder: Path) -> None:
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
     report = json.loads(run.stdout) if run.stdout.startswith("{") else {}
-    timings = report.get("timings") or {}
+    timings = report.get("timings_seconds") or {}
     grader = report.get("grader") or {}
     checks = timings.get("grader_checks")
     print(
