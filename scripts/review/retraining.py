@@ -218,7 +218,7 @@ def grader_version(
 def _version_text(version: VersionChange | None, *, kept: bool) -> str | None:
     if version is None:
         return None
-    who = "the running job keeps calling" if kept else "jobs and evaluations that used"
+    who = "the running job keeps calling" if kept else "the previous job's evaluation grades with"
     if version.retained:
         return (
             f"new reward version {version.new} published; {who} the old version "
