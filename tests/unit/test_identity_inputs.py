@@ -63,7 +63,10 @@ CHANGED_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
         "maxPromptLength": 2048,
     },
 }
-MODELS = {"openai": OpenAIHyperparameters, "bedrock": BedrockHyperparameters}
+MODELS: dict[str, type[OpenAIHyperparameters] | type[BedrockHyperparameters]] = {
+    "openai": OpenAIHyperparameters,
+    "bedrock": BedrockHyperparameters,
+}
 
 
 def _raw(env: str) -> dict[str, Any]:
@@ -143,7 +146,7 @@ def identity(template: dict[str, Any]) -> str:
 
 # -- the changes --------------------------------------------------------------------------
 
-Change = Callable[[str, dict[str, Any], Path], tuple[dict[str, Any], dict[str, Any]]]
+Change = Callable[[str, dict[str, Any], Path], tuple[EnvironmentConfig, dict[str, Any]]]
 
 
 def _with_job(template: dict[str, Any], **properties: Any) -> dict[str, Any]:
@@ -168,7 +171,9 @@ def _new_version(template: dict[str, Any]) -> tuple[dict[str, Any], str, str]:
     return _replace_text(template, old, new), old, new
 
 
-def dataset_content(env: str, base: dict[str, Any], tmp: Path) -> tuple[dict, dict]:
+def dataset_content(
+    env: str, base: dict[str, Any], tmp: Path
+) -> tuple[EnvironmentConfig, dict[str, Any]]:
     from stacks.staging import dataset_digest
 
     config = _config(env, _raw(env))
@@ -185,7 +190,7 @@ def dataset_content(env: str, base: dict[str, Any], tmp: Path) -> tuple[dict, di
     return config, _replace_text(base, old, dataset_digest(folder))
 
 
-def grader(env: str, base: dict[str, Any], tmp: Path) -> tuple[dict, dict]:
+def grader(env: str, base: dict[str, Any], tmp: Path) -> tuple[EnvironmentConfig, dict[str, Any]]:
     from stacks.reward import source_digest
 
     config = _config(env, _raw(env))
@@ -201,7 +206,9 @@ def grader(env: str, base: dict[str, Any], tmp: Path) -> tuple[dict, dict]:
     return config, _with_job(head, GraderDigest=new)
 
 
-def base_model(env: str, base: dict[str, Any], tmp: Path) -> tuple[dict, dict]:
+def base_model(
+    env: str, base: dict[str, Any], tmp: Path
+) -> tuple[EnvironmentConfig, dict[str, Any]]:
     raw = _raw(env)
     assert job_properties(base)["BaseModel"] == raw["base_model"]  # type: ignore[index]
     other = {"openai": "qwen.qwen3-32b", "bedrock": "amazon.nova-2-lite-v1:0"}[raw["backend"]]
@@ -209,7 +216,7 @@ def base_model(env: str, base: dict[str, Any], tmp: Path) -> tuple[dict, dict]:
     return config, _with_job(base, BaseModel=config.base_model)
 
 
-def region(env: str, base: dict[str, Any], tmp: Path) -> tuple[dict, dict]:
+def region(env: str, base: dict[str, Any], tmp: Path) -> tuple[EnvironmentConfig, dict[str, Any]]:
     raw = _raw(env)
     assert job_properties(base)["Region"] == raw["region"]  # type: ignore[index]
     other = {"us-west-2": "us-east-2", "us-east-1": "us-west-2"}[raw["region"]]
@@ -218,7 +225,9 @@ def region(env: str, base: dict[str, Any], tmp: Path) -> tuple[dict, dict]:
 
 
 def _hyperparameter(name: str) -> Change:
-    def change(env: str, base: dict[str, Any], tmp: Path) -> tuple[dict, dict]:
+    def change(
+        env: str, base: dict[str, Any], tmp: Path
+    ) -> tuple[EnvironmentConfig, dict[str, Any]]:
         raw = _raw(env)
         original = _config(env, raw)
         # The base template carries the config's hyperparameters as stacks/job.py writes them.
@@ -282,6 +291,13 @@ def test_changing_only_one_input_changes_the_identity_and_the_review_retrains(
     # Only this input (and the staged data it addresses) changed.
     allowed = {expected, "training data", "validation data", "grader function"}
     assert set(inputs) <= allowed, (what, inputs)
+    if what == "grader":  # a new version for the new job; the old one stays for the old job
+        assert found.grader_version is not None
+        assert found.grader_version.endswith(
+            "which is retained (make prune-versions deletes it once no record names it)"
+        )
+    else:
+        assert found.grader_version is None
 
 
 # -- a change that publishes a new reward version and keeps the job ------------------------
@@ -319,8 +335,11 @@ def test_a_memory_only_change_keeps_the_job_on_the_old_retained_version(
     assert f"the running job keeps calling the old version {old}, which is retained" in (
         found.grader_version
     )
-    facts = {"retraining": found.summary, "identity_changes": [], "grader_version": None}
-    facts["grader_version"] = found.grader_version
+    facts: dict[str, Any] = {
+        "retraining": found.summary,
+        "identity_changes": [],
+        "grader_version": found.grader_version,
+    }
     assert f"- {found.grader_version}" in _retraining_section(facts)
 
 

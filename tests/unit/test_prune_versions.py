@@ -14,7 +14,6 @@ import subprocess
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -61,7 +60,8 @@ class Deployed:
             Code={"ZipFile": _zip()},
         )["FunctionArn"]
         for number in range(1, versions + 1):
-            self.lambda_.update_function_configuration(FunctionName=self.name, MemorySize=128 * number)
+            memory = 128 * number  # a new configuration, as a memory-only deploy makes
+            self.lambda_.update_function_configuration(FunctionName=self.name, MemorySize=memory)
             self.lambda_.publish_version(FunctionName=self.name)
         self.state_machine = self.sfn.create_state_machine(
             name=f"{config.stack_name}-Evaluation",
@@ -182,9 +182,7 @@ def test_dry_run_lists_what_it_would_delete_and_why_each_kept_version_is_kept(
     )
 
 
-def test_without_records_only_the_current_version_stays(
-    staging: Deployed, cdk_json: Path
-) -> None:
+def test_without_records_only_the_current_version_stays(staging: Deployed, cdk_json: Path) -> None:
     run("staging", True, cdk_json)
     assert staging.versions() == ["$LATEST", "6"]
 
@@ -255,9 +253,7 @@ def test_native_jobs_keep_the_version_their_grader_names(
                 "validationDataConfig": {"validators": []},
                 "outputDataConfig": {"s3Uri": "s3://artifacts/output/"},
                 "customizationConfig": {
-                    "rftConfig": {
-                        "graderConfig": {"lambdaGrader": {"lambdaArn": deployed.arn(1)}}
-                    }
+                    "rftConfig": {"graderConfig": {"lambdaGrader": {"lambdaArn": deployed.arn(1)}}}
                 },
             },
             {"jobIdentifier": job},
@@ -291,9 +287,8 @@ def test_bad_input_is_one_line(
     with pytest.raises(PruneError, match=r"^set ENV=<environment> \(defined in cdk.json: dev,"):
         run("", False, cdk_json)
     fake_credentials(monkeypatch, "us-west-2")
-    with mock_aws():
-        with pytest.raises(PruneError) as caught:
-            run("staging", False, cdk_json)
+    with mock_aws(), pytest.raises(PruneError) as caught:
+        run("staging", False, cdk_json)
     assert str(caught.value) == "stack BedrockRft-staging is not deployed here: nothing to prune"
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
@@ -321,7 +316,11 @@ def test_make_target_is_documented_and_checks_env() -> None:
         "make prune-versions: ENV=Not_An_Env: no such environment in cdk.json"
     )
     help_text = subprocess.run(
-        ["make", "--no-print-directory", "help"], cwd=ROOT, capture_output=True, text=True
+        ["make", "--no-print-directory", "help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "make prune-versions" in help_text and "APPLY=1" in help_text
     docs = (ROOT / "docs" / "fine-tuning-job.md").read_text(encoding="utf-8")
