@@ -150,6 +150,13 @@ chat: $(VENV)/.installed ## One on-demand call to a model: make chat ENV=<name> 
 	@$(PY) scripts/chat.py --env "$(ENV)" --prompt "$${PROMPT:-}" $(if $(MODEL),--model "$(MODEL)") \
 	  $(if $(CDK_JSON),--cdk-json "$(CDK_JSON)")
 
+# Old reward versions (the stack retains them: running and retained jobs and the evaluation may
+# still call them); a dry run unless APPLY=1. See docs/fine-tuning-job.md.
+.PHONY: prune-versions
+prune-versions: $(VENV)/.installed ## Delete reward versions no record names: make prune-versions ENV=<name> [APPLY=1] (dry run by default)
+	@$(PY) scripts/prune_versions.py --env "$(ENV)" $(if $(APPLY),--apply) \
+	  $(if $(CDK_JSON),--cdk-json "$(CDK_JSON)")
+
 # The tuned model against the base model with the evaluation's own code (scripts/eval.py);
 # the last line of output is the path of summary.json. CDK_JSON= reads another cdk.json,
 # REPORT_DIR= writes elsewhere than reports/ (as for make preflight).

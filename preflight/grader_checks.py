@@ -27,6 +27,7 @@ import json
 import random
 import statistics
 import string
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,15 +98,27 @@ def render(reference: Any, rendering: str) -> str:
     )
 
 
-def noise(index: int) -> str:
-    """Deterministic random words (letters and punctuation, no digits) for record ``index``."""
-    rng = random.Random(f"preflight-noise-{index}")  # noqa: S311 (not for security)
-    words = [
+def _noise_words(count: int = 4096) -> tuple[str, ...]:
+    """A fixed pool of random words (letters, a tenth with punctuation, no digits)."""
+    rng = random.Random("preflight-noise-words")  # noqa: S311 (not for security)
+    return tuple(
         "".join(rng.choices(string.ascii_lowercase, k=rng.randint(2, 9)))
         + (rng.choice(",.;:!?") if rng.random() < 0.1 else "")
-        for _ in range(rng.randint(15, 50))
-    ]
-    return " ".join(words)
+        for _ in range(count)
+    )
+
+
+_NOISE_WORDS = _noise_words()
+
+
+def noise(index: int) -> str:
+    """Deterministic random words (letters and punctuation, no digits) for record ``index``.
+
+    Drawn from a fixed pool of random words in one call per record: the probe runs on every
+    record, and building each word from single letters made it the slowest part of preflight.
+    """
+    rng = random.Random(index)  # noqa: S311 (not for security)
+    return " ".join(rng.choices(_NOISE_WORDS, k=rng.randint(15, 50)))
 
 
 def prompt_text(record: Record) -> str:
@@ -216,10 +229,17 @@ def _spray(records: Sequence[Record], index: int, rendering: str) -> str | None:
 
 
 def _constant(records: Sequence[Record]) -> Any:
-    """The most common reference answer (the first of the most common)."""
-    texts = [answer_text(record.reference_answer).strip() for record in records]
-    common = max(texts, key=texts.count) if len(records) <= 2000 else texts[0]
-    return records[texts.index(common)].reference_answer
+    """The most common reference answer (the first of the most common), in one pass: the
+    probe runs on every record, so anything per record here would be quadratic or worse."""
+    first: dict[str, Any] = {}
+    counts: Counter[str] = Counter()
+    for record in records:
+        text = answer_text(record.reference_answer).strip()
+        counts[text] += 1
+        first.setdefault(text, record.reference_answer)
+    # most_common orders equal counts by first occurrence: the first of the most common.
+    common, _ = counts.most_common(1)[0]
+    return first[common]
 
 
 def check_references(
@@ -290,13 +310,15 @@ def run_grader_checks(
                 f"{handler.grader} calls a model: grader checks ran on the first "
                 f"{judged_records} records only (--grader-records to choose)"
             )
+        constant = render(_constant(records), result.rendering)
         responses: dict[str, list[str | None]] = {
             "reference": [render(r.reference_answer, result.rendering) for r in records],
             "empty": ["" for _ in records],
             "noise": [noise(i) for i in range(len(records))],
             "copy_prompt": [prompt_text(r) for r in records],
             "other_reference": [],
-            "constant": [render(_constant(records), result.rendering) for _ in records],
+            # One answer for every record, computed once (once per record was cubic).
+            "constant": [constant] * len(records),
             "spray": [_spray(records, i, result.rendering) for i in range(len(records))],
         }
         for i in range(len(records)):

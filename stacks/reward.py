@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -168,6 +168,13 @@ class RewardFunction(Construct):
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE,
             environment_encryption=key,
+            # A version outlives the deploy that replaced it, in every environment (whatever its
+            # removal_policy): a configuration-only change (memory, timeout) publishes a new
+            # version and keeps the job, which goes on calling the old one, as do jobs kept by
+            # job.on_delete = retain and the evaluation (it grades with the version the job
+            # record names). Old versions are deleted by `make prune-versions`, which keeps
+            # every version a record names.
+            current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.RETAIN),
             environment={
                 "GRADER_CONFIG": f"graders/{grader_file.name}",
                 "RFT_ENVIRONMENT": config.name,
@@ -178,7 +185,7 @@ class RewardFunction(Construct):
             },
         )
         # Jobs invoke a published version, so a job keeps grading with the code it started
-        # with even when a later deploy changes the function.
+        # with even when a later deploy changes the function (the version is retained).
         self.version = self.function.current_version
         acknowledge_runtime(self.function)
         definition = json.loads(grader_file.read_text(encoding="utf-8"))

@@ -84,6 +84,7 @@ def environment_facts(
         "retraining": job.summary,
         "identity_changes": job.identity_changes,
         "old_job": job.old_job,
+        "grader_version": job.grader_version,
         "compliance": "gates pass: "
         + ", ".join([*BASE_PACKS, *getattr(config, "compliance_packs", ())]),
         "volume": None,

@@ -108,6 +108,8 @@ def _retraining_section(facts: dict[str, Any]) -> list[str]:
         )
     if facts.get("old_job"):
         lines.append(f"- {facts['old_job']}")
+    if facts.get("grader_version"):
+        lines.append(f"- {facts['grader_version']}")
     volume = facts.get("volume")
     if volume:
         samples = volume["samples_per_prompt"] or "?"

@@ -45,6 +45,9 @@ class Retraining:
     identity_changes: list[dict[str, Any]] = field(default_factory=list)
     summary: str = ""
     old_job: str | None = None
+    # What becomes of the reward version the running job calls, when the change publishes a
+    # new one (None: the job's grader version is unchanged).
+    grader_version: str | None = None
 
 
 def job_properties(template: dict[str, Any]) -> dict[str, Any] | None:
@@ -162,13 +165,70 @@ def retraining(
         )
     assert base is not None
     changes = identity_changes(base, head, replaced)
+    version = grader_version(base, head, replaced)
     if not changes:
-        return Retraining(summary="same job identity: the running job is kept")
+        summary = "same job identity: the running job is kept"
+        if version is not None:
+            summary += (
+                "; a new reward version is published, and the running job keeps calling "
+                "the old version, which is "
+                + ("retained" if version.retained else "**deleted** by this deploy")
+            )
+        return Retraining(summary=summary, grader_version=_version_text(version, kept=True))
     return Retraining(
         retrains=True,
         identity_changes=changes,
         summary="the job identity changes: deploying starts a new job",
         old_job=fate,
+        grader_version=_version_text(version, kept=old.get("OnDelete", "cancel") == "retain"),
+    )
+
+
+@dataclass(frozen=True)
+class VersionChange:
+    """The job's grader: a published Lambda version the change replaces with another."""
+
+    old: str
+    new: str
+    retained: bool
+
+
+def grader_version(
+    base: dict[str, Any], head: dict[str, Any], replaced: set[str]
+) -> VersionChange | None:
+    """The old and new reward version when the change publishes a new one for the job.
+
+    Whether the old version survives the deploy is decided by the *deployed* (base) template:
+    CloudFormation deletes a resource the new template drops, or replaces, with the deletion
+    policy it was deployed with.
+    """
+    old = (job_properties(base) or {}).get("GraderFunctionArn")
+    new = (job_properties(head) or {}).get("GraderFunctionArn")
+    old_id = old.get("Ref") if isinstance(old, dict) else None
+    new_id = new.get("Ref") if isinstance(new, dict) else None
+    resource = base.get("Resources", {}).get(old_id or "", {})
+    if not old_id or not new_id or resource.get("Type") != "AWS::Lambda::Version":
+        return None
+    if old_id == new_id and old_id not in replaced:
+        return None
+    policy = "UpdateReplacePolicy" if old_id == new_id else "DeletionPolicy"
+    return VersionChange(old_id, new_id, resource.get(policy) == "Retain")
+
+
+def _version_text(version: VersionChange | None, *, kept: bool) -> str | None:
+    if version is None:
+        return None
+    who = "the running job keeps calling" if kept else "the previous job's evaluation grades with"
+    if version.retained:
+        return (
+            f"new reward version {version.new} published; {who} the old version "
+            f"{version.old}, which is retained (make prune-versions deletes it once no "
+            "record names it)"
+        )
+    return (
+        f"new reward version {version.new} published; {who} the old version {version.old}, "
+        "which this deploy **deletes** (the deployed template does not retain it): deploy "
+        "the version retention on its own first"
     )
 
 

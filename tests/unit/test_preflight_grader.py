@@ -393,3 +393,36 @@ def test_failing_judge_is_reported(
     failed = findings.group("judge-errors", "warning")
     assert failed is not None
     assert failed.examples[0].startswith(f"{tmp_path / 'judge.json'}: 330 judgements failed")
+
+
+def _answer_records(answers: list[Any]) -> list[Record]:
+    return [
+        Record(
+            line=i + 1,
+            id=f"r{i}",
+            messages=[{"role": "user", "content": f"q{i}"}],
+            reference_answer=answer,
+            extra={},
+            prompt_tokens=1,
+        )
+        for i, answer in enumerate(answers)
+    ]
+
+
+def test_constant_probe_answer_is_the_most_common_then_the_first_of_a_tie() -> None:
+    from preflight.grader_checks import _constant
+
+    # Compared as stripped text: " 7" and "7" are one answer; its first occurrence is kept.
+    records = _answer_records(["3", " 7", "5", "7", "3 ", "7"])
+    assert _constant(records) == " 7"
+    assert _constant(_answer_records(["4", "9", "9", "4"])) == "4"
+    assert _constant(_answer_records([{"final_answer": "2"}, "1", "2"])) == {"final_answer": "2"}
+
+
+def test_constant_probe_counts_every_record_of_a_large_file() -> None:
+    """Large files once fell back to the first record's answer (the count was cubic)."""
+    from preflight.grader_checks import _constant
+
+    answers = ["first"] + [str(i % 1000) for i in range(19_999)]
+    answers[10_000:10_050] = ["popular"] * 50
+    assert _constant(_answer_records(answers)) == "popular"

@@ -96,3 +96,21 @@ def test_the_asset_carries_the_environments_grader(
     expected = json.loads((FIXTURE_GRADERS / "gsm8k.json").read_text())
     assert any(json.loads(path.read_text()) == expected for path in shipped)
     assert stack.reward.grader_name == (expected.get("name") or "gsm8k")
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_lambda_version_outlives_the_deploy_that_replaces_it(
+    templates: dict[str, Any], env: str
+) -> None:
+    """A memory-only change publishes a new reward version and keeps the running job, which
+    (like retained jobs and the evaluation) goes on invoking the old version: no deploy may
+    delete it, in any environment, whatever the environment's removal_policy."""
+    template = templates[env]
+    versions = template.find_resources("AWS::Lambda::Version")
+    assert versions, "the job invokes a published reward version"
+    for logical_id, version in versions.items():
+        assert version.get("DeletionPolicy") == "Retain", logical_id
+        assert version.get("UpdateReplacePolicy") == "Retain", logical_id
+    # ...and the version the job and the evaluation are given is one of these.
+    [reward] = [k for k, v in versions.items() if k.startswith("RewardFunction")]
+    assert reward in json.dumps(template.to_json()["Outputs"])
