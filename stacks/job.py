@@ -49,7 +49,8 @@ QUERY_INTERVAL = Duration.seconds(30)
 # would fail the resource without telling it.
 WAIT_TIMEOUT = Duration.minutes(45)
 ON_EVENT_TIMEOUT = Duration.minutes(10)  # download, upload and file processing of the dataset
-IS_COMPLETE_TIMEOUT = Duration.minutes(1)
+# One job create and the listing that confirms an ambiguous one (rft_job.openai_backend).
+IS_COMPLETE_TIMEOUT = Duration.minutes(2)
 RESOURCE_TYPE = "Custom::BedrockRftJob"
 # Job names are '<prefix>-<16 hex>-<attempt>' and at most 63 characters (the API's limit).
 NAME_PREFIX_MAX = 40
@@ -259,6 +260,15 @@ class FineTuningJob(Construct):
                 sid="JobRecord",
                 actions=["ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"],
                 resources=[parameter_arn],
+            )
+        )
+        # A Delete or Update tells a rollback from a deletion by its own stack's status
+        # (on_delete: retain keeps a job only when the stack is deleted on purpose).
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadOwnStackStatus",
+                actions=["cloudformation:DescribeStacks"],
+                resources=[Stack.of(self).stack_id],
             )
         )
 

@@ -15,8 +15,8 @@ from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 from tests.job_support import (
-    Stack,
     ACCOUNT,
+    Stack,
     aws_credentials,  # noqa: F401 (fixture)
     delete_event,
     deploy,

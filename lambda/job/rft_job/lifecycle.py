@@ -117,7 +117,8 @@ def is_complete(
         created = _resume(spec, backend, pending, waited, deadline)
         if created is None:
             return {"IsComplete": False}
-        job = created
+        # The job's own state, not the listing's copy of it.
+        job = backend.describe(created.job_id) or created
         finished = _response(job, identity_of(spec), await_validation=False)
         finished["Data"]["PendingFiles"] = ""
         if not spec.wait_for_validation or not job.phase.active:
@@ -359,6 +360,7 @@ def _roll_back(
         for job in other.find(abandoned, identity_of(abandoned)).active:
             if target is None or job.job_id != target.job_id:
                 _stop(other, job, abandoned.parameter_name, abandoned.region, "rollback")
+                record.forget(abandoned.parameter_name, abandoned.region, job.job_id)
                 stopped.append(job.job_id)
     note = f"; stopped the abandoned job {', '.join(stopped)}" if stopped else ""
     if target is not None:

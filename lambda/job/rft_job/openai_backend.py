@@ -179,9 +179,10 @@ class OpenAIBackend:
             found = self._job_on(spec, identity, pending.files[0])
             if found is not None:
                 return found
-            if not self._files_processed(pending.files):
-                return None
-            deadline.require(CREATE_SECONDS + CONFIRM_SECONDS, "creating the fine-tuning job")
+            if pending.create_sent or not self._files_processed(pending.files):
+                return None  # never resend a create that may have started a job
+            if not deadline.allows(CREATE_SECONDS + CONFIRM_SECONDS):
+                return None  # the next poll has the time
             return self._create_job(spec, identity, pending, deadline)
         except Exception as err:
             self._abandon(spec, identity, pending.files, err)
