@@ -133,10 +133,8 @@ def is_complete(
     if job.phase is Phase.VALIDATING:
         limit = wait_timeout_seconds()
         if waited <= limit:
-            if finished is not None:
-                # The framework keeps the first answer's Data: the job id must come back
-                # from a later poll, which finds the job through the identity again.
-                return {"IsComplete": False}
+            # After a pending create, the next poll finds the job through its identity again
+            # (the framework passes every poll the same event).
             logger.info("waiting for the service to accept the data", job_id=job_id)
             return {"IsComplete": False}
         _discard(backend, job, spec)
@@ -300,7 +298,7 @@ def _update(event: dict[str, Any], backends: BackendFactory, deadline: Deadline)
         old = None
     identity = identity_of(spec)
     if old is not None and identity_of(old).digest == identity.digest:
-        return _keep(spec, old, old_id, identity, backends)
+        return _keep(spec, old, old_id, identity, backends, deadline=deadline)
     phase = stack_phase(event.get("StackId"))
     if phase is StackPhase.ROLLBACK:
         return _roll_back(spec, old, old_id, identity, backends)
@@ -313,7 +311,13 @@ def _update(event: dict[str, Any], backends: BackendFactory, deadline: Deadline)
 
 
 def _keep(
-    spec: JobSpec, old: JobSpec, job_id: str, identity: Identity, backends: BackendFactory
+    spec: JobSpec,
+    old: JobSpec,
+    job_id: str,
+    identity: Identity,
+    backends: BackendFactory,
+    *,
+    deadline: Deadline,
 ) -> dict[str, Any]:
     """An update that changes no job input: keep the job, call the endpoint only if the
     record must be rebuilt (an outage must not fail a tags-only update, nor its rollback)."""
@@ -336,7 +340,7 @@ def _keep(
     job = backend.describe(job_id)
     if job is None:
         logger.warning("the current job is unknown to the service; starting one", job_id=job_id)
-        return _start(spec, backends, Deadline.unbounded())
+        return _start(spec, backends, deadline)
     record.write(spec.parameter_name, spec.region, job, identity.digest, spec.grader_function_arn)
     logger.info("job-defining inputs unchanged; keeping the job", job_id=job.job_id)
     return _response(job, identity, await_validation=False)
