@@ -579,14 +579,86 @@ def test_a_tags_only_update_during_an_outage_makes_no_endpoint_call(world: World
     assert world.current() == first
 
 
+def test_a_generated_id_delete_that_cannot_look_fails_clearly(world: World) -> None:
+    """Endpoint down during the rollback's Delete: it fails (the stack shows it) rather
+    than leave a job of that identity running with no owner."""
+    create = world.create_event()
+    stack = Stack(create)
+    started = on_event(create)["PhysicalResourceId"]
+    world.outage()
+    stack.status = "ROLLBACK_IN_PROGRESS"
+    from rft_job.model import JobError
+
+    with pytest.raises(JobError, match="fails rather than leave"):
+        on_event(delete_event(create, generated_id(create)))
+
+    assert world.running() == [started]
+    assert world.current() == started
+
+
+# -- the stack's status -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "phase"),
+    [
+        ("CREATE_IN_PROGRESS", "deploying"),
+        ("UPDATE_IN_PROGRESS", "deploying"),
+        ("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "cleanup"),
+        ("ROLLBACK_IN_PROGRESS", "rollback"),
+        ("UPDATE_ROLLBACK_IN_PROGRESS", "rollback"),
+        ("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", "rollback"),
+        ("UPDATE_ROLLBACK_FAILED", "rollback"),
+        ("IMPORT_ROLLBACK_IN_PROGRESS", "rollback"),
+        ("DELETE_IN_PROGRESS", "deleting"),
+    ],
+)
+def test_stack_statuses_map_to_phases(status: str, phase: str) -> None:
+    from tests.job_support import job_modules
+
+    job_modules()
+    from rft_job.stack import phase_of_status
+
+    assert phase_of_status(status).value == phase
+
+
+def test_the_stack_status_request_matches_the_service_model() -> None:
+    """DescribeStacks names the stack by its ARN (the only resource the role allows)."""
+    from botocore.stub import Stubber
+    from rft_job import aws
+    from rft_job.stack import StackPhase, stack_phase
+
+    stack_id = fixture_event("openai")["StackId"]
+    client = aws.client("cloudformation", "us-west-2")
+    with Stubber(client) as stubber:
+        stubber.add_response(
+            "describe_stacks",
+            {
+                "Stacks": [
+                    {
+                        "StackId": stack_id,
+                        "StackName": "BedrockRft-staging",
+                        "CreationTime": "2026-12-01T00:00:00Z",
+                        "StackStatus": "UPDATE_ROLLBACK_IN_PROGRESS",
+                    }
+                ]
+            },
+            {"StackName": stack_id},
+        )
+        stubber.add_client_error("describe_stacks", "AccessDenied", http_status_code=403)
+        assert stack_phase(stack_id) is StackPhase.ROLLBACK
+        assert stack_phase(stack_id) is StackPhase.UNKNOWN
+    assert stack_phase("not-a-stack-arn") is StackPhase.UNKNOWN
+
+
 # -- deadlines --------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("world", ["openai"], indirect=True)
 def test_files_still_processing_are_handed_to_is_complete(world: World) -> None:
     """on_event does not wait for file processing: is_complete creates the job once the files
     are processed, under the same identity, and answers with the job's id."""
-    if not isinstance(world, OpenAIWorld):
-        pytest.skip("the native backend uploads nothing")
+    assert isinstance(world, OpenAIWorld)  # the native backend uploads nothing
     world.server.fine_tuning.file_processing_polls = 3
     create = world.create_event()
     Stack(create)
@@ -604,10 +676,10 @@ def test_files_still_processing_are_handed_to_is_complete(world: World) -> None:
     assert world.current() == job_id
 
 
+@pytest.mark.parametrize("world", ["openai"], indirect=True)
 def test_on_event_stops_before_its_timeout(world: World) -> None:
     """Too little time left for an upload: a clear error, nothing left behind."""
-    if not isinstance(world, OpenAIWorld):
-        pytest.skip("the native create is one request")
+    assert isinstance(world, OpenAIWorld)  # the native create is one request
     from rft_job.model import JobError
 
     from tests.job_support import job_modules

@@ -528,7 +528,13 @@ def _delete(event: dict[str, Any], backends: BackendFactory) -> dict[str, Any]:
         return phases[0]
 
     backend = backends(name, region)
-    job = None if job_id.endswith(PENDING_SUFFIX) else backend.describe(job_id)
+    try:
+        job = None if job_id.endswith(PENDING_SUFFIX) else backend.describe(job_id)
+    except Exception as err:
+        raise JobError(
+            f"could not read RFT job {job_id} on the {name} service ({err}); the Delete "
+            "fails rather than leave a job running unowned"
+        ) from err
     if job is None:
         _delete_unknown(event, job_id, backends, phase)
     elif job.phase.active:
@@ -582,7 +588,17 @@ def _delete_unknown(
         logger.warning("job unknown and properties unreadable; nothing to find", error=str(err))
         return
     backend = backends(spec.backend, spec.region)
-    running = backend.find(spec, identity_of(spec)).active
+    identity = identity_of(spec)
+    try:
+        running = backend.find(spec, identity).active
+    except Exception as err:
+        # Failing shows it (see "A stuck stack" in docs/fine-tuning-job.md); succeeding
+        # could leave a job of this identity running with no owner.
+        raise JobError(
+            f"could not look for a running job of identity {identity.name_stem} on the "
+            f"{spec.backend} service ({err}); the Delete of {job_id} fails rather than leave "
+            "one running unowned"
+        ) from err
     if not running:
         logger.info("job unknown to the service; no running job of its identity", job_id=job_id)
         return
