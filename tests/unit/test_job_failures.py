@@ -677,6 +677,33 @@ def test_files_still_processing_are_handed_to_is_complete(world: World) -> None:
 
 
 @pytest.mark.parametrize("world", ["openai"], indirect=True)
+@pytest.mark.parametrize("wait", ["true", "false"])
+def test_a_pending_create_whose_job_is_rejected_fails_the_deploy(world: World, wait: str) -> None:
+    """The files are processed late and the job is then rejected (too few examples): the
+    deploy fails with the service's message whether or not it waits for validation."""
+    assert isinstance(world, OpenAIWorld)
+    world.server.fine_tuning.file_processing_polls = 2
+    world.server.fine_tuning.validation_polls = 0
+    create = fixture_event("openai")
+    create["ResourceProperties"]["WaitForValidation"] = wait
+    from tests.job_support import gsm8k_records, jsonl
+
+    stage_dataset(create, train=jsonl(gsm8k_records(40)))
+    Stack(create)
+    response = on_event(create)
+    assert response["PhysicalResourceId"].endswith("-pending")
+    from rft_job.model import JobError
+
+    with pytest.raises(JobError, match="at least 100 are required"):
+        for _ in range(4):
+            is_complete(create, response)
+
+    assert len(world.all_jobs()) == 1
+    assert world.running() == []
+    assert world.current() is None
+
+
+@pytest.mark.parametrize("world", ["openai"], indirect=True)
 def test_on_event_stops_before_its_timeout(world: World) -> None:
     """Too little time left for an upload: a clear error, nothing left behind."""
     assert isinstance(world, OpenAIWorld)  # the native create is one request

@@ -121,7 +121,7 @@ def is_complete(
         job = backend.describe(created.job_id) or created
         finished = _response(job, identity_of(spec), await_validation=False)
         finished["Data"]["PendingFiles"] = ""
-        if not spec.wait_for_validation or not job.phase.active:
+        if not spec.wait_for_validation and job.phase.reusable:
             return {"IsComplete": True, **finished}
     else:
         job_id = str(event.get("PhysicalResourceId", ""))
