@@ -7,8 +7,12 @@ the job, ``is_complete`` waits for the service's data checks (what that means pe
 at most one hour for a custom resource (``ServiceTimeout``); the Provider gives up after
 ``TOTAL_TIMEOUT`` and the handler stops waiting before that (``WAIT_TIMEOUT``), cancelling a
 job whose data is still being checked so that no job runs without a resource that owns it.
-The job itself runs for hours after the deploy returns; the metrics collector follows it
-through the SSM record the handler writes (``/bedrock-rft/<environment>/job``).
+Each handler checks its own time left (``ON_EVENT_TIMEOUT``, ``IS_COMPLETE_TIMEOUT``) before a
+long step; ``on_event`` hands what would not fit (file processing, a create) to
+``is_complete``. The handler reads its own stack's status (``DescribeStacks``) to tell a
+rollback from a deletion. The job itself runs for hours after the deploy returns; the
+metrics collector follows it through the SSM record the handler writes
+(``/bedrock-rft/<environment>/job``).
 """
 
 from __future__ import annotations
