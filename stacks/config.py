@@ -171,7 +171,8 @@ class JobConfig(_Strict):
     # OpenAI-compatible backend: also send what Bedrock does not document (OpenAI's other
     # hyperparameters, the dataset's validation.jsonl as validation_file). Unverified.
     send_undocumented_fields: bool = False
-    # What CloudFormation's Delete does to a job that is still running.
+    # What a stack deletion does to a job that is still running (a rollback or the clean-up
+    # after an update always stops it: lambda/job/rft_job/lifecycle.py).
     on_delete: Literal["cancel", "retain"] = "cancel"
     # Completed custom models are kept unless an environment opts in to deleting them.
     delete_model_on_destroy: bool = False

@@ -7,8 +7,12 @@ the job, ``is_complete`` waits for the service's data checks (what that means pe
 at most one hour for a custom resource (``ServiceTimeout``); the Provider gives up after
 ``TOTAL_TIMEOUT`` and the handler stops waiting before that (``WAIT_TIMEOUT``), cancelling a
 job whose data is still being checked so that no job runs without a resource that owns it.
-The job itself runs for hours after the deploy returns; the metrics collector follows it
-through the SSM record the handler writes (``/bedrock-rft/<environment>/job``).
+Each handler checks its own time left (``ON_EVENT_TIMEOUT``, ``IS_COMPLETE_TIMEOUT``) before a
+long step; ``on_event`` hands what would not fit (file processing, a create) to
+``is_complete``. The handler reads its own stack's status (``DescribeStacks``) to tell a
+rollback from a deletion. The job itself runs for hours after the deploy returns; the
+metrics collector follows it through the SSM record the handler writes
+(``/bedrock-rft/<environment>/job``).
 """
 
 from __future__ import annotations
@@ -49,7 +53,8 @@ QUERY_INTERVAL = Duration.seconds(30)
 # would fail the resource without telling it.
 WAIT_TIMEOUT = Duration.minutes(45)
 ON_EVENT_TIMEOUT = Duration.minutes(10)  # download, upload and file processing of the dataset
-IS_COMPLETE_TIMEOUT = Duration.minutes(1)
+# One job create and the listing that confirms an ambiguous one (rft_job.openai_backend).
+IS_COMPLETE_TIMEOUT = Duration.minutes(2)
 RESOURCE_TYPE = "Custom::BedrockRftJob"
 # Job names are '<prefix>-<16 hex>-<attempt>' and at most 63 characters (the API's limit).
 NAME_PREFIX_MAX = 40
@@ -259,6 +264,15 @@ class FineTuningJob(Construct):
                 sid="JobRecord",
                 actions=["ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"],
                 resources=[parameter_arn],
+            )
+        )
+        # A Delete or Update tells a rollback from a deletion by its own stack's status
+        # (on_delete: retain keeps a job only when the stack is deleted on purpose).
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadOwnStackStatus",
+                actions=["cloudformation:DescribeStacks"],
+                resources=[Stack.of(self).stack_id],
             )
         )
 

@@ -1,8 +1,11 @@
 """Staging: the environment's KMS key, its S3 buckets, and the uploaded dataset.
 
 The dataset folder lands under a content-addressed prefix (``datasets/<name>/<digest>/``), so a
-changed dataset gets a new prefix and a job can name exactly the data it was trained on; old
-prefixes stay until a user deletes them (``prune`` is off).
+changed dataset gets a new prefix and a job can name exactly the data it was trained on. With
+``removal_policy: retain`` old prefixes stay until a user deletes them (``prune`` is off and
+the deployment retains on delete). With ``removal_policy: destroy`` they do not: aws-cdk-lib's
+BucketDeployment handler, not retaining on delete, removes the previous prefix (``aws s3 rm
+--recursive``) when an update moves it to a new one; a rollback uploads it again.
 """
 
 from __future__ import annotations
@@ -170,7 +173,9 @@ class Staging(Construct):
             ],
             destination_bucket=self.datasets_bucket,
             destination_key_prefix=self.dataset_prefix,
-            prune=False,  # earlier dataset versions stay: a job may still name them
+            # prune only concerns files inside the current prefix; the previous prefix is
+            # removed on update with destroy (retain_on_delete false; module docstring).
+            prune=False,
             retain_on_delete=not destroy,
             server_side_encryption=s3deploy.ServerSideEncryption.AWS_KMS,
             server_side_encryption_aws_kms_key_id=self.key.key_id,

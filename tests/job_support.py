@@ -50,6 +50,47 @@ def delete_event(previous: dict[str, Any], physical_id: str) -> dict[str, Any]:
     return event
 
 
+class Stack:
+    """The event's stack in moto, whose status the test moves as CloudFormation would
+    (the handler reads it with DescribeStacks to tell a rollback from a deletion)."""
+
+    def __init__(self, event: dict[str, Any], status: str = "CREATE_IN_PROGRESS") -> None:
+        import boto3
+
+        region = event["StackId"].split(":")[3]
+        name = event["StackId"].split("/")[1]
+        cloudformation = boto3.client("cloudformation", region_name=region)
+        template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
+        stack_id = cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))[
+            "StackId"
+        ]
+        event["StackId"] = stack_id
+        self.region = region
+        self.stack_id = stack_id
+        self.status = status
+
+    @property
+    def status(self) -> str:
+        """The stack's current status."""
+        return str(self._model().status)
+
+    @status.setter
+    def status(self, value: str) -> None:
+        self._model().status = value
+
+    def _model(self) -> Any:
+        from moto.backends import get_backend
+
+        return get_backend("cloudformation")[ACCOUNT][self.region].stacks[self.stack_id]
+
+
+def generated_id(event: dict[str, Any]) -> str:
+    """A physical id as CloudFormation makes one up for a resource whose Create it cancelled
+    (the stack name, the logical id and a random suffix)."""
+    name = event["StackId"].split("/")[1]
+    return f"{name}-{event['LogicalResourceId']}-1XQ4Z8RT0K2MB"
+
+
 def hyperparameters(event: dict[str, Any]) -> dict[str, Any]:
     """The event's hyperparameters, decoded."""
     value: dict[str, Any] = json.loads(event["ResourceProperties"]["Hyperparameters"])

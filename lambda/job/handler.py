@@ -13,6 +13,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from rft_job import lifecycle
+from rft_job.deadline import Deadline
 
 logger = Logger(service="job")
 
@@ -21,10 +22,10 @@ logger = Logger(service="job")
 @logger.inject_lambda_context(log_event=False)
 def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Create, Update or Delete the job; return ``PhysicalResourceId`` and ``Data``."""
-    return lifecycle.on_event(event)
+    return lifecycle.on_event(event, deadline=Deadline.of(context))
 
 
 @logger.inject_lambda_context(log_event=False)
 def is_complete(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Return ``{"IsComplete": bool}`` (with ``Data`` once complete)."""
-    return lifecycle.is_complete(event)
+    return lifecycle.is_complete(event, deadline=Deadline.of(context))

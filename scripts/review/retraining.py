@@ -236,7 +236,12 @@ def _old_job_fate(old: dict[str, Any] | None) -> str | None:
     if old is None:
         return None
     if old.get("OnDelete", "cancel") == "retain":
-        return "the previous job keeps running (job.on_delete = retain)"
+        # retain keeps a job only when the stack is deleted; the clean-up after an update
+        # stops the replaced job (lambda/job/rft_job/lifecycle.py).
+        return (
+            "the previous job is cancelled if still running (job.on_delete = retain keeps "
+            "jobs only when the stack is deleted)"
+        )
     return "the previous job is cancelled if still running (job.on_delete = cancel)"
 
 

@@ -16,6 +16,7 @@ from moto import mock_aws
 
 from tests.job_support import (
     ACCOUNT,
+    Stack,
     aws_credentials,  # noqa: F401 (fixture)
     delete_event,
     deploy,
@@ -82,6 +83,7 @@ def test_done_when_scenario() -> None:
     """Create, retried Create, Update unchanged, Update with one hyperparameter changed,
     Delete of the first job, Delete of an unknown id: two jobs, the first stopped."""
     create = fixture_event("bedrock")
+    stack = Stack(create)
 
     first = deploy_now(create)["PhysicalResourceId"]
     assert deploy_now(create)["PhysicalResourceId"] == first
@@ -91,6 +93,7 @@ def test_done_when_scenario() -> None:
     )
     second = deploy_now(changed)["PhysicalResourceId"]
     assert second != first
+    stack.status = "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"
     on_event(delete_event(changed, first))
     on_event(delete_event(changed, REAL_ARN))
 
@@ -162,8 +165,10 @@ def test_update_of_an_operational_property_keeps_the_job() -> None:
 def test_delete_with_retain_leaves_the_job_running() -> None:
     create = fixture_event("bedrock")
     create["ResourceProperties"]["OnDelete"] = "retain"
+    stack = Stack(create)
     job_arn = deploy_now(create)["PhysicalResourceId"]
 
+    stack.status = "DELETE_IN_PROGRESS"
     on_event(delete_event(create, job_arn))
 
     (job,) = moto_jobs(REGION).values()

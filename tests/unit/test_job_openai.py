@@ -15,6 +15,7 @@ import pytest
 from moto import mock_aws
 
 from tests.job_support import (
+    Stack,
     aws_credentials,  # noqa: F401 (fixture)
     delete_event,
     deploy,
@@ -70,6 +71,7 @@ def job_creates(server: OpenAIServer) -> list[Any]:
 def test_done_when_scenario(server: OpenAIServer, create: dict[str, Any]) -> None:
     """Create, retried Create, Update unchanged, Update with one hyperparameter changed,
     Delete of the first job, Delete of an unknown id: two jobs, the first cancelled."""
+    stack = Stack(create)
     first = deploy(create)["PhysicalResourceId"]
     assert deploy(create)["PhysicalResourceId"] == first
     unchanged = update_event(create, first)
@@ -79,6 +81,7 @@ def test_done_when_scenario(server: OpenAIServer, create: dict[str, Any]) -> Non
     )
     second = deploy(changed)["PhysicalResourceId"]
     assert second != first
+    stack.status = "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"
     on_event(delete_event(changed, first))
     on_event(delete_event(changed, "ftjob-never-existed"))
 
@@ -333,9 +336,11 @@ def test_delete_with_retain_leaves_the_job_running(
     server: OpenAIServer, create: dict[str, Any]
 ) -> None:
     create["ResourceProperties"]["OnDelete"] = "retain"
+    stack = Stack(create)
     job_id = deploy(create)["PhysicalResourceId"]
     server.fine_tuning.set_status(job_id, "running")
 
+    stack.status = "DELETE_IN_PROGRESS"
     on_event(delete_event(create, job_id))
 
     assert server.fine_tuning.jobs[job_id]["status"] == "running"

@@ -175,7 +175,9 @@ def test_a_grader_change_retrains_every_environment_using_it(repo: Repo) -> None
         inputs = {change["input"] for change in environments[name]["identity_changes"]}
         assert inputs == {"grader digest"}
         assert environments[name]["preflight"]["passed"] is True
-    assert "keeps running" in environments["prod"]["old_job"]  # prod: job.on_delete retain
+    # prod has job.on_delete retain, which keeps jobs on stack deletion only
+    assert environments["prod"]["old_job"].startswith("the previous job is cancelled")
+    assert "only when the stack is deleted" in environments["prod"]["old_job"]
 
 
 def test_an_iam_widening_and_a_bucket_replacement_are_listed(repo: Repo) -> None:

@@ -221,6 +221,18 @@ def test_wildcard_resources_only_where_no_resource_level_permission_exists(
             assert set(actions(statement)) <= allowed, statement
 
 
+@pytest.mark.parametrize("env", list(STARTING))
+def test_the_handler_reads_only_its_own_stacks_status(templates: dict[str, Any], env: str) -> None:
+    statements = handler_statements(templates[env])
+    stack_statements = [
+        s for s in statements if any(a.startswith("cloudformation:") for a in actions(s))
+    ]
+    assert [s["Sid"] for s in stack_statements] == ["ReadOwnStackStatus"]
+    (statement,) = stack_statements
+    assert actions(statement) == ["cloudformation:DescribeStacks"]
+    assert statement["Resource"] == {"Ref": "AWS::StackId"}
+
+
 # -- the contract with the handler ---------------------------------------------------------------
 
 

@@ -23,8 +23,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from rft_job import aws
+from rft_job.deadline import Deadline
 from rft_job.identity import Identity, attempt_of
-from rft_job.model import JobError, JobView, Lookup, Phase
+from rft_job.model import JobError, JobView, Lookup, PendingFiles, Phase
 from rft_job.spec import JobSpec
 
 logger = Logger(service="job", child=True)
@@ -109,6 +110,7 @@ class BedrockBackend:
     def find(self, spec: JobSpec, identity: Identity) -> Lookup:
         """List the jobs named after ``identity``: the newest reusable one and the count."""
         candidates: list[tuple[int, str]] = []
+        jobs: list[JobView] = []
         highest = 0
         paginator = self._client.get_paginator("list_model_customization_jobs")
         pages = paginator.paginate(
@@ -120,6 +122,7 @@ class BedrockBackend:
                 if attempt is None:
                     continue
                 highest = max(highest, attempt)
+                jobs.append(self._view(summary))
                 if phase_of(summary).reusable:
                     candidates.append((attempt, str(summary["jobArn"])))
         # The newest reusable job, unless it succeeded and its model was deleted since: adopting
@@ -135,11 +138,16 @@ class BedrockBackend:
                     model=view.fine_tuned_model,
                 )
                 continue
-            return Lookup(reusable=view, attempts=highest)
-        return Lookup(reusable=None, attempts=highest)
+            return Lookup(reusable=view, attempts=highest, jobs=tuple(jobs))
+        return Lookup(reusable=None, attempts=highest, jobs=tuple(jobs))
 
-    def create(self, spec: JobSpec, identity: Identity, attempt: int) -> JobView:
-        """Start the job; raises :class:`JobError` with the service's message."""
+    def create(
+        self, spec: JobSpec, identity: Identity, attempt: int, deadline: Deadline
+    ) -> JobView:
+        """Start the job; raises :class:`JobError` with the service's message.
+
+        One request (botocore resends it with the same idempotency token on throttling and
+        5xx): nothing to hand to ``is_complete``; ``deadline`` is not needed."""
         request = self.create_request(spec, identity, attempt)
         try:
             response = self._client.create_model_customization_job(**request)
@@ -162,6 +170,12 @@ class BedrockBackend:
             name=str(request["jobName"]),
             validation_reported=False,
         )
+
+    def resume(
+        self, spec: JobSpec, identity: Identity, pending: PendingFiles, deadline: Deadline
+    ) -> JobView | None:
+        """Never pending: this backend uploads nothing."""
+        raise JobError("the bedrock backend has no pending create to resume")
 
     def describe(self, job_id: str) -> JobView | None:
         """``GetModelCustomizationJob``; ``None`` if the job does not exist."""

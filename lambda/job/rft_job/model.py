@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rft_job.identity import Identity
 from rft_job.spec import JobSpec
+
+if TYPE_CHECKING:
+    from rft_job.deadline import Deadline
 
 
 class Phase(Enum):
@@ -55,10 +58,32 @@ class Lookup:
 
     reusable: JobView | None  # the newest active or succeeded job, if any
     attempts: int  # how many jobs of this identity exist at all (for the next name)
+    # Every job of this identity the listing saw, newest first (whatever their phase).
+    jobs: tuple[JobView, ...] = ()
+
+    @property
+    def active(self) -> tuple[JobView, ...]:
+        """The jobs of this identity that still cost money."""
+        return tuple(job for job in self.jobs if job.phase.active)
+
+
+@dataclass(frozen=True)
+class PendingFiles:
+    """A create that uploaded its files but left the wait for their processing (and the job
+    create itself) to ``is_complete``: waiting in ``on_event`` could outlive its timeout."""
+
+    files: tuple[str, ...]  # the uploaded file ids, training file first
+    # A create was sent and got no clear answer: never send another, only look for its job.
+    create_sent: bool = False
 
 
 class JobError(RuntimeError):
     """A job could not be started or was rejected; the message is shown by CloudFormation."""
+
+
+class AmbiguousCreateError(JobError):
+    """A create got no clear answer (timeout, 5xx) and its job did not show in the listing:
+    it must not be resent, and the files it names must stay so the job can still be found."""
 
 
 class JobBackend(Protocol):
@@ -70,8 +95,18 @@ class JobBackend(Protocol):
         """Look for existing jobs of ``identity``."""
         ...
 
-    def create(self, spec: JobSpec, identity: Identity, attempt: int) -> JobView:
-        """Start a job; on failure, remove whatever this call made before raising."""
+    def create(
+        self, spec: JobSpec, identity: Identity, attempt: int, deadline: Deadline
+    ) -> JobView | PendingFiles:
+        """Start a job (or upload its files and leave the rest to :meth:`resume`); on
+        failure, stop any job the call may have started, then remove its uploads, and raise."""
+        ...
+
+    def resume(
+        self, spec: JobSpec, identity: Identity, pending: PendingFiles, deadline: Deadline
+    ) -> JobView | None:
+        """Continue a :class:`PendingFiles` create: the job, or ``None`` while the files are
+        still being processed."""
         ...
 
     def describe(self, job_id: str) -> JobView | None:

@@ -16,8 +16,16 @@ the lifecycle also checks the SSM record.
 
 Retries: reads and deletes use the SDK's own retries (429 and 5xx, with backoff that honours
 ``Retry-After``). Creating a job is not idempotent in this API, so it is sent without SDK
-retries: a 429 is resent after a pause (the request was refused, nothing was created); an
-ambiguous failure (timeout, 5xx) is resolved by looking the identity up before resending.
+retries: a 429 is resent after a pause (the request was refused, nothing was created). An
+ambiguous failure (timeout, 5xx) is never resent: the identity is looked up for a grace
+period (``CONFIRM_SECONDS``, a listing may lag behind a create) and the job found is adopted;
+if none shows, the create fails, and the Delete CloudFormation then sends finds and stops any
+job that shows later. No path sends two creates for one identity.
+
+Deadlines: every wait is bounded by the invocation's :class:`~rft_job.deadline.Deadline`.
+``on_event`` uploads the files and checks their processing once; files still processing are
+handed to ``is_complete`` (:class:`~rft_job.model.PendingFiles`), which creates the job once
+they are processed.
 """
 
 from __future__ import annotations
@@ -32,8 +40,9 @@ from aws_lambda_powertools import Logger
 from rft_common.mantle import openai_client
 
 from rft_job import aws
+from rft_job.deadline import Deadline
 from rft_job.identity import Identity
-from rft_job.model import JobError, JobView, Lookup, Phase
+from rft_job.model import AmbiguousCreateError, JobError, JobView, Lookup, PendingFiles, Phase
 from rft_job.spec import JobSpec, parse_s3_uri
 
 logger = Logger(service="job", child=True)
@@ -41,8 +50,13 @@ logger = Logger(service="job", child=True)
 BACKEND = "openai"
 SDK_RETRIES = 6
 CREATE_ATTEMPTS = 6
-# Polling the uploaded files: bounded so Create stays far inside the Lambda timeout.
-FILE_WAIT_SECONDS = 300.0
+# An upload (and its SDK retries) must fit in what is left of the invocation.
+UPLOAD_SECONDS = 120.0
+UPLOAD_RETRIES = 2
+# One create request, and the listing that confirms an ambiguous one.
+CREATE_SECONDS = 30.0
+# How long an ambiguous create is confirmed through the listing before giving up.
+CONFIRM_SECONDS = 20.0
 POLL_SECONDS = 2.0
 RETRY_PAUSE_SECONDS = 2.0
 # The identity lookup pages through the newest files and jobs only: a retried Create happens
@@ -110,38 +124,69 @@ class OpenAIBackend:
         training_files = self._identity_files(identity)
         if not training_files:
             return Lookup(reusable=None, attempts=0)
-        count = 0
-        reusable: JobView | None = None
+        jobs: list[JobView] = []
         for job in self._newest(self._client.fine_tuning.jobs.list(limit=PAGE_SIZE)):
-            if job.training_file not in training_files:
-                continue
-            count += 1
-            view = self._view(job)
-            if reusable is None and view.phase.reusable:
-                reusable = view  # the list is newest first
-        return Lookup(reusable=reusable, attempts=count)
+            if job.training_file in training_files:
+                jobs.append(self._view(job))  # the list is newest first
+        reusable = next((view for view in jobs if view.phase.reusable), None)
+        return Lookup(reusable=reusable, attempts=len(jobs), jobs=tuple(jobs))
 
-    def create(self, spec: JobSpec, identity: Identity, attempt: int) -> JobView:
-        """Upload the dataset, wait for the files, create the job; clean up on failure."""
+    def create(
+        self, spec: JobSpec, identity: Identity, attempt: int, deadline: Deadline
+    ) -> JobView | PendingFiles:
+        """Upload the dataset; create the job if the files are processed already, else hand
+        the wait to ``is_complete``. On failure, stop strays, then delete the uploads."""
         uploaded: list[str] = []
         try:
-            training = self._upload(spec.training_data_uri, identity.file_name("train"))
+            deadline.require(UPLOAD_SECONDS, "uploading the training file")
+            training = self._upload(spec.training_data_uri, identity.file_name("train"), deadline)
             uploaded.append(training)
-            validation = None
             if spec.validation_data_uri:  # only with send_undocumented_fields (spec)
-                validation = self._upload(
-                    spec.validation_data_uri, identity.file_name("validation")
+                deadline.require(UPLOAD_SECONDS, "uploading the validation file")
+                uploaded.append(
+                    self._upload(
+                        spec.validation_data_uri, identity.file_name("validation"), deadline
+                    )
                 )
-                uploaded.append(validation)
-            for file_id in uploaded:
-                self._wait_for_file(file_id)
-            job = self._create_job(spec, identity, training, validation)
-        except Exception:
-            for file_id in uploaded:
-                self._delete_file(file_id)
+            pending = PendingFiles(files=tuple(uploaded))
+            if not self._files_processed(pending.files) or not deadline.allows(
+                CREATE_SECONDS + CONFIRM_SECONDS
+            ):
+                logger.info("files uploaded; is_complete creates the job", files=uploaded)
+                return pending
+            try:
+                job = self._create_job(spec, identity, pending, deadline)
+            except AmbiguousCreateError as err:
+                # on_event's failure would be final (no Delete reaches the handler after a
+                # failed Create): is_complete goes on looking for the job instead.
+                logger.warning(
+                    "create outcome unknown; is_complete looks for the job", error=str(err)
+                )
+                return PendingFiles(files=pending.files, create_sent=True)
+        except Exception as err:
+            self._abandon(spec, identity, tuple(uploaded), err)
             raise
         logger.info("started fine-tuning job", job_id=job.job_id, files=uploaded)
         return job
+
+    def resume(
+        self, spec: JobSpec, identity: Identity, pending: PendingFiles, deadline: Deadline
+    ) -> JobView | None:
+        """The job of a create whose files were still processing: adopted if a job of this
+        identity was started on them meanwhile, created once they are processed, ``None``
+        while they are not. On failure, strays are stopped before the uploads are deleted."""
+        try:
+            found = self._job_on(spec, identity, pending.files[0])
+            if found is not None:
+                return found
+            if pending.create_sent or not self._files_processed(pending.files):
+                return None  # never resend a create that may have started a job
+            if not deadline.allows(CREATE_SECONDS + CONFIRM_SECONDS):
+                return None  # the next poll has the time
+            return self._create_job(spec, identity, pending, deadline)
+        except Exception as err:
+            self._abandon(spec, identity, pending.files, err)
+            raise
 
     def describe(self, job_id: str) -> JobView | None:
         """``jobs.retrieve``; ``None`` if the service does not know the id."""
@@ -195,7 +240,7 @@ class OpenAIBackend:
                 return
             page = page.get_next_page()
 
-    def _upload(self, uri: str, filename: str) -> str:
+    def _upload(self, uri: str, filename: str, deadline: Deadline) -> str:
         bucket, key = parse_s3_uri(uri)
         s3 = aws.client("s3", self.region)
         # Spooled to disk: datasets may be larger than the function's memory.
@@ -205,32 +250,59 @@ class OpenAIBackend:
             except Exception as err:
                 raise JobError(f"could not read the dataset {uri}: {err}") from err
             buffer.seek(0)
-            created = self._client.files.create(
+            # Bounded: the SDK's retries of this upload end within what is left.
+            timeout = max(5.0, deadline.left() / (UPLOAD_RETRIES + 1))
+            client = self._client.with_options(max_retries=UPLOAD_RETRIES, timeout=timeout)
+            created = client.files.create(
                 file=(filename, buffer, "application/jsonl"), purpose=PURPOSE
             )
         logger.info("uploaded dataset", file_id=created.id, source=uri)
         return str(created.id)
 
-    def _wait_for_file(self, file_id: str) -> None:
-        deadline = time.monotonic() + FILE_WAIT_SECONDS
-        while True:
+    def _files_processed(self, files: tuple[str, ...]) -> bool:
+        """Whether every file is processed (one look each, no waiting); raises
+        :class:`JobError` with the service's details for a file it rejected."""
+        for file_id in files:
             file = self._client.files.retrieve(file_id)
             status = getattr(file, "status", None)
-            if status in (None, "processed"):
-                return
             if status == "error":
                 details = getattr(file, "status_details", None) or "no details given"
                 raise JobError(f"file {file_id} was rejected by the service: {details}")
-            if time.monotonic() >= deadline:
-                # The job create below gets the service's own verdict on an unready file.
-                logger.warning("file still not processed; creating the job anyway", file_id=file_id)
-                return
-            time.sleep(POLL_SECONDS)
+            if status not in (None, "processed"):
+                return False
+        return True
+
+    def _job_on(self, spec: JobSpec, identity: Identity, training: str) -> JobView | None:
+        """The newest job of ``identity`` trained on the file ``training``, if any."""
+        return next((job for job in self.find(spec, identity).jobs if training in job.files), None)
+
+    def _abandon(
+        self, spec: JobSpec, identity: Identity, files: tuple[str, ...], err: Exception
+    ) -> None:
+        """After a failed create: stop any job started on ``files`` (found through the files'
+        names, so before they are deleted), then delete the files. After an ambiguous create
+        the files stay: a job that shows later is found (and stopped) through their name."""
+        if not files or isinstance(err, AmbiguousCreateError):
+            return
+        try:
+            for job in self.find(spec, identity).active:
+                if set(job.files) & set(files):
+                    self.cancel(job)
+                    logger.warning("stopped a job the failed create left", job_id=job.job_id)
+        except Exception:
+            # The create's own error is what the caller raises; the files stay, so that the
+            # Delete that follows (or the reconciler) can still find the job by their name.
+            logger.exception("could not check for a job the failed create left; files kept")
+            return
+        for file_id in files:
+            self._delete_file(file_id)
 
     def _create_job(
-        self, spec: JobSpec, identity: Identity, training: str, validation: str | None
+        self, spec: JobSpec, identity: Identity, pending: PendingFiles, deadline: Deadline
     ) -> JobView:
-        client = self._client.with_options(max_retries=0)
+        training = pending.files[0]
+        validation = pending.files[1] if len(pending.files) > 1 else None
+        client = self._client.with_options(max_retries=0, timeout=CREATE_SECONDS)
         body = create_body(spec, training, validation)
         last: Exception | None = None
         for attempt in range(1, CREATE_ATTEMPTS + 1):
@@ -243,17 +315,43 @@ class OpenAIBackend:
             except openai.RateLimitError as err:
                 last = err  # refused outright: nothing was created
             except (openai.APIConnectionError, openai.InternalServerError) as err:
-                last = err  # maybe created: look before resending
-                found = self.find(spec, identity).reusable
-                if found is not None and training in found.files:
-                    return found
+                # Maybe created: confirm through the listing; never resend.
+                return self._confirm(spec, identity, training, deadline, err)
             except openai.APIStatusError as err:
                 raise JobError(
                     f"creating the fine-tuning job was rejected ({err.status_code}): {err.message}"
                 ) from err
-            logger.warning("job create failed; retrying", attempt=attempt, error=str(last))
-            time.sleep(RETRY_PAUSE_SECONDS * attempt)
-        raise JobError(f"creating the fine-tuning job failed {CREATE_ATTEMPTS} times: {last}")
+            pause = RETRY_PAUSE_SECONDS * attempt
+            if not deadline.allows(pause + CREATE_SECONDS + CONFIRM_SECONDS):
+                break
+            logger.warning("job create throttled; retrying", attempt=attempt, error=str(last))
+            time.sleep(pause)
+        raise JobError(f"creating the fine-tuning job was refused {attempt} times: {last}")
+
+    def _confirm(
+        self,
+        spec: JobSpec,
+        identity: Identity,
+        training: str,
+        deadline: Deadline,
+        err: Exception,
+    ) -> JobView:
+        """The job an ambiguous create started, found through the listing within
+        ``CONFIRM_SECONDS``; raises :class:`JobError` (no second create) if none shows."""
+        until = time.monotonic() + min(CONFIRM_SECONDS, deadline.left())
+        while True:
+            found = self._job_on(spec, identity, training)
+            if found is not None:
+                logger.info("an ambiguous create did start the job", job_id=found.job_id)
+                return found
+            if time.monotonic() + POLL_SECONDS > until:
+                break
+            time.sleep(POLL_SECONDS)
+        raise AmbiguousCreateError(
+            f"the fine-tuning job create got no clear answer ({err}) and no job of this "
+            f"identity showed within {int(CONFIRM_SECONDS)} s; not resent, so that no second "
+            "job starts (the Delete that follows stops one that shows later); deploy again"
+        )
 
     def _delete_file(self, file_id: str) -> None:
         try:
