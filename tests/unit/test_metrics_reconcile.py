@@ -26,15 +26,14 @@ from tests.openai_server import OpenAIServer
 
 reconcile_module = load_handler("metrics")  # lambda/metrics and lambda/common on sys.path
 
+import reconcile as reconcile_entry  # noqa: E402  (lambda/metrics/reconcile.py)
 from training_metrics.orphans import (  # noqa: E402
     OrphanAws,
     OrphanSettings,
-    StopFailed,
+    StopFailedError,
     reconcile,
 )
 from training_metrics.own_jobs import BedrockJobs, OwnJob  # noqa: E402
-
-import reconcile as reconcile_entry  # noqa: E402  (lambda/metrics/reconcile.py)
 
 STATE_PARAMETER = f"/bedrock-rft/{ENVIRONMENT}/orphans"
 STACK = "rft-dev"
@@ -177,9 +176,7 @@ def test_native_alarm_then_stop_waits_one_grace_period_after_the_report(
     (reported,) = fake_aws.notifications()
     due = (NOW + timedelta(hours=1)).isoformat(timespec="minutes")
     assert f"will be stopped after {due}" in reported["message"]
-    state = json.loads(
-        fake_aws.aws.ssm.get_parameter(Name=STATE_PARAMETER)["Parameter"]["Value"]
-    )
+    state = json.loads(fake_aws.aws.ssm.get_parameter(Name=STATE_PARAMETER)["Parameter"]["Value"])
     assert list(state["jobs"]) == [first["orphans"][0]]
 
     # 50 minutes on: the orphan is not due, the young job (55 minutes old) not yet of age
@@ -201,7 +198,9 @@ def test_a_job_recorded_after_being_reported_is_forgotten_and_kept(
     first = reconcile(settings=run, aws=aws_of(fake_aws), lister=lister(), now=NOW)
     (orphan,) = first["orphans"]
     record(fake_aws, orphan)  # e.g. a rollback adopted it
-    later = reconcile(settings=run, aws=aws_of(fake_aws), lister=lister(), now=NOW + timedelta(hours=5))
+    later = reconcile(
+        settings=run, aws=aws_of(fake_aws), lister=lister(), now=NOW + timedelta(hours=5)
+    )
     assert native_status(native["orphan"]) == "InProgress"
     # the previously recorded job is now the unrecorded one: reported, not stopped at once
     assert later["stopped"] == [] and later["orphans"] != [orphan]
@@ -252,16 +251,14 @@ def test_a_failed_stop_is_reported_then_fails_the_run(
 ) -> None:
     client = boto3.client("bedrock", region_name=REGION)
     refusing = _Refusing(client, "rft-dev")
-    with pytest.raises(StopFailed, match="could not stop orphaned jobs"):
+    with pytest.raises(StopFailedError, match="could not stop orphaned jobs"):
         reconcile(settings=settings("stop"), aws=aws_of(fake_aws), lister=refusing, now=NOW)
     (note,) = fake_aws.notifications()
     assert "stopping it FAILED (AccessDenied)" in note["message"]
     assert list(fake_aws.series("OrphanedJobs", stat="Maximum").values()) == [1.0]
 
 
-def test_native_run_through_the_handler(
-    fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_native_run_through_the_handler(fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch) -> None:
     now = datetime.now(UTC)
     recorded = create_native_job(f"rft-dev-{HEX16}-1", now - timedelta(hours=3))
     orphan = create_native_job(f"rft-dev-{HEX16}-2", now - timedelta(hours=2))

@@ -55,16 +55,19 @@ def test_function_runs_the_reconciler_entry_with_the_environments_settings(
     assert props["Handler"] == "reconcile.handler"
     assert (props["Runtime"], props["Architectures"]) == ("python3.13", ["arm64"])
     variables = props["Environment"]["Variables"]
-    assert {k: variables[k] for k in (
-        "RFT_ENVIRONMENT",
-        "RFT_BACKEND",
-        "JOB_NAME_PREFIX",
-        "JOB_PARAMETER",
-        "ORPHANS_PARAMETER",
-        "ORPHAN_ACTION",
-        "ORPHAN_GRACE_MINUTES",
-        "METRICS_NAMESPACE",
-    )} == {
+    assert {
+        k: variables[k]
+        for k in (
+            "RFT_ENVIRONMENT",
+            "RFT_BACKEND",
+            "JOB_NAME_PREFIX",
+            "JOB_PARAMETER",
+            "ORPHANS_PARAMETER",
+            "ORPHAN_ACTION",
+            "ORPHAN_GRACE_MINUTES",
+            "METRICS_NAMESPACE",
+        )
+    } == {
         "RFT_ENVIRONMENT": "dev",
         "RFT_BACKEND": "openai",
         "JOB_NAME_PREFIX": "rft-dev",
@@ -144,7 +147,9 @@ def test_native_grants_list_everywhere_and_stop_on_jobs_only(
     actions = _actions(statements)
     assert not any(a.startswith("bedrock-mantle:") for a in actions)
     assert not any(
-        a.startswith("bedrock:") and a not in {
+        a.startswith("bedrock:")
+        and a
+        not in {
             "bedrock:ListModelCustomizationJobs",
             "bedrock:StopModelCustomizationJob",
         }

@@ -109,7 +109,9 @@ def test_every_environment_has_the_reconciler_its_alarm_and_only_its_grants(
     assert alarms[f"bedrock-rft-{env}-ReconcilerFailing"]["AlarmActions"] == [{"Ref": topic_id}]
 
     functions = resources_of(template, "AWS::Lambda::Function")
-    [function] = [f for f in functions.values() if f["Properties"]["Handler"] == "reconcile.handler"]
+    [function] = [
+        f for f in functions.values() if f["Properties"]["Handler"] == "reconcile.handler"
+    ]
     variables = function["Properties"]["Environment"]["Variables"]
     assert variables["RFT_ENVIRONMENT"] == env
     assert variables["JOB_NAME_PREFIX"] == f"rft-{env}"
@@ -117,7 +119,9 @@ def test_every_environment_has_the_reconciler_its_alarm_and_only_its_grants(
 
     statements = role_statements(template, "ObservabilityReconcilerRole")
     actions = {
-        a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        a
+        for s in statements
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     }
     backend = variables["RFT_BACKEND"]
     if backend == "bedrock":

@@ -116,7 +116,7 @@ class OrphanAws:
     cloudformation: Any = None
 
 
-class StopFailed(RuntimeError):
+class StopFailedError(RuntimeError):
     """Stopping one or more orphans failed (after they were reported)."""
 
 
@@ -177,7 +177,9 @@ def reconcile(
         "notified": bool(lines and settings.topic_arn),
     }
     if failed:
-        raise StopFailed(f"could not stop orphaned jobs {', '.join(failed)} (reported on the topic)")
+        raise StopFailedError(
+            f"could not stop orphaned jobs {', '.join(failed)} (reported on the topic)"
+        )
     return summary
 
 
