@@ -246,16 +246,51 @@ class _Refusing(BedrockJobs):
         raise RuntimeError("AccessDenied")
 
 
-def test_a_failed_stop_is_reported_then_fails_the_run(
+def test_a_failed_stop_is_reported_once_and_fails_every_run(
     fake_aws: FakeAws, native: dict[str, str]
 ) -> None:
     client = boto3.client("bedrock", region_name=REGION)
     refusing = _Refusing(client, "rft-dev")
-    with pytest.raises(StopFailedError, match="could not stop orphaned jobs"):
-        reconcile(settings=settings("stop"), aws=aws_of(fake_aws), lister=refusing, now=NOW)
+    for minutes in (0, 15):
+        with pytest.raises(StopFailedError, match="could not stop orphaned jobs"):
+            reconcile(
+                settings=settings("stop"),
+                aws=aws_of(fake_aws),
+                lister=refusing,
+                now=NOW + timedelta(minutes=minutes),
+            )
     (note,) = fake_aws.notifications()
     assert "stopping it FAILED (AccessDenied)" in note["message"]
-    assert list(fake_aws.series("OrphanedJobs", stat="Maximum").values()) == [1.0]
+    assert list(fake_aws.series("OrphanedJobs", stat="Maximum").values()) == [1.0, 1.0]
+
+
+class _RecordedMeanwhile(BedrockJobs):
+    """A deploy records the orphan right after this run listed the jobs."""
+
+    def __init__(self, client: Any, fake: FakeAws) -> None:
+        super().__init__(client, "rft-dev")
+        self._fake = fake
+
+    def running(self) -> list[OwnJob]:
+        jobs = super().running()
+        orphan = next(j for j in jobs if j.label == "rft-dev-fedcba9876543210-1")
+        record(self._fake, orphan.job_id)
+        return jobs
+
+
+def test_a_job_recorded_while_the_run_lists_is_not_stopped(
+    fake_aws: FakeAws, native: dict[str, str]
+) -> None:
+    client = boto3.client("bedrock", region_name=REGION)
+    moto_job_names(client)
+    summary = reconcile(
+        settings=settings("stop"),
+        aws=aws_of(fake_aws),
+        lister=_RecordedMeanwhile(client, fake_aws),
+        now=NOW,
+    )
+    assert summary["stopped"] == [] and native_status(native["orphan"]) == "InProgress"
+    assert fake_aws.notifications() == []
 
 
 def test_native_run_through_the_handler(fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -145,6 +145,10 @@ def reconcile(
         if is_new:
             state[job.job_id] = {"reported": reported.timestamp()}
         if _due(settings, reported, now):
+            if _recorded_now(aws, settings, job):
+                # a deploy recorded it since this run read the record: it has an owner
+                state.pop(job.job_id, None)
+                continue
             try:
                 if lister.stop(job):
                     stopped.append(job.job_id)
@@ -154,7 +158,9 @@ def reconcile(
                 state.pop(job.job_id, None)
             except Exception as err:
                 failed.append(job.job_id)
-                lines.append(_line(job, now, f"stopping it FAILED ({err}); stop it by hand"))
+                if not state[job.job_id].get("stop_failed"):  # announced once; the alarm stays
+                    lines.append(_line(job, now, f"stopping it FAILED ({err}); stop it by hand"))
+                state[job.job_id] = {**state[job.job_id], "stop_failed": True}
         elif is_new:
             lines.append(_line(job, now, _fate(settings, reported)))
 
@@ -181,6 +187,12 @@ def reconcile(
             f"could not stop orphaned jobs {', '.join(failed)} (reported on the topic)"
         )
     return summary
+
+
+def _recorded_now(aws: OrphanAws, settings: OrphanSettings, job: OwnJob) -> bool:
+    """Whether the record names ``job`` now (read again right before a stop)."""
+    record = read_job_record(aws.ssm, settings.job_parameter)
+    return record is not None and record.job_id == job.job_id
 
 
 def _due(settings: OrphanSettings, reported: datetime, now: datetime) -> bool:
