@@ -50,8 +50,12 @@ def run_bundle(
     point ``module.function``)."""
     record = read_record(name, "parity")
     assert record is not None, f"no parity bundle of {name}: run `make parity`"
-    request = {"bundle": str(record.folder), "module": module, "function": function}
-    request["event"] = event
+    request: dict[str, Any] = {
+        "bundle": str(record.folder),
+        "module": module,
+        "function": function,
+        "event": event,
+    }
     request["environment"] = {"AWS_DEFAULT_REGION": "us-west-2", **environment}
     completed = subprocess.run(
         [os.environ[PARITY_PYTHON], "-I", "-S", str(DRIVER)],
