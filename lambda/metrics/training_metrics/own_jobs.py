@@ -120,9 +120,9 @@ class OpenAIJobs:
         """Jobs not yet ended whose training file is named for the environment."""
         files = {
             str(f.id): str(f.filename)
-            for f in _items(
-                self._client.files.list(purpose="fine-tune", limit=PAGE_SIZE), MAX_FILE_PAGES
-            )
+            # only ``purpose``, as the job custom resource sends: Bedrock documents no
+            # page size for files.list
+            for f in _items(self._client.files.list(purpose="fine-tune"), MAX_FILE_PAGES)
             if self._files.match(str(getattr(f, "filename", None) or ""))
         }
         if not files:
