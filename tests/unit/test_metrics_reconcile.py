@@ -219,9 +219,7 @@ def test_nothing_is_counted_or_stopped_while_the_stack_deploys(
     cloudformation = boto3.client("cloudformation", region_name=REGION)
     cloudformation.create_stack(
         StackName=STACK,
-        TemplateBody=json.dumps(
-            {"Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}
-        ),
+        TemplateBody=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}),
     )
     stacks = get_backend("cloudformation")[ACCOUNT][REGION].stacks
     (stack,) = stacks.values()
