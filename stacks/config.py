@@ -160,6 +160,27 @@ class RewardFunctionConfig(_Strict):
         return tuple(sorted(pins, key=normalized))
 
 
+OrphanAction = Literal["alarm", "stop", "alarm_then_stop"]
+
+
+class OrphansConfig(_Strict):
+    """What the reconciler does with a running job of this environment that the job record
+    does not name (an *orphan*; docs/observability.md, "Orphaned jobs").
+
+    Jobs are never touched before they are ``grace_minutes`` old (from the creation time the
+    service reports) nor while the environment's stack is deploying, so the job of a deploy
+    that has not recorded it yet is safe.
+    """
+
+    # alarm: report only. stop: report and stop at once. alarm_then_stop: report, and stop
+    # once it has been reported for grace_minutes. Unset: alarm_then_stop, or alarm where
+    # job.on_delete is retain (replaced jobs are then kept running on purpose).
+    action: OrphanAction | None = None
+    grace_minutes: Annotated[int, Field(ge=15, le=1440)] = 60
+    # How often the reconciler runs.
+    schedule_minutes: Annotated[int, Field(ge=5, le=60)] = 15
+
+
 class JobConfig(_Strict):
     """Whether and how the stack starts the fine-tuning job (the job custom resource)."""
 
@@ -183,6 +204,15 @@ class JobConfig(_Strict):
     security_group_ids: Annotated[
         tuple[Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8,17}$")], ...], Field(max_length=5)
     ] = ()
+    # Running jobs of this environment that the record does not name (the reconciler).
+    orphans: OrphansConfig = OrphansConfig()
+
+    @property
+    def orphan_action(self) -> OrphanAction:
+        """The reconciler's action: the one set, else the default for ``on_delete``."""
+        if self.orphans.action is not None:
+            return self.orphans.action
+        return "alarm" if self.on_delete == "retain" else "alarm_then_stop"
 
     @model_validator(mode="after")
     def _vpc_pair(self) -> JobConfig:

@@ -5,6 +5,7 @@
 * An EventBridge rule on ``aws.bedrock`` "Model Customization Job State Change" for the jobs
   that write under this environment's output prefix, delivered as a readable message.
 * The training-metrics collector (``lambda/metrics``) on a schedule, with its cursor parameter.
+* The orphaned-job reconciler (``observability_reconciler``) on its own schedule.
 * The dashboard (``observability_dashboard``) and the alarms (``observability_alarms``).
 
 Training metrics carry only the ``Environment`` dimension, so a new job shows on the same
@@ -34,6 +35,7 @@ from stacks.nag import acknowledge
 from stacks.observability_alarms import build_alarms
 from stacks.observability_collector import collector_function
 from stacks.observability_dashboard import build_dashboard, dashboard_name
+from stacks.observability_reconciler import Reconciler
 
 JOB_STATE_DETAIL_TYPE = "Model Customization Job State Change"
 
@@ -85,6 +87,7 @@ class Observability(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.config = config
+        code = code or bundle_code("metrics")  # the collector's and the reconciler's
         self.topic_key, self.topic = self._topic(config)
         self.cursor = ssm.StringParameter(
             self,
@@ -100,7 +103,7 @@ class Observability(Construct):
             self,
             "Collector",
             config=config,
-            code=code or bundle_code("metrics"),
+            code=code,
             key=key,
             topic=self.topic,
             job_parameter=job_parameter_name(config.name),
@@ -124,6 +127,15 @@ class Observability(Construct):
             "A schedule tick carries no data: a lost one is made up by the next run, which "
             "publishes everything since the cursor.",
         )
+        self.reconciler = Reconciler(
+            self,
+            "Reconciler",
+            config=config,
+            code=code,
+            key=key,
+            topic=self.topic,
+            job_parameter=job_parameter_name(config.name),
+        )
         self.job_state_rule = self._job_state_rule(config, artifacts_bucket, output_prefix)
         self.alarms = build_alarms(
             self,
@@ -131,6 +143,7 @@ class Observability(Construct):
             topic=self.topic,
             reward_function=reward_function,
             collector=self.collector,
+            reconciler=self.reconciler.function,
         )
         self.dashboard_name = dashboard_name(config)
         self.dashboard = build_dashboard(

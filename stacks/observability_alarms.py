@@ -54,10 +54,13 @@ def build_alarms(
     topic: sns.ITopic,
     reward_function: lambda_.IFunction,
     collector: lambda_.IFunction,
+    reconciler: lambda_.IFunction,
 ) -> dict[str, cw.Alarm]:
     """Create the alarms (name -> alarm); each notifies ``topic`` when it goes off."""
     thresholds = config.observability
     schedule = Duration.minutes(thresholds.collector_schedule_minutes)
+    orphans = config.job.orphans
+    reconciler_schedule = Duration.minutes(orphans.schedule_minutes)
     timeout_ms = config.reward_function.timeout_seconds * 1000
     prefix = f"bedrock-rft-{config.name}"
     specs = {
@@ -126,6 +129,26 @@ def build_alarms(
             threshold=1,
             comparison=ABOVE_OR_AT,
             periods=3,
+            missing=NOT_BREACHING,
+        ),
+        "OrphanedJobs": AlarmSpec(
+            training_metric(config, "OrphanedJobs", "Maximum", reconciler_schedule),
+            f"A job of this environment has been running for over {orphans.grace_minutes} "
+            "minutes without being its recorded current job: it may be billing with no owner. "
+            f"The reconciler's action is {config.job.orphan_action} (job.orphans); the "
+            "notification on this topic names the job.",
+            threshold=0,
+            comparison=ABOVE,
+            # published on every run; a silent reconciler raises ReconcilerFailing instead
+            missing=NOT_BREACHING,
+        ),
+        "ReconcilerFailing": AlarmSpec(
+            reconciler.metric_errors(period=reconciler_schedule, statistic="Sum"),
+            "The orphaned-job reconciler failed two runs in a row (or could not stop an "
+            "orphaned job): jobs without an owner may be running unnoticed (see its logs).",
+            threshold=1,
+            comparison=ABOVE_OR_AT,
+            periods=2,
             missing=NOT_BREACHING,
         ),
     }

@@ -123,6 +123,13 @@ def _progress(config: EnvironmentConfig) -> cw.SingleValueWidget:
         training_metric(config, "MinutesSinceLastStep", "Maximum", FIVE_MINUTES).with_(
             label="Minutes since last step"
         ),
+        # the reconciler's count of running jobs nobody recorded (its own schedule)
+        training_metric(
+            config,
+            "OrphanedJobs",
+            "Maximum",
+            Duration.minutes(config.job.orphans.schedule_minutes),
+        ).with_(label="Orphaned jobs"),
     ]
     return cw.SingleValueWidget(
         title="Job progress (latest)",

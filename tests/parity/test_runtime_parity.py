@@ -40,12 +40,22 @@ REWARD_ENVIRONMENT = {
 
 
 def run_bundle(
-    name: str, event: Any, environment: dict[str, str], function: str = "handler"
+    name: str,
+    event: Any,
+    environment: dict[str, str],
+    function: str = "handler",
+    module: str = "handler",
 ) -> dict[str, Any]:
-    """The driver's answer for ``event`` sent to function ``name``'s parity bundle."""
+    """The driver's answer for ``event`` sent to function ``name``'s parity bundle (entry
+    point ``module.function``)."""
     record = read_record(name, "parity")
     assert record is not None, f"no parity bundle of {name}: run `make parity`"
-    request = {"bundle": str(record.folder), "function": function, "event": event}
+    request: dict[str, Any] = {
+        "bundle": str(record.folder),
+        "module": module,
+        "function": function,
+        "event": event,
+    }
     request["environment"] = {"AWS_DEFAULT_REGION": "us-west-2", **environment}
     completed = subprocess.run(
         [os.environ[PARITY_PYTHON], "-I", "-S", str(DRIVER)],
@@ -176,6 +186,59 @@ def test_metrics_collector_reads_the_job_record_over_aws_apis(moto_endpoint: str
     ssm.put_parameter(Name="/bedrock-rft/parity/job", Value=json.dumps(record), Type="String")
     result = run_bundle("metrics", {}, environment)["result"]
     assert result == {"action": "idle", "job_id": "ftjob-parity", "status": "succeeded"}
+
+
+def test_reconciler_cancels_an_unrecorded_job_over_the_openai_api(
+    openai_server: OpenAIServer, moto_endpoint: str
+) -> None:
+    """The reconciler's entry point in the metrics bundle on CPython 3.13: the bundled openai
+    SDK lists files and jobs on the local server and cancels the old job no record names."""
+    service = openai_server.fine_tuning
+    hours_ago = service.now() - 3 * 3600
+    files = []
+    for n in range(2):
+        file_id = service.new_id("file")
+        service.files[file_id] = {
+            "id": file_id,
+            "object": "file",
+            "bytes": 1,
+            "created_at": hours_ago,
+            "filename": f"rft-orphans-{n:064x}-train.jsonl",
+            "purpose": "fine-tune",
+            "status": "processed",
+            "status_details": None,
+        }
+        files.append(file_id)
+    service.add_job("ftjob-recorded", training_file=files[0], created_at=hours_ago)
+    service.add_job("ftjob-orphan", training_file=files[1], created_at=hours_ago)
+    environment = {
+        **openai_server.sdk_environment(),
+        **FAKE_CREDENTIALS,
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        # an environment of its own: moto's server keeps its state across the tests
+        "RFT_ENVIRONMENT": "orphans",
+        "ORPHAN_ACTION": "stop",
+        "POWERTOOLS_SERVICE_NAME": "reconciler",
+    }
+    import boto3
+
+    boto3.client(
+        "ssm",
+        region_name="us-west-2",
+        endpoint_url=moto_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).put_parameter(
+        Name="/bedrock-rft/orphans/job",
+        Value=json.dumps({"job_id": "ftjob-recorded", "backend": "openai"}),
+        Type="String",
+    )
+    result = run_bundle("metrics", {}, environment, module="reconcile")["result"]
+    assert result["stopped"] == ["ftjob-orphan"]
+    assert [service.jobs[j]["status"] for j in ("ftjob-recorded", "ftjob-orphan")] == [
+        "running",
+        "cancelled",
+    ]
 
 
 def test_evaluation_starts_once_and_prepares_over_aws_apis(moto_endpoint: str) -> None:

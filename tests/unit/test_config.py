@@ -64,6 +64,8 @@ def test_defaults_are_sensible(project_root: Path) -> None:
     assert config.reward_function.timeout_seconds == 300
     assert config.reward_function.memory_mb == 512
     assert config.job.delete_model_on_destroy is False
+    assert config.job.orphan_action == "alarm_then_stop", "orphans are stopped after a report"
+    assert (config.job.orphans.grace_minutes, config.job.orphans.schedule_minutes) == (60, 15)
     assert config.account is None, "env-agnostic unless an account is given"
 
 
@@ -129,6 +131,20 @@ def test_defaults_are_sensible(project_root: Path) -> None:
             {**OPENAI_DEV, "permissions_boundary_arn": "boundary"},
             'permissions_boundary_arn = "boundary": must be an IAM managed policy ARN',
         ),
+        (
+            {**OPENAI_DEV, "job": {"orphans": {"action": "kill"}}},
+            "environment 'dev': job.orphans.action = \"kill\": Input should be 'alarm', 'stop' "
+            "or 'alarm_then_stop'",
+        ),
+        (
+            {**OPENAI_DEV, "job": {"orphans": {"grace_minutes": 5}}},
+            "job.orphans.grace_minutes = 5: Input should be greater than or equal to 15",
+        ),
+        (
+            {**NOVA, "job": {"orphans": {"schedule_minutes": 120}}},
+            "job.orphans.schedule_minutes = 120: Input should be less than or equal to 60",
+        ),
+        ({**OPENAI_DEV, "job": {"orphans": {"grace": 60}}}, "job.orphans.grace: unknown key"),
     ],
 )
 def test_bad_values_name_key_value_and_allowed(

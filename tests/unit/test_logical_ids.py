@@ -15,7 +15,12 @@ STATEFUL = {
     "AWS::KMS::Key": {"StagingKey1A9D4FB3", "ObservabilityTopicKey41264573"},
     # the metrics collector's cursor: replacing it resets it, and every job's points would be
     # published a second time
-    "AWS::SSM::Parameter": {"ObservabilityMetricsCursor0D8C9DBB"},
+    # ... and the reconciler's reports: replacing it announces every orphan again and restarts
+    # the wait before alarm_then_stop stops one
+    "AWS::SSM::Parameter": {
+        "ObservabilityMetricsCursor0D8C9DBB",
+        "ObservabilityReconcilerStateB14E0D2F",
+    },
     "AWS::S3::Bucket": {
         "StagingAccessLogs631C04EB",
         "StagingDatasets525BAF9E",

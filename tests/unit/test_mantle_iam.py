@@ -127,13 +127,19 @@ def test_model_calls_are_conditioned_on_the_model(templates: dict[str, Template]
     assert _actions(collector["ReadFineTuningJobs"]) == ["bedrock-mantle:GetFineTuningJob"]
     assert collector["UseShortTermApiKey"]["Condition"] == token["Condition"]
 
+    reconciler = by_sid(template, "ReconcilerRole")
+    assert "Condition" not in reconciler["FindAndCancelFineTuningJobs"]
+    assert reconciler["UseShortTermApiKey"]["Condition"] == token["Condition"]
+
 
 def test_the_switches_drop_the_conditions(templates: dict[str, Template]) -> None:
     template = templates["unconditioned"]
     job = by_sid(template, "JobHandlerRole")
     reward = by_sid(template, "RewardRole")
     collector = by_sid(template, "CollectorRole")
+    reconciler = by_sid(template, "ReconcilerRole")
     for statement in (
+        reconciler["UseShortTermApiKey"],
         job["CreateFineTuningJobOfBaseModel"],
         job["UseShortTermApiKey"],
         reward["JudgeInference"],
@@ -162,13 +168,13 @@ def test_route_override_reaches_every_function(templates: dict[str, Template]) -
         return [
             f["Properties"].get("Environment", {}).get("Variables", {}).get("BEDROCK_MANTLE_ROUTE")
             for f in functions.values()
-            if "handler." in f["Properties"].get("Handler", "")
+            if f["Properties"].get("Handler", "").startswith(("handler.", "reconcile."))
             and "Provider" not in json.dumps(f["Properties"].get("Role", ""))
         ]
 
     assert set(routes(templates["conditioned"])) == {None}
-    # the reward function, the job's two handlers and the collector
-    assert routes(templates["unconditioned"]).count("/openai/v1") == 4
+    # the reward function, the job's two handlers, the collector and the reconciler
+    assert routes(templates["unconditioned"]).count("/openai/v1") == 5
     outputs = templates["unconditioned"].find_outputs("*")
     command = outputs["JobStatusCommand"]
     assert "api.aws/openai/v1/fine_tuning/jobs/" in template_text(command["Value"])

@@ -181,7 +181,7 @@ def test_collector_function_settings(dev: tuple[cdk.Stack, Template]) -> None:
     assert variables["JOB_PARAMETER"] == "/bedrock-rft/dev/job"
     assert variables["METRICS_NAMESPACE"] == "BedrockRft/Training"
     assert "TOPIC_ARN" in variables and "KmsKeyArn" in props
-    cursor = only(template, "AWS::SSM::Parameter")["Properties"]
+    cursor = only(template, "AWS::SSM::Parameter", "MetricsCursor")["Properties"]
     assert cursor["Name"] == "/bedrock-rft/dev/metrics-cursor"
     assert json.loads(cursor["Value"]) == {"jobs": {}}
 
@@ -324,6 +324,8 @@ def test_alarms_notify_the_topic(dev: tuple[cdk.Stack, Template]) -> None:
             "ResponseLengthRunaway",
             "TrainingStalled",
             "CollectorFailing",
+            "OrphanedJobs",
+            "ReconcilerFailing",
         )
     }
     topic_id = next(iter(template.find_resources("AWS::SNS::Topic")))

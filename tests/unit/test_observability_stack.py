@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import resources_of
+from tests.conftest import resources_of, role_statements
 from tests.unit.test_observability import flatten
 
 ENVIRONMENTS = ["dev", "staging", "prod", "nova-dev"]
@@ -90,3 +90,50 @@ def test_topic_key_follows_the_removal_policy(
     keys = resources_of(templates[env], "AWS::KMS::Key")
     [topic_key] = [v for k, v in keys.items() if k.startswith("ObservabilityTopicKey")]
     assert topic_key["DeletionPolicy"] == policy
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_environment_has_the_reconciler_its_alarm_and_only_its_grants(
+    templates: dict[str, Any], env: str
+) -> None:
+    template = templates[env]
+    [topic_id] = resources_of(template, "AWS::SNS::Topic")
+    alarms = {
+        a["Properties"]["AlarmName"]: a["Properties"]
+        for a in resources_of(template, "AWS::CloudWatch::Alarm").values()
+    }
+    orphaned = alarms[f"bedrock-rft-{env}-OrphanedJobs"]
+    assert (orphaned["MetricName"], orphaned["Threshold"]) == ("OrphanedJobs", 0)
+    assert orphaned["ComparisonOperator"] == "GreaterThanThreshold"
+    assert orphaned["AlarmActions"] == [{"Ref": topic_id}]
+    assert alarms[f"bedrock-rft-{env}-ReconcilerFailing"]["AlarmActions"] == [{"Ref": topic_id}]
+
+    functions = resources_of(template, "AWS::Lambda::Function")
+    [function] = [
+        f for f in functions.values() if f["Properties"]["Handler"] == "reconcile.handler"
+    ]
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert variables["RFT_ENVIRONMENT"] == env
+    assert variables["JOB_NAME_PREFIX"] == f"rft-{env}"
+    assert variables["ORPHAN_ACTION"] in ("alarm", "stop", "alarm_then_stop")
+
+    statements = role_statements(template, "ObservabilityReconcilerRole")
+    actions = {
+        a
+        for s in statements
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    backend = variables["RFT_BACKEND"]
+    if backend == "bedrock":
+        stop = next(s for s in statements if s.get("Sid") == "StopOrphanedJobs")
+        assert "model-customization-job/*" in json.dumps(stop["Resource"])
+        expected = {"bedrock:ListModelCustomizationJobs", "bedrock:StopModelCustomizationJob"}
+    else:
+        expected = {
+            "bedrock-mantle:ListFiles",
+            "bedrock-mantle:ListFineTuningJobs",
+            "bedrock-mantle:GetFineTuningJob",
+            "bedrock-mantle:CancelFineTuningJob",
+            "bedrock-mantle:CallWithBearerToken",
+        }
+    assert {a for a in actions if a.startswith("bedrock")} == expected
