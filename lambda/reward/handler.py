@@ -19,6 +19,7 @@ from typing import Any
 from grading import Batch, definition_from_env, grade_event
 from grading.log import logger
 from grading.metrics import publish
+from grading.observe import Observer
 from grading.samples import rollouts_of
 
 ROOT = Path(__file__).resolve().parent
@@ -28,6 +29,8 @@ if DEFINITION.remote:
 
     prepare()
 ENVIRONMENT = os.environ.get("RFT_ENVIRONMENT", "")
+# Signal-health metrics and rollout samples (ROLLOUT_SAMPLES_URI, ROLLOUT_SAMPLE_RATE).
+OBSERVER = Observer.from_env(os.environ, DEFINITION, ENVIRONMENT)
 # Time kept back from the invocation's remaining time to return the response and flush
 # metrics after the judges' deadline.
 _MARGIN_SECONDS = 1.5
@@ -48,6 +51,14 @@ def handler(event: Any, context: Any) -> list[dict[str, Any]]:
     request_id = getattr(context, "aws_request_id", None)
     if request_id:
         logger.append_keys(request_id=request_id)
-    result = grade_event(event, DEFINITION, batch=Batch(deadline=deadline_from(context)))
+    deadline = deadline_from(context)
+    result = grade_event(event, DEFINITION, batch=Batch(deadline=deadline))
     publish(result.summary, environment=ENVIRONMENT, grader=DEFINITION.name)
+    OBSERVER.after(
+        event,
+        result,
+        batch_id=request_id,
+        deadline=deadline,
+        function_arn=getattr(context, "invoked_function_arn", None),
+    )
     return result.outputs
