@@ -61,7 +61,8 @@ def _batch() -> list[Any]:
 
 
 def _objects(s3: Any) -> list[dict[str, Any]]:
-    return s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])
+    found: list[dict[str, Any]] = s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])
+    return found
 
 
 def _lines(s3: Any, key: str) -> list[dict[str, Any]]:
