@@ -149,6 +149,14 @@ report-args:
 chat: $(VENV)/.installed ## One on-demand call to a model: make chat ENV=<name> PROMPT="..." [MODEL=base|tuned|<id>]
 	@$(PY) scripts/chat.py --env "$(ENV)" --prompt "$${PROMPT:-}" $(if $(MODEL),--model "$(MODEL)")
 
+# The rollout samples the reward function kept (scripts/samples.py); GREP is read from the
+# environment so that quotes in it reach the script as typed. The last line is the HTML page.
+.PHONY: samples
+samples: $(VENV)/.installed ## Read kept rollouts: make samples ENV=<name> [JOB= SINCE= LIMIT= MIN_SCORE= MAX_SCORE= GREP= SOURCE=]
+	@$(PY) scripts/samples.py --env "$(ENV)" --job "$(JOB)" --since "$(SINCE)" --limit "$(LIMIT)" \
+	  --min-score "$(MIN_SCORE)" --max-score "$(MAX_SCORE)" --grep "$${GREP:-}" --source "$(SOURCE)" \
+	  $(if $(CDK_JSON),--cdk-json "$(CDK_JSON)") $(if $(REPORT_DIR),--out-dir "$(REPORT_DIR)")
+
 # The tuned model against the base model with the evaluation's own code (scripts/eval.py);
 # the last line of output is the path of summary.json. CDK_JSON= reads another cdk.json,
 # REPORT_DIR= writes elsewhere than reports/ (as for make preflight).

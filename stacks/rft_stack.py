@@ -145,6 +145,12 @@ class RftStack(Stack):
         CfnOutput(self, "ArtifactsBucket", value=self.staging.artifacts_bucket.bucket_name)
         CfnOutput(
             self,
+            "RolloutSamplesUri",
+            value=self.staging.rollouts_s3_uri,
+            description="Where the reward function keeps rollout samples (make samples)",
+        )
+        CfnOutput(
+            self,
             "RewardFunctionVersionArn",
             value=self.reward.version.function_arn,
             description="The grader Lambda version jobs invoke",
