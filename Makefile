@@ -174,11 +174,12 @@ clean: ## Remove build output (keeps the virtual environments)
 preflight-examples: $(VENV)/.installed ## Preflight each dataset + grader pair that cdk.json's environments deploy
 	$(PY) scripts/preflight_examples.py
 
-preflight: $(VENV)/.installed ## Check data + grader: make preflight DATASET=<jsonl> GRADER=<json> [VALIDATION= ENV= MODEL= SAMPLES=]
+preflight: $(VENV)/.installed ## Check data + grader: make preflight DATASET=<jsonl> GRADER=<json> [VALIDATION= ENV= MODEL= SAMPLES= PER_PROMPT=]
 	@test -n "$(DATASET)" && test -n "$(GRADER)" || { echo "make preflight: set DATASET=<jsonl> GRADER=<json>" >&2; exit 2; }
 	$(PY) -m preflight --dataset "$(DATASET)" --grader "$(GRADER)" \
 	  $(if $(VALIDATION),--validation "$(VALIDATION)") $(if $(ENV),--env "$(ENV)") \
 	  $(if $(MODEL),--model "$(MODEL)") $(if $(SAMPLES),--samples "$(SAMPLES)") \
+	  $(if $(PER_PROMPT),--per-prompt "$(PER_PROMPT)") \
 	  --json-out "$(or $(REPORT_DIR),reports)/preflight.json" --plot "$(or $(REPORT_DIR),reports)/preflight.png"
 
 # SYSTEM_PROMPT and EXCLUDE_ANSWER reach the command through the environment (quotes intact;
