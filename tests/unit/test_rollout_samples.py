@@ -123,9 +123,11 @@ def test_rate_one_keeps_every_rollout_in_one_object_and_publishes_health(
     assert health["RolloutSamplesWritten"] == [7.0]
     assert health["RolloutSampleWriteErrors"] == [0.0]
     (lengths,) = [r for r in emf_records(printed) if "ResponseChars" in r]
-    assert sorted(lengths["ResponseChars"]) == sorted(
-        float(len(r["messages"][-1]["content"])) for r in event[:6]
-    )
+    chars = sorted(float(len(r["messages"][-1]["content"])) for r in event[:6])
+    assert len(lengths["ResponseChars"]) == 21  # the 0th, 5th, ..., 100th percentiles
+    assert lengths["ResponseChars"] == sorted(lengths["ResponseChars"])
+    assert set(lengths["ResponseChars"]) == set(chars)
+    assert (lengths["ResponseChars"][0], lengths["ResponseChars"][-1]) == (chars[0], chars[-1])
 
 
 def test_a_failing_bucket_costs_the_batch_nothing(

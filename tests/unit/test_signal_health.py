@@ -88,6 +88,8 @@ def test_only_the_end_of_a_long_response_is_read() -> None:
         ("It is 18 or 20.", False),  # a hedge is an answer (a wrong one)
         ("So $x = \\pi$.", False),  # math without digits
         ("\\boxed{\\pi}", False),
+        ("<<3+4=7>> so I cannot say.", True),  # calculator notes are not the answer
+        ("<<3+4=7>> so 7.", False),
     ],
 )
 def test_unparsed_for_math_graders(response: str, unparsed: bool) -> None:
@@ -105,3 +107,11 @@ def test_unparsed_for_json_and_other_graders() -> None:
 def test_the_answer_kind_follows_the_definition() -> None:
     assert health._answer_kind(_definition()) == "math"
     assert health._answer_kind(_definition("invoice_extraction.json")) == "json"
+
+
+def test_percentiles_are_nearest_rank_and_fixed_in_count() -> None:
+    assert health.percentiles([5]) == [5] * 21
+    values = list(range(1, 1001))
+    points = health.percentiles(values)
+    assert len(points) == 21
+    assert (points[0], points[10], points[19], points[20]) == (1, 501, 950, 1000)
