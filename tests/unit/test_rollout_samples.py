@@ -185,7 +185,7 @@ def test_too_little_time_left_skips_the_write_and_counts_it(
 ) -> None:
     module = _load(monkeypatch, "1")
     capsys.readouterr()
-    outputs = module.handler(_batch(), LambdaContext(remaining_ms=4_000))
+    outputs = module.handler(_batch(), LambdaContext(remaining_ms=10_000))
     assert len(outputs) == 7
     assert _objects(s3) == []
     assert _health(capsys.readouterr().out)["RolloutSampleWriteErrors"] == [1.0]
