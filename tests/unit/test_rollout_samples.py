@@ -197,6 +197,7 @@ def test_too_little_time_left_skips_the_write_and_counts_it(
         (f"s3://{BUCKET}/x", "lots", "ROLLOUT_SAMPLE_RATE='lots'"),
         (f"s3://{BUCKET}/x", "1.5", "between 0 and 1"),
         ("https://example.com/x", "0.5", "must be s3://"),
+        ("file://relative/x", "0.5", "or file:///<folder>"),
     ],
 )
 def test_a_bad_setting_turns_sampling_off_and_grades_on(

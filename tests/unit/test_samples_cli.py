@@ -230,3 +230,22 @@ def test_since_forms() -> None:
     assert samples.parse_since("2026-12-01T10:00+02:00", now) == datetime(
         2026, 12, 1, 8, tzinfo=UTC
     )
+
+
+def test_a_local_run_keeps_samples_in_a_folder_make_samples_reads(
+    monkeypatch: pytest.MonkeyPatch,
+    cdk_json: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``ROLLOUT_SAMPLES_URI=file:///<folder>`` (a demo without AWS), read by SOURCE=."""
+    folder = tmp_path / "rollouts"
+    monkeypatch.setenv("ROLLOUT_SAMPLES_URI", f"file://{folder}")
+    monkeypatch.setenv("ROLLOUT_SAMPLE_RATE", "1")
+    module = load_reward(monkeypatch, GRADERS / "gsm8k.json", environment="dev")
+    module.handler([rollout("local", "#### 4", "4", prompt="2 + 2?")], LambdaContext())
+    capsys.readouterr()  # the handler's own EMF records and logs
+    [stored] = list(folder.rglob("*.jsonl.gz"))
+    assert stored.relative_to(folder).parts[0] == datetime.now(UTC).strftime("%Y-%m-%d")
+    lines, _ = _run(capsys, _args(cdk_json, tmp_path / "r", source=str(folder)))
+    assert lines[0].startswith("1 rollouts") and "id local " in "\n".join(lines)

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from grading.base import GRADER_ERROR, Grade
@@ -60,6 +61,9 @@ class Destination:
     bucket: str
     prefix: str  # without a trailing slash; may be empty
     rate: float
+    # A local folder instead of a bucket (``file:///path``): for local runs such as a demo
+    # without AWS; the stack always sets an s3:// URI.
+    folder: str | None = None
 
     def key(self, batch_id: str, when: datetime) -> str:
         """The object key of one batch."""
@@ -73,8 +77,8 @@ def _safe(batch_id: str) -> str:
 
 def destination_from(environ: Mapping[str, str]) -> Destination | None:
     """The destination the environment names, or ``None`` when sampling is off (no URI, or
-    rate 0). A malformed value raises :class:`SettingError` (the function then fails at cold
-    start with that line: a deploy-time mistake, never a per-batch one)."""
+    rate 0). A malformed value raises :class:`SettingError` (the handler then keeps no
+    samples and logs that line once, at cold start: a deploy-time mistake, never a batch's)."""
     uri = environ.get(URI_VAR, "").strip()
     rate_text = environ.get(RATE_VAR, "").strip()
     if not uri:
@@ -87,8 +91,12 @@ def destination_from(environ: Mapping[str, str]) -> Destination | None:
         raise SettingError(f"{RATE_VAR}={rate_text}: must be between 0 and 1")
     if rate == 0.0:
         return None
+    if uri.startswith("file:///"):
+        return Destination(bucket="", prefix="", rate=rate, folder=uri[7:])
     if not uri.startswith("s3://") or not uri[5:].split("/", 1)[0]:
-        raise SettingError(f"{URI_VAR}={uri!r}: must be s3://<bucket>/<prefix>")
+        raise SettingError(
+            f"{URI_VAR}={uri!r}: must be s3://<bucket>/<prefix> (or file:///<folder>)"
+        )
     bucket, _, prefix = uri[5:].partition("/")
     return Destination(bucket=bucket, prefix=prefix.strip("/"), rate=rate)
 
@@ -181,7 +189,12 @@ class Writer:
             return self._client
 
     def put(self, key: str, body: bytes) -> None:
-        """One ``PutObject`` (the bucket's default encryption applies)."""
+        """One ``PutObject`` (the bucket's default encryption applies), or one local file."""
+        if self.destination.folder is not None:
+            path = Path(self.destination.folder) / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(body)
+            return
         self.client().put_object(
             Bucket=self.destination.bucket,
             Key=key,
