@@ -7,6 +7,10 @@ or a single rollout object) and returns a list, in rollout order, of one
 ``{id, aggregate_reward_score, metrics_list}`` per rollout; a rollout that cannot be graded
 scores 0 with a ``grader_error`` metric. Only an event that is neither an array nor an object
 fails.
+
+After grading, each batch publishes its training-signal health metrics and, when
+``ROLLOUT_SAMPLES_URI`` and ``ROLLOUT_SAMPLE_RATE`` say so, keeps a sample of its rollouts
+(:mod:`grading.observe`); neither can fail the batch or change its answer.
 """
 
 from __future__ import annotations
