@@ -18,13 +18,10 @@ botocore (bundled with the function) is imported on the first write, never at co
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
-import random
 import threading
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -105,6 +102,8 @@ def chosen(
     grades: Sequence[Grade], outputs: Sequence[dict[str, Any]], rate: float, seed: str
 ) -> list[int]:
     """The positions kept: every grader error, and a seeded ``rate`` share of the rest."""
+    import random  # only where sampling is on (cold start)
+
     draw = random.Random(seed).random  # noqa: S311 (a sample to read, not a secret)
     kept = []
     for index, (grade, output) in enumerate(zip(grades, outputs, strict=True)):
@@ -158,6 +157,8 @@ def record(
 
 def encode(lines: Sequence[dict[str, Any]]) -> bytes:
     """Gzipped JSON Lines (level 5: most of level 9's size at a fraction of its time)."""
+    import gzip
+
     text = "".join(json.dumps(line, ensure_ascii=False, default=str) + "\n" for line in lines)
     return gzip.compress(text.encode("utf-8"), compresslevel=5, mtime=0)
 
@@ -231,7 +232,11 @@ def keep(
     ``remaining`` is the invocation's time left in seconds (None: no limit); with less than
     one full write's timeouts left, the write is skipped and counted as failed, so sampling
     can never make a batch miss its deadline."""
-    batch = batch_id or uuid.uuid4().hex
+    if not batch_id:
+        import uuid  # a Lambda request always has an id: only local runs come here
+
+        batch_id = uuid.uuid4().hex
+    batch = batch_id
     try:
         positions = chosen(grades, outputs, writer.destination.rate, batch)
         if not positions:
