@@ -157,6 +157,14 @@ prune-versions: $(VENV)/.installed ## Delete reward versions no record names: ma
 	@$(PY) scripts/prune_versions.py --env "$(ENV)" $(if $(APPLY),--apply) \
 	  $(if $(CDK_JSON),--cdk-json "$(CDK_JSON)")
 
+# The rollout samples the reward function kept (scripts/samples.py); GREP is read from the
+# environment so that quotes in it reach the script as typed. The last line is the HTML page.
+.PHONY: samples
+samples: $(VENV)/.installed ## Read kept rollouts: make samples ENV=<name> [JOB= SINCE= LIMIT= MIN_SCORE= MAX_SCORE= GREP= SOURCE=]
+	@$(PY) scripts/samples.py --env "$(ENV)" --job "$(JOB)" --since "$(SINCE)" --limit "$(LIMIT)" \
+	  --min-score "$(MIN_SCORE)" --max-score "$(MAX_SCORE)" --grep "$${GREP:-}" --source "$(SOURCE)" \
+	  $(if $(CDK_JSON),--cdk-json "$(CDK_JSON)") $(if $(REPORT_DIR),--out-dir "$(REPORT_DIR)")
+
 # The tuned model against the base model with the evaluation's own code (scripts/eval.py);
 # the last line of output is the path of summary.json. CDK_JSON= reads another cdk.json,
 # REPORT_DIR= writes elsewhere than reports/ (as for make preflight).
@@ -182,11 +190,12 @@ distclean: clean ## Remove build output, the virtual environments and node_modul
 preflight-examples: $(VENV)/.installed ## Preflight each dataset + grader pair that cdk.json's environments deploy
 	$(PY) scripts/preflight_examples.py
 
-preflight: $(VENV)/.installed ## Check data + grader: make preflight DATASET=<jsonl> GRADER=<json> [VALIDATION= ENV= MODEL= SAMPLES=]
+preflight: $(VENV)/.installed ## Check data + grader: make preflight DATASET=<jsonl> GRADER=<json> [VALIDATION= ENV= MODEL= SAMPLES= PER_PROMPT=]
 	@test -n "$(DATASET)" && test -n "$(GRADER)" || { echo "make preflight: set DATASET=<jsonl> GRADER=<json>" >&2; exit 2; }
 	$(PY) -m preflight --dataset "$(DATASET)" --grader "$(GRADER)" \
 	  $(if $(VALIDATION),--validation "$(VALIDATION)") $(if $(ENV),--env "$(ENV)") \
 	  $(if $(MODEL),--model "$(MODEL)") $(if $(SAMPLES),--samples "$(SAMPLES)") \
+	  $(if $(PER_PROMPT),--per-prompt "$(PER_PROMPT)") \
 	  --json-out "$(or $(REPORT_DIR),reports)/preflight.json" --plot "$(or $(REPORT_DIR),reports)/preflight.png"
 
 # SYSTEM_PROMPT and EXCLUDE_ANSWER reach the command through the environment (quotes intact;

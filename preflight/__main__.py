@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     base = parser.add_argument_group("baseline sampling (needs an endpoint)")
     base.add_argument("--model", help="base model id to sample from")
     base.add_argument("--samples", type=int, help="prompts to sample (default with --model: 100)")
+    base.add_argument(
+        "--per-prompt",
+        type=int,
+        default=1,
+        help="responses per prompt (2-16: also the expected ZeroVarianceShare; default 1)",
+    )
     base.add_argument("--concurrency", type=int, default=8, help="parallel requests (default 8)")
     base.add_argument("--max-tokens", type=int, help="max_tokens per response")
     base.add_argument("--temperature", type=float, help="sampling temperature")
@@ -143,6 +149,10 @@ def _check_args(args: argparse.Namespace) -> None:
             raise UsageError(f"{flag} must be at least 1")
     if args.samples is not None and not args.model:
         raise UsageError("--samples needs --model")
+    if not 1 <= args.per_prompt <= 16:
+        raise UsageError("--per-prompt must be between 1 and 16")
+    if args.per_prompt > 1 and not args.model:
+        raise UsageError("--per-prompt needs --model")
     if args.model and args.grader is None:
         raise UsageError("--model needs --grader (the sampled responses are graded)")
 
@@ -283,7 +293,8 @@ def run(args: argparse.Namespace, err_console: Console) -> PreflightReport:
         started = time.perf_counter()
         count = min(args.samples or 100, len(train.valid))
         client = _client(args.model, region, args.env)
-        with _progress(err_console, show, f"sampling {args.model}", count) as advance:
+        total = count * args.per_prompt
+        with _progress(err_console, show, f"sampling {args.model}", total) as advance:
             report.baseline = run_baseline(
                 handler,
                 client,
@@ -296,6 +307,7 @@ def run(args: argparse.Namespace, err_console: Console) -> PreflightReport:
                 temperature=args.temperature,
                 seed=args.seed,
                 on_done=lambda: advance(1),
+                per_prompt=args.per_prompt,
             )
         report.timings["baseline"] = time.perf_counter() - started
     return report

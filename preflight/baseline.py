@@ -6,6 +6,12 @@ earns a reward gives it nothing to learn from, one that always does leaves nothi
 prompts from an OpenAI-compatible endpoint (Bedrock's by default, under the model's path
 prefix; ``OPENAI_BASE_URL`` overrides, through ``rft_common.mantle.openai_client``),
 concurrently, then grades them with the reward handler.
+
+With more than one response per prompt (``--per-prompt``, ``make preflight PER_PROMPT=4``),
+it also reports the **expected ZeroVarianceShare**: the share of sampled prompts whose
+responses all earned the same reward, the reward function's own training-signal metric
+(grading/signal_health.py) on the base model. A group-relative (GRPO) update learns nothing
+from such a prompt: a high share before the job starts means a dataset that teaches little.
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ NEAR_ZERO_SHARE = 0.05
 NEAR_ONE_MEAN = 0.95
 # Stop sending requests when this many failed before any succeeded (bad key, wrong model).
 FAIL_FAST_AFTER = 5
+# At or above this share of prompts whose responses all earned the same reward, the job has
+# little to learn from (the default of the NoLearningSignal alarm, observability config).
+ZERO_VARIANCE_CEILING = 0.8
+_EQUAL = 1e-9  # as grading/signal_health.py compares rewards
 
 
 @dataclass
@@ -52,6 +62,21 @@ class BaselineResult:
     requested: int
     samples: list[Sample] = field(default_factory=list)
     aborted: bool = False
+    per_prompt: int = 1  # responses sampled per prompt
+
+    @property
+    def zero_variance_share(self) -> float | None:
+        """The share of prompts with two or more graded responses whose rewards are all equal
+        (None when no prompt has two): the expected ZeroVarianceShare of a job."""
+        groups: dict[int, list[float]] = {}
+        for sample in self.samples:
+            if sample.reward is not None:
+                groups.setdefault(id(sample.record), []).append(sample.reward)
+        scored = [rewards for rewards in groups.values() if len(rewards) >= 2]
+        if not scored:
+            return None
+        flat = sum(1 for rewards in scored if max(rewards) - min(rewards) <= _EQUAL)
+        return flat / len(scored)
 
     @property
     def rewards(self) -> list[float]:
@@ -71,6 +96,8 @@ class BaselineResult:
             "sampled": len(self.samples) - self.failed,
             "failed": self.failed,
             "aborted": self.aborted,
+            "per_prompt": self.per_prompt,
+            "zero_variance_share": self.zero_variance_share,
             "rewards": distribution(self.rewards),
             "first_errors": [s.error for s in self.samples if s.error][:3],
         }
@@ -197,6 +224,16 @@ def judge_baseline(result: BaselineResult, findings: Findings) -> None:
             "reward; RFT needs the base model to succeed sometimes (easier "
             "prompts, a more lenient grader, or a stronger base model)",
         )
+    share = result.zero_variance_share
+    if share is not None and share >= ZERO_VARIANCE_CEILING:
+        findings.warning(
+            "baseline-zero-variance",
+            "most prompts give every response the same reward",
+            f"{model}: for {share:.0%} of the prompts all {result.per_prompt} responses "
+            "earned the same reward (expected ZeroVarianceShare); RFT learns only from "
+            "prompts whose responses differ (prompts of mixed difficulty, or a grader with "
+            "partial credit)",
+        )
     if mean >= NEAR_ONE_MEAN:
         findings.warning(
             "baseline-near-one",
@@ -219,14 +256,16 @@ def run_baseline(
     temperature: float | None = None,
     seed: int = 0,
     on_done: Callable[[], None] | None = None,
+    per_prompt: int = 1,
 ) -> BaselineResult:
-    """Sample ``count`` prompts from ``model``, grade them, and report on the rewards."""
+    """Sample ``count`` prompts from ``model`` (``per_prompt`` responses each), grade them,
+    and report on the rewards."""
     chosen = choose(records, count, seed)
-    result = BaselineResult(model=model, requested=len(chosen))
+    result = BaselineResult(model=model, requested=len(chosen) * per_prompt, per_prompt=per_prompt)
     result.samples, result.aborted = sample_responses(
         client,
         model,
-        chosen,
+        [record for record in chosen for _ in range(per_prompt)],
         concurrency=concurrency,
         max_tokens=max_tokens,
         temperature=temperature,

@@ -113,6 +113,7 @@ def _baseline_row(b: BaselineResult) -> list[str]:
         _fmt(stats.get("mean")),
         _fmt(stats.get("share_nonzero")),
         _fmt(stats.get("share_at_least_half")),
+        _fmt(b.zero_variance_share),
     ]
 
 
@@ -167,7 +168,15 @@ def render_terminal(report: PreflightReport, console: Console) -> None:
         console.print(
             _table(
                 f"Baseline: {report.baseline.model}",
-                ("prompts", "answered", "failed", "mean reward", "share > 0", "share >= 0.5"),
+                (
+                    "responses",
+                    "answered",
+                    "failed",
+                    "mean reward",
+                    "share > 0",
+                    "share >= 0.5",
+                    "zero-variance share",
+                ),
                 [_baseline_row(report.baseline)],
             )
         )

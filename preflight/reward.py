@@ -166,6 +166,8 @@ class RewardHandler:
             "RFT_ENVIRONMENT": environment,
             "POWERTOOLS_SERVICE_NAME": "reward",
             "POWERTOOLS_METRICS_NAMESPACE": "BedrockRft/Grader",
+            # Local grading keeps no rollout samples, whatever the shell's environment says.
+            "ROLLOUT_SAMPLE_RATE": "0",
         }
         self.output = HandlerOutput()
         self._buffer = io.StringIO()

@@ -280,6 +280,22 @@ class ObservabilityConfig(_Strict):
     # failed invocation is a batch of rollouts Bedrock could not score.
     reward_lambda_errors: Annotated[int, Field(ge=1, le=10000)] = 1
     reward_lambda_throttles: Annotated[int, Field(ge=1, le=10000)] = 1
+    # Rollout samples (docs/observability.md): the share of graded rollouts the reward
+    # function keeps in the artifacts bucket besides every grader error (0 turns sampling
+    # off), and how long they stay (a lifecycle expiry on the rollouts/ prefix).
+    rollout_sample_rate: Annotated[float, Field(ge=0, le=1)] = 0.02
+    rollout_retention_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    # Reward hacking: UnparsedShare or RepetitionShare rising while the grader's reward mean
+    # rises, in each of ``reward_hacking_periods`` consecutive periods, with the share at or
+    # above ``reward_hacking_share_floor``.
+    reward_hacking_alarm: bool = True
+    reward_hacking_period_minutes: Literal[5, 10, 15, 30, 60] = 15
+    reward_hacking_periods: Annotated[int, Field(ge=2, le=24)] = 3
+    reward_hacking_share_floor: Annotated[float, Field(ge=0, le=1)] = 0.05
+    # No learning signal: ZeroVarianceShare above the ceiling for this many 5-minute periods.
+    zero_variance_alarm: bool = True
+    zero_variance_ceiling: Annotated[float, Field(gt=0, lt=1)] = 0.8
+    zero_variance_periods: Annotated[int, Field(ge=1, le=288)] = 6
 
 
 class MantleConfig(_Strict):

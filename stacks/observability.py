@@ -84,6 +84,7 @@ class Observability(Construct):
         reward_function: lambda_.IFunction,
         job_id: str | None = None,
         code: lambda_.Code | None = None,
+        grader_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.config = config
@@ -144,6 +145,7 @@ class Observability(Construct):
             reward_function=reward_function,
             collector=self.collector,
             reconciler=self.reconciler.function,
+            grader_name=grader_name,
         )
         self.dashboard_name = dashboard_name(config)
         self.dashboard = build_dashboard(

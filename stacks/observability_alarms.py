@@ -14,6 +14,8 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.observability_collector import TRAINING_NAMESPACE
 
+GRADER_NAMESPACE = "BedrockRft/Grader"
+
 FIVE_MINUTES = Duration.minutes(5)
 ABOVE_OR_AT = cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 ABOVE = cw.ComparisonOperator.GREATER_THAN_THRESHOLD
@@ -47,6 +49,70 @@ def training_metric(
     )
 
 
+def grader_metric(config: EnvironmentConfig, grader: str, name: str, period: Duration) -> cw.Metric:
+    """A per-batch series of the reward function (``BedrockRft/Grader``, average per period)."""
+    return cw.Metric(
+        namespace=GRADER_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"Environment": config.name, "Grader": grader},
+        statistic="Average",
+        period=period,
+    )
+
+
+def signal_alarms(config: EnvironmentConfig, grader: str) -> dict[str, AlarmSpec]:
+    """The training-signal alarms the environment switches on (docs/observability.md).
+
+    ``RewardHacking``: per period, ``DIFF`` (change from the previous period) of the grader's
+    reward mean above 0 while UnparsedShare or RepetitionShare rises too and stands at or
+    above the floor; the expression is 1 in such a period, else 0, and the alarm goes off
+    after ``reward_hacking_periods`` such periods in a row. ``NoLearningSignal``:
+    ZeroVarianceShare above the ceiling for ``zero_variance_periods`` 5-minute periods.
+    Both treat missing data as not breaching: no batches, nothing to say."""
+    settings = config.observability
+    specs: dict[str, AlarmSpec] = {}
+    if settings.reward_hacking_alarm:
+        period = Duration.minutes(settings.reward_hacking_period_minutes)
+        floor = settings.reward_hacking_share_floor
+        rising = cw.MathExpression(
+            expression=(
+                f"IF(DIFF(reward) > 0 AND ((DIFF(unparsed) > 0 AND unparsed >= {floor:g}) OR "
+                f"(DIFF(repetition) > 0 AND repetition >= {floor:g})), 1, 0)"
+            ),
+            using_metrics={
+                "reward": grader_metric(config, grader, "RewardMean", period),
+                "unparsed": grader_metric(config, grader, "UnparsedShare", period),
+                "repetition": grader_metric(config, grader, "RepetitionShare", period),
+            },
+            label="reward and unparsed or repetitive answers rising together",
+            period=period,
+        )
+        specs["RewardHacking"] = AlarmSpec(
+            rising,
+            f"The reward rose while the share of responses without an answer or of repetitive "
+            f"responses rose too (at or above {floor:.0%}) in {settings.reward_hacking_periods} "
+            f"periods of {settings.reward_hacking_period_minutes} minutes in a row: the policy "
+            "may be gaming the grader. Read some samples: make samples ENV=" + config.name,
+            threshold=1,
+            comparison=ABOVE_OR_AT,
+            periods=settings.reward_hacking_periods,
+            missing=NOT_BREACHING,
+        )
+    if settings.zero_variance_alarm:
+        specs["NoLearningSignal"] = AlarmSpec(
+            grader_metric(config, grader, "ZeroVarianceShare", FIVE_MINUTES),
+            f"More than {settings.zero_variance_ceiling:.0%} of the prompt groups got the same "
+            f"reward for every rollout, for {settings.zero_variance_periods * 5} minutes: the "
+            "reward carries no learning signal (the task is too easy or too hard for the "
+            "current policy).",
+            threshold=settings.zero_variance_ceiling,
+            comparison=ABOVE,
+            periods=settings.zero_variance_periods,
+            missing=NOT_BREACHING,
+        )
+    return specs
+
+
 def build_alarms(
     scope: Construct,
     *,
@@ -55,8 +121,10 @@ def build_alarms(
     reward_function: lambda_.IFunction,
     collector: lambda_.IFunction,
     reconciler: lambda_.IFunction,
+    grader_name: str | None = None,
 ) -> dict[str, cw.Alarm]:
-    """Create the alarms (name -> alarm); each notifies ``topic`` when it goes off."""
+    """Create the alarms (name -> alarm); each notifies ``topic`` when it goes off. The
+    training-signal alarms need the grader's name (the metrics' ``Grader`` dimension)."""
     thresholds = config.observability
     schedule = Duration.minutes(thresholds.collector_schedule_minutes)
     orphans = config.job.orphans
@@ -152,6 +220,8 @@ def build_alarms(
             missing=NOT_BREACHING,
         ),
     }
+    if grader_name is not None:
+        specs.update(signal_alarms(config, grader_name))
     alarms = {}
     action = actions.SnsAction(topic)
     for name, spec in specs.items():

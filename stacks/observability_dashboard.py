@@ -1,7 +1,8 @@
 """The CloudWatch dashboard of one environment.
 
 Rows, top to bottom: the job (text: which job, how to read the curves; progress), training
-curves (reward, entropy, grad norm, policy loss, advantages, response length), grader health
+curves (reward, entropy, grad norm, policy loss, advantages, response length), what the model
+is learning (the reward beside the grader's signal-health metrics), grader health
 (the reward Lambda's own EMF metrics), the reward Lambda itself, and the alarms. Grader series
 use SEARCH over the ``Grader`` dimension, so a renamed grader appears without a redeploy.
 """
@@ -31,6 +32,10 @@ training reward rises = overfitting.
 * **Grad norm** spikes = unstable updates; repeated spikes suggest a lower learning rate.
 * **Response length** climbing fast while reward rises = likely reward hacking: longer answers \
 score better for the wrong reason (alarm above {ceiling:g} tokens). Read some samples.
+* **What the model is learning** (from the grader's batches): a high zero-variance share = \
+most prompts give every rollout the same reward, so there is nothing to learn; no-answer or \
+repetitive responses rising with the reward = reward hacking. `make samples ENV=<env>` shows \
+what the model wrote.
 * **Grader health**: a high share of zero rewards or grader errors means the reward signal, \
 not the model, is the problem."""
 
@@ -59,6 +64,7 @@ def build_dashboard(
     dashboard.add_widgets(_job_text(scope, config, job_id), _progress(config))
     dashboard.add_widgets(*_training_row(config))
     dashboard.add_widgets(*_training_row_two(config))
+    dashboard.add_widgets(*learning_row(config))
     dashboard.add_widgets(*_grader_row(config))
     dashboard.add_widgets(
         _graph(
@@ -109,7 +115,7 @@ def _job_text(scope: Construct, config: EnvironmentConfig, job_id: str | None) -
             ceiling=config.observability.response_length_ceiling,
         )
     )
-    return cw.TextWidget(markdown=markdown, width=16, height=9)
+    return cw.TextWidget(markdown=markdown, width=16, height=11)
 
 
 def _progress(config: EnvironmentConfig) -> cw.SingleValueWidget:
@@ -135,7 +141,7 @@ def _progress(config: EnvironmentConfig) -> cw.SingleValueWidget:
         title="Job progress (latest)",
         metrics=metrics,
         width=8,
-        height=9,
+        height=11,
         set_period_to_time_range=False,
     )
 
@@ -215,6 +221,65 @@ def grader_search(
         label=f"{label} (${{PROP('Dim.{per}')}})",
         period=FIVE_MINUTES,
     )
+
+
+LEARNING_ROW_TITLE = "What the model is learning"
+
+
+def learning_row(config: EnvironmentConfig) -> list[cw.IWidget]:
+    """The training-signal row: the reward curve beside the reward function's per-batch
+    signal-health metrics (grading/signal_health.py; docs/observability.md)."""
+    settings = config.observability
+    signal_annotations = []
+    if settings.zero_variance_alarm:
+        signal_annotations.append(
+            cw.HorizontalAnnotation(
+                value=settings.zero_variance_ceiling, label="no-signal alarm", color=RED
+            )
+        )
+    hacking_annotations = []
+    if settings.reward_hacking_alarm:
+        hacking_annotations.append(
+            cw.HorizontalAnnotation(
+                value=settings.reward_hacking_share_floor,
+                label="reward-hacking alarm floor (while reward rises)",
+                color=ORANGE,
+            )
+        )
+    return [
+        _graph(
+            f"{LEARNING_ROW_TITLE}: reward (training steps, grader batches)",
+            [
+                training_metric(config, "RewardMean", "Average", STEP).with_(label="training"),
+                grader_search(config, "RewardMean", "Average", "grader batches"),
+            ],
+            width=6,
+        ),
+        _graph(
+            "Learning signal: prompt groups with one reward for all rollouts (share)",
+            [grader_search(config, "ZeroVarianceShare", "Average", "zero-variance share")],
+            right=[grader_search(config, "RewardStd", "Average", "reward std within groups")],
+            annotations=signal_annotations,
+            width=6,
+        ),
+        _graph(
+            "Gaming the grader? Responses without an answer, repetitive responses (share)",
+            [
+                grader_search(config, "UnparsedShare", "Average", "no answer"),
+                grader_search(config, "RepetitionShare", "Average", "repetitive"),
+            ],
+            annotations=hacking_annotations,
+            width=6,
+        ),
+        _graph(
+            "Response length (characters)",
+            [
+                grader_search(config, "ResponseChars", "p50", "p50"),
+                grader_search(config, "ResponseChars", "p95", "p95"),
+            ],
+            width=6,
+        ),
+    ]
 
 
 def _grader_row(config: EnvironmentConfig) -> list[cw.IWidget]:

@@ -13,6 +13,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.bedrock_arns import foundation_model_arn
@@ -114,6 +116,19 @@ def source_digest(paths: list[Path], extra: tuple[str, ...] = ()) -> str:
     return digest.hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class RolloutDestination:
+    """Where the reward function keeps rollout samples: a bucket and a key prefix."""
+
+    bucket: s3.IBucket
+    prefix: str  # no trailing slash
+
+    @property
+    def uri(self) -> str:
+        """``s3://bucket/prefix``, as the function reads it (``ROLLOUT_SAMPLES_URI``)."""
+        return f"s3://{self.bucket.bucket_name}/{self.prefix}"
+
+
 class RewardFunction(Construct):
     """The versioned reward Lambda of one environment."""
 
@@ -125,6 +140,7 @@ class RewardFunction(Construct):
         config: EnvironmentConfig,
         key: kms.IKey,
         project_root: Path = PROJECT_ROOT,
+        rollouts: RolloutDestination | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         settings = config.reward_function
@@ -184,6 +200,8 @@ class RewardFunction(Construct):
                 **mantle_route_environment(config),
             },
         )
+        if rollouts is not None and config.observability.rollout_sample_rate > 0:
+            self._grant_rollouts(config, rollouts, key)
         # Jobs invoke a published version, so a job keeps grading with the code it started
         # with even when a later deploy changes the function (the version is retained).
         self.version = self.function.current_version
@@ -269,6 +287,39 @@ class RewardFunction(Construct):
             "project of this region, whose id the stack cannot know); inference is "
             + model_scope_text(config, self.judge_models)
             + "; the project reads are those of AWS's minimal inference policy.",
+        )
+
+    def _grant_rollouts(
+        self, config: EnvironmentConfig, rollouts: RolloutDestination, key: kms.IKey
+    ) -> None:
+        """Let the function keep rollout samples: ``s3:PutObject`` under its prefix only, and
+        the data key S3 asks KMS for on its behalf (the bucket's default key)."""
+        self.function.add_environment("ROLLOUT_SAMPLES_URI", rollouts.uri)
+        self.function.add_environment(
+            "ROLLOUT_SAMPLE_RATE", f"{config.observability.rollout_sample_rate:g}"
+        )
+        objects = rollouts.bucket.arn_for_objects(f"{rollouts.prefix}/*")
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteRolloutSamples",
+                actions=["s3:PutObject"],
+                resources=[objects],
+            )
+        )
+        stack = Stack.of(self)
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="EncryptRolloutSamples",
+                actions=["kms:GenerateDataKey"],
+                resources=[key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
+            )
+        )
+        acknowledge(
+            self.role.node.find_child("DefaultPolicy"),
+            f"AwsSolutions-IAM5[Resource::{nag_text(stack, objects)}]",
+            "Writes rollout samples, one object per batch named by date, hour and request id, "
+            f"under this environment's prefix ({rollouts.prefix}/) only; no read, no delete.",
         )
 
     def _grant_embeddings(self) -> None:

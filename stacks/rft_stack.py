@@ -16,7 +16,7 @@ from stacks.job import FineTuningJob
 from stacks.lambda_code import PROJECT_ROOT
 from stacks.nag import acknowledge_inline_policies
 from stacks.observability import Observability
-from stacks.reward import RewardFunction
+from stacks.reward import RewardFunction, RolloutDestination
 from stacks.service_role import BedrockServiceRole
 from stacks.serving import DeploymentCleanup
 from stacks.staging import Staging
@@ -56,7 +56,14 @@ class RftStack(Stack):
 
         self.staging = Staging(self, "Staging", config=config, project_root=project_root)
         self.reward = RewardFunction(
-            self, "Reward", config=config, key=self.staging.key, project_root=project_root
+            self,
+            "Reward",
+            config=config,
+            key=self.staging.key,
+            project_root=project_root,
+            rollouts=RolloutDestination(
+                self.staging.artifacts_bucket, self.staging.rollouts_prefix
+            ),
         )
         self.service_role: BedrockServiceRole | None = None
         if config.backend == "bedrock":
@@ -100,6 +107,7 @@ class RftStack(Stack):
             output_prefix=self.staging.output_prefix,
             reward_function=self.reward.function,
             job_id=self.job.job_id if self.job else None,
+            grader_name=self.reward.grader_name,
         )
 
         # After a job succeeds: its evaluation and the promotion gate (where the job starts).
@@ -135,6 +143,12 @@ class RftStack(Stack):
             description="The exact training data (content-addressed prefix)",
         )
         CfnOutput(self, "ArtifactsBucket", value=self.staging.artifacts_bucket.bucket_name)
+        CfnOutput(
+            self,
+            "RolloutSamplesUri",
+            value=self.staging.rollouts_s3_uri,
+            description="Where the reward function keeps rollout samples (make samples)",
+        )
         CfnOutput(
             self,
             "RewardFunctionVersionArn",

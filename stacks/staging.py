@@ -35,6 +35,8 @@ from stacks.nag import (
 
 DATASET_FILES = ("train.jsonl", "validation.jsonl")
 OUTPUT_PREFIX = "output/"
+# Rollout samples the reward function keeps (grading/rollouts.py), one folder per environment.
+ROLLOUTS_PREFIX = "rollouts/"
 
 
 def dataset_digest(folder: Path) -> str:
@@ -138,6 +140,15 @@ class Staging(Construct):
             "only move it where data-residency rules may not allow it.",
         )
         self.artifacts_bucket = self._data_bucket("Artifacts", "artifacts/", config, removal)
+        # Prompts and responses are the user's data: the samples expire (docs/observability.md);
+        # a day later their old versions go too (the bucket is versioned).
+        self.artifacts_bucket.add_lifecycle_rule(
+            id="expire-rollout-samples",
+            prefix=ROLLOUTS_PREFIX,
+            expiration=Duration.days(config.observability.rollout_retention_days),
+            noncurrent_version_expiration=Duration.days(1),
+        )
+        self.rollouts_prefix = f"{ROLLOUTS_PREFIX}{config.name}"
         acknowledge_in_packs(
             self.artifacts_bucket,
             "S3BucketReplicationEnabled",
@@ -262,6 +273,11 @@ class Staging(Construct):
         if self.validation_key is None:
             return None
         return f"s3://{self.datasets_bucket.bucket_name}/{self.validation_key}"
+
+    @property
+    def rollouts_s3_uri(self) -> str:
+        """``s3://bucket/prefix`` of this environment's rollout samples (no trailing slash)."""
+        return f"s3://{self.artifacts_bucket.bucket_name}/{self.rollouts_prefix}"
 
     @property
     def output_s3_uri(self) -> str:

@@ -301,3 +301,31 @@ def test_config_and_handler_agree_on_the_documented_hyperparameters() -> None:
 
     assert set(OPENAI_DOCUMENTED_HYPERPARAMETERS) == HANDLER_SIDE
     assert set(OPENAI_DOCUMENTED_HYPERPARAMETERS) < set(OpenAIHyperparameters.model_fields)
+
+
+@pytest.mark.parametrize(
+    ("observability", "key"),
+    [
+        ({"rollout_sample_rate": 1.5}, "observability.rollout_sample_rate"),
+        ({"rollout_sample_rate": -0.1}, "observability.rollout_sample_rate"),
+        ({"rollout_retention_days": 0}, "observability.rollout_retention_days"),
+        ({"reward_hacking_period_minutes": 7}, "observability.reward_hacking_period_minutes"),
+        ({"reward_hacking_periods": 1}, "observability.reward_hacking_periods"),
+        ({"zero_variance_ceiling": 1.0}, "observability.zero_variance_ceiling"),
+        ({"zero_variance_alarm": "maybe"}, "observability.zero_variance_alarm"),
+    ],
+)
+def test_signal_settings_are_checked(
+    project_root: Path, observability: dict[str, Any], key: str
+) -> None:
+    assert key in error_of({**OPENAI_DEV, "observability": observability}, project_root)
+
+
+def test_signal_defaults(project_root: Path) -> None:
+    settings = parse_environment("dev", OPENAI_DEV, project_root).observability
+    assert (settings.rollout_sample_rate, settings.rollout_retention_days) == (0.02, 30)
+    assert settings.reward_hacking_alarm and settings.zero_variance_alarm
+    off = parse_environment(
+        "dev", {**OPENAI_DEV, "observability": {"rollout_sample_rate": 0}}, project_root
+    )
+    assert off.observability.rollout_sample_rate == 0

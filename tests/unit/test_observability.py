@@ -66,7 +66,11 @@ def environment(name: str, **overrides: Any) -> EnvironmentConfig:
 
 
 def build(
-    tmp_path: Path, config: EnvironmentConfig, *, job_id: str | None = None
+    tmp_path: Path,
+    config: EnvironmentConfig,
+    *,
+    job_id: str | None = None,
+    grader_name: str | None = None,
 ) -> tuple[cdk.Stack, Template]:
     """A bare stack: a key, an artifacts bucket named "bucket" (as in the sample event), a
     stand-in reward function, and the construct under test writing under "key"."""
@@ -90,6 +94,7 @@ def build(
         reward_function=reward,
         job_id=job_id,
         code=lambda_.Code.from_asset(str(ROOT / "lambda" / "metrics")),
+        grader_name=grader_name,
     )
     return stack, Template.from_stack(stack)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,14 @@ def test_env_supplies_max_prompt_length(
         (
             ["--dataset", str(FIXTURES / "good.jsonl"), "--max-prompt-length", "0"],
             "preflight: --max-prompt-length must be at least 1\n",
+        ),
+        (
+            ["--dataset", str(FIXTURES / "good.jsonl"), "--per-prompt", "4"],
+            "preflight: --per-prompt needs --model\n",
+        ),
+        (
+            ["--dataset", str(FIXTURES / "good.jsonl"), "--per-prompt", "17"],
+            "preflight: --per-prompt must be between 1 and 16\n",
         ),
     ],
 )
@@ -274,3 +283,55 @@ def test_baseline_near_zero_is_a_warning(
     assert code == 0
     assert "WARNING base model earns (almost) no reward: 1" in out
     assert "m: 0% of 20 prompts earn a non-zero reward" in out
+
+
+def test_per_prompt_sampling_reports_the_expected_zero_variance_share(
+    capsys: pytest.CaptureFixture[str], openai_server: OpenAIServer
+) -> None:
+    """PER_PROMPT=3: three responses per prompt, the share of prompts whose three earned the
+    same reward (the reward function's ZeroVarianceShare) in the report and its JSON."""
+    lines = (ROOT / DATASET / "train.jsonl").read_text(encoding="utf-8").split("\n")
+    answers = {}
+    for line in filter(None, lines):
+        record = json.loads(line)
+        answers[record["messages"][-1]["content"]] = record["reference_answer"]["final_answer"]
+    seen: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def reply(body: dict[str, Any], number: int) -> Reply:
+        question = body["messages"][-1]["content"]
+        with lock:
+            seen[question] = seen.get(question, 0) + 1
+            nth = seen[question]
+        # questions of even length: always right (no signal); odd: right once in three
+        if len(question) % 2 == 0 or nth == 1:
+            return Reply(content=f"#### {answers[question]}")
+        return Reply(content="#### 123456789")
+
+    openai_server.chat.behaviour = reply
+    argv = [
+        "--dataset",
+        str(ROOT / DATASET / "train.jsonl"),
+        "--grader",
+        str(ROOT / GRADER),
+        "--model",
+        "m",
+        "--samples",
+        "30",
+        "--per-prompt",
+        "3",
+    ]
+    code, out, _ = _run([*argv, "--json"], capsys)
+    baseline = json.loads(out)["baseline"]
+    assert code == 0
+    assert len(openai_server.requests) == 90 and set(seen.values()) == {3}
+    even = sum(len(q) % 2 == 0 for q in seen)
+    assert 0 < even < 30
+    assert baseline["per_prompt"] == 3 and baseline["sampled"] == 90
+    assert baseline["zero_variance_share"] == pytest.approx(even / 30)
+
+    openai_server.chat.behaviour = lambda body, number: Reply(content="#### 123456789")
+    code, out, _ = _run(argv, capsys)
+    assert code == 0
+    assert "WARNING most prompts give every response the same reward" in out
+    assert "m: for 100% of the prompts all 3 responses earned the same reward" in out

@@ -18,7 +18,7 @@ def test_batch_metrics(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFi
     ]
     capsys.readouterr()
     module.handler(event, LambdaContext())
-    (record,) = emf_records(capsys.readouterr().out)
+    (record,) = [r for r in emf_records(capsys.readouterr().out) if "Samples" in r]
     directive = record["_aws"]["CloudWatchMetrics"][0]
     assert directive["Namespace"] == "BedrockRft/Grader"
     assert directive["Dimensions"] == [["Environment", "Grader"]]
@@ -45,7 +45,7 @@ def test_the_namespace_follows_powertools_setting(
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Custom/Space")
     capsys.readouterr()
     module.handler([rollout("1", "#### 1", "1")], None)
-    (record,) = emf_records(capsys.readouterr().out)
+    (record,) = [r for r in emf_records(capsys.readouterr().out) if "Samples" in r]
     assert record["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Custom/Space"
 
 

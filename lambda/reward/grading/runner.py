@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from grading.base import FAIL, GRADER_ERROR, PASS, Batch, Grade
 from grading.definition import Definition
 from grading.log import logger
 from grading.metrics import Summary
-from grading.samples import parse_rollouts
+from grading.samples import Sample, parse_rollouts
 
 _ID_SHOWN = 200  # characters of an id in a log line
 
@@ -22,6 +22,10 @@ class BatchResult:
 
     outputs: list[dict[str, Any]]
     summary: Summary
+    # Aligned with ``outputs``, for rollout samples and signal health (grading.observe): the
+    # parsed rollout (None if it could not be parsed) and its grade before the runner's checks.
+    samples: list[Sample | None] = field(default_factory=list)
+    grades: list[Grade] = field(default_factory=list)
 
 
 def _echo_id(raw: Any) -> Any:
@@ -90,6 +94,7 @@ def grade_event(event: list[Any], definition: Definition, *, batch: Batch) -> Ba
     if len(graded) != len(samples):
         raise RuntimeError(f"{definition.name}: {len(graded)} grades for {len(samples)} samples")
     summary = Summary(stats=batch.stats, remote=definition.remote)
+    aligned: list[Sample | None] = list(samples)
     if not unparsed:
         ids = [sample.id for sample in samples]  # str or int: JSON carries them back as they are
     else:
@@ -98,6 +103,8 @@ def grade_event(event: list[Any], definition: Definition, *, batch: Batch) -> Ba
         graded = [
             unparsed[index] if index in unparsed else next(parsed) for index in range(len(event))
         ]
+        rest = iter(samples)
+        aligned = [None if index in unparsed else next(rest) for index in range(len(event))]
     name = definition.name
     scores = summary.scores
     outputs = []
@@ -114,4 +121,4 @@ def grade_event(event: list[Any], definition: Definition, *, batch: Batch) -> Ba
             )
             continue
         outputs.append(_output(sample_id, name, _checked(grade, sample_id, name, summary)))
-    return BatchResult(outputs=outputs, summary=summary)
+    return BatchResult(outputs=outputs, summary=summary, samples=aligned, grades=graded)
