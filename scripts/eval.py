@@ -262,9 +262,7 @@ def settings_of(env: EnvironmentConfig, args: argparse.Namespace) -> Settings:
         limit=args.limit or config.limit,
         bootstrap_resamples=config.bootstrap_resamples,
         seed=config.seed,
-        promote_when=PromoteWhen(
-            config.promote_when.min_improvement, config.promote_when.require_ci_above_zero
-        ),
+        promote_when=PromoteWhen(**config.promote_when.model_dump()),
     )
 
 

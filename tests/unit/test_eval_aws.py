@@ -254,7 +254,12 @@ def test_the_handlers_work_and_aggregate(aws: Aws, monkeypatch: pytest.MonkeyPat
     with students_server({"base": 0.25, "tuned": 0.75}, rows) as (server, _students):
         _point_at(monkeypatch, server)
         outputs = [
-            handler.work({"Items": rows[i : i + 4], "BatchInput": raw}, LambdaContext())
+            # The worker's 15 minutes: model calls (300 s read timeout) end before one grader
+            # call (the reward function's 300 s) and the part's write.
+            handler.work(
+                {"Items": rows[i : i + 4], "BatchInput": raw},
+                LambdaContext(remaining_ms=900_000),
+            )
             for i in (0, 4)
         ]
     assert reward.invocations == 2  # one batch of 8 rollouts per child
@@ -263,6 +268,52 @@ def test_the_handlers_work_and_aggregate(aws: Aws, monkeypatch: pytest.MonkeyPat
     assert summary["base"]["mean_reward"] == 0.25 and summary["tuned"]["mean_reward"] == 0.75
     assert summary["summary_uri"] == f"s3://{BUCKET}/{PREFIX}summary.json"
     assert json.loads(json.dumps(summary)) == summary  # the state's output is JSON
+
+
+def test_a_worker_without_time_for_a_call_and_a_grading_calls_nothing(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """300 + 60 s left: a model call (60 s) could not end before a grader call (the reward
+    function's 300 s + 5 s) and the write (30 s) must start; no call starts, every sample is
+    recorded as failed, and the worker returns."""
+    rows = validation_rows(4)
+    raw = context(settings={"bootstrap_resamples": 100, "limit": 4})
+    reward = _RewardLambda()
+    real_client = boto3.client
+    monkeypatch.setattr(
+        boto3,
+        "client",
+        lambda service, *a, **k: reward if service == "lambda" else real_client(service, *a, **k),
+    )
+    monkeypatch.setenv("REQUEST_TIMEOUT_SECONDS", "60")
+    monkeypatch.setenv("REWARD_TIMEOUT_SECONDS", "300")
+    handler = load_handler("evaluation")
+    with students_server({"base": 1.0, "tuned": 1.0}, rows) as (server, students):
+        _point_at(monkeypatch, server)
+        result = handler.work(
+            {"Items": rows, "BatchInput": raw}, LambdaContext(remaining_ms=360_000)
+        )
+        assert students.calls == {} and reward.invocations == 0
+        # With a minute more, the calls fit and are made.
+        more = handler.work(
+            {"Items": validation_rows(5)[4:], "BatchInput": raw},
+            LambdaContext(remaining_ms=420_000),
+        )
+        assert dict(students.calls) == {"base": 1, "tuned": 1} and reward.invocations == 1
+    assert result["failed_prompts"] == 4 and more["failed_prompts"] == 0
+    assert aws.text(result["part"]).count("the worker's time ran out") == 8
+
+
+def test_the_grader_client_waits_for_the_reward_function_and_does_not_retry() -> None:
+    from rft_eval.cloud import worker_deadlines
+    from rft_eval.grading import lambda_client
+
+    client = lambda_client(REGION, 300)
+    assert client.meta.config.read_timeout == 305
+    assert client.meta.config.retries["total_max_attempts"] == 1
+    deadlines = worker_deadlines(900, request_timeout=120, reward_timeout=300, now=0.0)
+    assert deadlines.grading == 870 and deadlines.sampling == 870 - 305
+    assert deadlines.last_call_start == 870 - 305 - 120
 
 
 def test_a_batch_that_never_finished_is_counted_as_missing(
