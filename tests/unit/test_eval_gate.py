@@ -5,6 +5,7 @@ boundary. These are the tests ``make mutation`` runs against ``rft_eval/gate.py`
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -391,3 +392,260 @@ def test_a_perfect_model_on_5_prompts_is_not_promoted(monkeypatch: pytest.Monkey
     assert summary["difference"] == {"mean": 1.0, "ci95": [1.0, 1.0]}
     assert summary["promoted"] is False
     assert summary["decision"]["rule"] == "min_prompts"
+
+
+# -- exact outputs: what summary.json, the parameter and the topic carry ----------------------
+
+
+def test_a_record_fails_on_an_error_or_a_missing_reward_alone() -> None:
+    base = Record("p", "tuned", "m", 0, "answer", 1.0, {}, None)
+    assert not failed(base)
+    assert failed(Record("p", "tuned", "m", 0, "answer", None, {}, None))
+    assert failed(Record("p", "tuned", "m", 0, "answer", 1.0, {}, "grading: no answer"))
+
+
+def test_the_summary_figures_exactly() -> None:
+    """Every key of the figures, ties at the tolerance's edge, and a model called under two
+    ids (a re-run with another deployment): what summary.json holds."""
+    records = [
+        *both("a", 0.0, 1e-9),  # a difference of exactly the tolerance: a tie
+        *both("b", 1e-9, 0.0),
+        *both("c", 0.25, 1.0),
+        *both("d", 1.0, 0.0),
+        *both("e", None, 1.0),
+        Record("f", "base", "base-other", 0, "x", 0.5),
+        Record("f", "tuned", "tuned-id", 0, "x", 0.5),
+    ]
+    figures = summarize(records, pass_threshold=0.5, resamples=200, seed=4, expected=["g", "a"])
+    again = summarize(records, pass_threshold=0.5, resamples=200, seed=4, expected=["g", "a"])
+    assert figures == again
+    low, high = figures["difference"]["ci95"]
+    assert figures == {
+        "n_prompts": 5,
+        "base": {
+            "model_id": ["base-id", "base-other"],
+            "mean_reward": 0.35,
+            "pass_rate": 0.4,
+            "graded": 5,
+            "scored_as_failed": 0,
+            "failed_calls": 1,
+            "grader_errors": 0,
+        },
+        "tuned": {
+            "model_id": "tuned-id",
+            "mean_reward": 0.3,
+            "pass_rate": 0.4,
+            "graded": 5,
+            "scored_as_failed": 0,
+            "failed_calls": 0,
+            "grader_errors": 0,
+        },
+        "difference": {"mean": -0.05, "ci95": [low, high]},
+        "wins": 1,
+        "ties": 3,
+        "losses": 1,
+        "failed_calls": 1,
+        "excluded_prompts": 2,
+        "excluded_share": round(2 / 7, 6),
+        "tuned_failed_prompts": 0,
+        "excluded_prompt_ids": ["e", "g"],
+        "missing_prompts": 1,
+        "pass_threshold": 0.5,
+        "bootstrap": {"resamples": 200, "seed": 4, "level": 0.95},
+    }
+    assert low < -0.05 < high
+    # Seeded: the same seed gives the same interval, another seed another one.
+    spread = [r for i in range(30) for r in both(f"s{i:02}", (i % 7) / 6, (i % 5) / 4)]
+    intervals = [
+        summarize(spread, pass_threshold=0.5, resamples=300, seed=seed)["difference"]["ci95"]
+        for seed in (4, 4, 5)
+    ]
+    assert intervals[0] == intervals[1] != intervals[2]
+    empty = summarize([], pass_threshold=0.5, resamples=10, seed=0)
+    assert empty["excluded_share"] is None and empty["difference"] == {"mean": None, "ci95": None}
+
+
+def test_the_bootstrap_is_the_percentile_interval_of_seeded_resampled_means() -> None:
+    """The documented method, computed independently: ``random.Random(seed).choices`` of the
+    values, the means' 2.5th and 97.5th percentiles as numpy computes them."""
+    import random
+
+    import numpy
+
+    values = [((i * 37) % 11) / 10 - 0.4 for i in range(25)]
+    rng = random.Random(9)
+    means = [sum(rng.choices(values, k=len(values))) / len(values) for _ in range(500)]
+    expected = numpy.percentile(means, [2.5, 97.5])
+    assert bootstrap_ci(values, 500, seed=9) == pytest.approx(tuple(expected), abs=1e-12)
+    wider = numpy.percentile(means, [5, 95])
+    assert bootstrap_ci(values, 500, seed=9, level=0.9) == pytest.approx(tuple(wider), abs=1e-12)
+    with pytest.raises(ValueError, match=r"^no values to resample$"):
+        bootstrap_ci([], 10, seed=1)
+
+
+def test_the_percentile_of_nothing_is_an_error() -> None:
+    from rft_eval.stats import percentile
+
+    with pytest.raises(ValueError, match=r"^no values$"):
+        percentile([], 50)
+
+
+def test_the_reasons_word_for_word() -> None:
+    base = PromoteWhen()
+    assert gate.decide(figures(), base).reason == (
+        "mean difference +0.2000, 95% CI [+0.1000, +0.3000]: at least +0.0000 over the base "
+        "with the interval above 0"
+    )
+    assert gate.decide(figures(n=94, excluded=6), base).reason == (
+        "6 prompts excluded (6.0%), more than the 5.0% allowed: the models were not compared "
+        "on the same prompts"
+    )
+    assert gate.decide(figures(n=12), base).reason == (
+        "12 prompts compared, fewer than the 30 required"
+    )
+    assert gate.decide(figures(promoted=current(0.5, comparable=False)), base).reason == (
+        "mean difference +0.2000, 95% CI [+0.1000, +0.3000]: at least +0.0000 over the base "
+        "with the interval above 0; the promoted model ft:old not compared: reason"
+    )
+    assert gate.decide(figures(promoted=current(0.8)), base).reason == (
+        "mean difference +0.2000, 95% CI [+0.1000, +0.3000], but mean reward 0.7000 against "
+        "0.8000 of the promoted model ft:old: below 0.8000"
+    )
+    half = {**figures(), "difference": {"mean": 0.2, "ci95": None}}
+    assert gate.decide(half, base).rule == "compared_prompts"
+
+
+def test_the_promoted_models_comparability_word_for_word() -> None:
+    summary = {"comparison_digest": "d1"}
+    record = {"model_id": "m", "job_id": "j", "evaluation": {"digest": "d1"}}
+    assert gate.promoted_model(summary, None) is None
+    for evaluation in ({"digest": "d1"}, {"digest": "d1", "tuned_mean_reward": "0.9"}, "x"):
+        found = gate.promoted_model(summary, {**record, "evaluation": evaluation})
+        assert found == {
+            "model_id": "m",
+            "job_id": "j",
+            "mean_reward": None,
+            "comparable": False,
+            "why": "its record has no evaluation figures (promoted before they were kept)",
+        }
+    ok = {"digest": "d1", "tuned_mean_reward": 0.9}
+    assert gate.promoted_model(summary, {**record, "evaluation": ok}) == {
+        "model_id": "m",
+        "job_id": "j",
+        "mean_reward": 0.9,
+        "comparable": True,
+        "why": "same prompts, grader version and sampling settings",
+    }
+    other = gate.promoted_model({"comparison_digest": "d2"}, {**record, "evaluation": ok})
+    assert other is not None and other["comparable"] is False
+    assert other["why"] == (
+        "it was evaluated on other prompts, with another grader version or other sampling settings"
+    )
+
+
+def test_the_comparison_digest_is_stable_across_versions() -> None:
+    """The digest is stored in the promoted model's parameter and compared by later versions of
+    this code: its exact value for a fixed input is part of the contract."""
+    settings = {"samples_per_prompt": 2, "temperature": 0.5, "max_tokens": 64, "seed": 3}
+    digest = gate.comparison_digest(["b", "a"], {"validation": "v", "records": "r"}, settings)
+    canonical = (
+        '{"prompts":["a","b"],"sampling":{"max_tokens":64,"samples_per_prompt":2,'
+        '"temperature":0.5},"sources":{"validation":"v"}}'
+    )
+    assert digest == hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    assert digest == "de2b4eb5a29eb4948732af5c3d905230319c986cfb62c7c0525efbd5756d5baa"
+    assert gate.comparison_digest(["a", "b"], {"validation": "v"}, settings) == digest
+    for change in ({"samples_per_prompt": 3}, {"max_tokens": 65}, {"temperature": 0.6}):
+        assert gate.comparison_digest(["a", "b"], {"validation": "v"}, {**settings, **change}) != (
+            digest
+        )
+    assert gate.comparison_digest(["a", "b"], {"validation": "v"}, {**settings, "seed": 4}) == (
+        digest
+    )
+
+
+def test_the_parameter_value_word_for_word() -> None:
+    from datetime import UTC, datetime
+
+    records = [r for i in range(40) for r in both(f"p{i:02}", 0.0, 1.0)]
+    summary = summary_of(records, PromoteWhen())
+    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    text = gate.parameter_value(summary, "s3://b/s.json", "bedrock", moment)
+    assert text == json.dumps(
+        {
+            "backend": "bedrock",
+            "ci95": [1.0, 1.0],
+            "difference_mean": 1.0,
+            "evaluation": {
+                "base_mean_reward": 0.0,
+                "digest": summary["comparison_digest"],
+                "n_prompts": 40,
+                "tuned_mean_reward": 1.0,
+            },
+            "job_id": "job",
+            "model_id": "tuned-id",
+            "promoted_at": "2026-01-02T03:04:05+00:00",
+            "summary_uri": "s3://b/s.json",
+        }
+    )
+    now = json.loads(gate.parameter_value(summary, "s3://b/s.json", "openai"))["promoted_at"]
+    assert now.endswith("+00:00")
+
+
+def test_the_parameter_is_written_and_read_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+    from moto import mock_aws
+
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    with mock_aws():
+        ssm = boto3.client("ssm", region_name=REGION)
+        name = "/bedrock-rft/dev/model"
+        assert gate.read_promoted(ssm, name) is None
+        ssm.put_parameter(Name=name, Value="not json", Type="String")
+        assert gate.read_promoted(ssm, name) is None
+        ssm.put_parameter(Name=name, Value="[1, 2]", Type="String", Overwrite=True)
+        assert gate.read_promoted(ssm, name) is None
+        gate.promote(ssm, name, '{"model_id": "m"}')
+        assert gate.read_promoted(ssm, name) == {"model_id": "m"}
+        stored = ssm.get_parameter(Name=name)["Parameter"]
+        assert stored["Type"] == "String" and stored["Version"] == 3
+        described = ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [name]}])[
+            "Parameters"
+        ][0]
+        assert described["Description"] == (
+            "The promoted model (written by the evaluation's promotion gate)"
+        )
+
+
+def test_the_notification_word_for_word() -> None:
+    records = [*both("p1", 0.0, 1.0), *both("p2", 1.0, None), *both("p3", None, 1.0)]
+    summary = summary_of(records, PromoteWhen(min_prompts=1, max_excluded_share=0.5))
+    assert gate.notification(summary, "dev", "s3://b/s.json") == (
+        "Evaluation of job job in dev: tuned model NOT promoted. Over 2 prompts, mean reward "
+        "0.500 (base) vs 0.500 (tuned), pass rate 50.0% vs 50.0%; wins/ties/losses 1/0/1; "
+        "2 failed calls, 1 tuned samples scored 0 for a failure, 1 prompts (33.3%) excluded "
+        "from both models. Gate (rule ci_above_zero): mean difference +0.0000, 95% CI "
+        f"[{summary['difference']['ci95'][0]:+.4f}, {summary['difference']['ci95'][1]:+.4f}]: "
+        "the interval's lower bound is not above 0. Report: s3://b/s.json"
+    )
+    bare = {
+        "base": {"mean_reward": None, "pass_rate": None},
+        "tuned": {"mean_reward": None, "pass_rate": None},
+        "promoted": True,
+        "job_id": None,
+        "n_prompts": 0,
+        "wins": 0,
+        "ties": 0,
+        "losses": 0,
+        "failed_calls": 0,
+        "excluded_prompts": 0,
+        "excluded_share": None,
+        "promotion_reason": "why",
+    }
+    assert gate.notification(bare, "prod", None) == (
+        "Evaluation of job (unnamed) in prod: tuned model promoted. Over 0 prompts, mean reward "
+        "n/a (base) vs n/a (tuned), pass rate n/a vs n/a; wins/ties/losses 0/0/0; 0 failed "
+        "calls, 0 tuned samples scored 0 for a failure, 0 prompts (n/a) excluded from both "
+        "models. Gate (rule n/a): why."
+    )

@@ -127,8 +127,8 @@ def bootstrap_ci(
     return percentile(means, tail), percentile(means, 100.0 - tail)
 
 
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, DIGITS)
+def _round(value: float) -> float:
+    return round(value, DIGITS)
 
 
 def model_figures(
