@@ -249,6 +249,7 @@ def test_without_figures_nothing_is_promoted() -> None:
     summary = {**figures(), "difference": {"mean": None, "ci95": None}}
     decision = gate.decide(summary, PromoteWhen())
     assert (decision.promoted, decision.rule) == (False, "compared_prompts")
+    assert decision.reason == "no prompt was answered and graded for both models"
 
 
 def current(mean: float, comparable: bool = True) -> dict[str, Any]:
@@ -606,6 +607,8 @@ def test_the_parameter_is_written_and_read_back(monkeypatch: pytest.MonkeyPatch)
         assert gate.read_promoted(ssm, name) is None
         ssm.put_parameter(Name=name, Value="[1, 2]", Type="String", Overwrite=True)
         assert gate.read_promoted(ssm, name) is None
+        gate.promote(ssm, "/bedrock-rft/new/model", "{}")  # the first promotion creates it
+        assert ssm.get_parameter(Name="/bedrock-rft/new/model")["Parameter"]["Type"] == "String"
         gate.promote(ssm, name, '{"model_id": "m"}')
         assert gate.read_promoted(ssm, name) == {"model_id": "m"}
         stored = ssm.get_parameter(Name=name)["Parameter"]
