@@ -222,6 +222,56 @@ def test_a_model_no_better_is_not_promoted_and_the_parameter_keeps_its_value(
     assert [p["Maximum"] for p in promoted] == [0.0]
 
 
+def test_a_later_job_must_beat_the_promoted_model_on_the_same_prompts(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first job is promoted (0.9 against a base of 0.3); a second one, better than the
+    base (0.8) but worse than the promoted model on the same prompts, grader version and
+    sampling, is not (rule beats_promoted), and the parameter keeps the first."""
+    rows = validation_rows(30)
+    settings = {"bootstrap_resamples": 300, "limit": 30}
+    first = context(topic_arn=aws.topic_arn, settings=settings)
+    with students_server({"base": 0.3, "tuned": 0.9}, rows) as (server, _students):
+        _point_at(monkeypatch, server)
+        outputs = _evaluate_in_batches(aws, first, rows, 10)
+    promoted = aggregate(
+        parse_context(first), outputs, s3=aws.s3, ssm=aws.ssm, cloudwatch=aws.cloudwatch, sns=None
+    )
+    assert promoted["decision"]["rule"] == "ci_above_zero" and promoted["promoted"]
+    assert promoted["promoted_model"] is None
+    kept = aws.ssm.get_parameter(Name=PARAMETER)["Parameter"]["Value"]
+    assert json.loads(kept)["evaluation"]["tuned_mean_reward"] == 0.9
+
+    second = context(
+        job_id="ftjob-second",
+        artifacts={"bucket": BUCKET, "prefix": "evaluations/ftjob-second/"},
+        topic_arn=aws.topic_arn,
+        settings=settings,
+    )
+    with students_server({"base": 0.3, "tuned": 0.8}, rows) as (server, _students):
+        _point_at(monkeypatch, server)
+        outputs = _evaluate_in_batches(aws, second, rows, 10)
+    summary = aggregate(
+        parse_context(second),
+        outputs,
+        s3=aws.s3,
+        ssm=aws.ssm,
+        cloudwatch=aws.cloudwatch,
+        sns=aws.sns,
+    )
+    assert summary["difference"]["ci95"][0] > 0  # better than the base, clearly
+    assert summary["promoted_model"]["comparable"] is True
+    assert summary["promoted_model"]["job_id"] == JOB_ID
+    assert summary["decision"]["rule"] == "beats_promoted" and not summary["promoted"]
+    assert aws.ssm.get_parameter(Name=PARAMETER)["Parameter"]["Value"] == kept
+    stored = json.loads(aws.text("evaluations/ftjob-second/summary.json"))
+    assert stored["decision"] == summary["decision"]
+    (message,) = aws.messages()
+    assert "Gate (rule beats_promoted)" in message["Message"]
+    assert "0.8000 against 0.9000 of the promoted model tuned" in message["Message"]
+    assert "rule `beats_promoted`" in aws.text("evaluations/ftjob-second/report.md")
+
+
 class _RewardLambda:
     """A Lambda client whose Invoke runs the reward handler in-process (moto's Lambda needs
     Docker); it checks that the recorded version is invoked and the payload is Bedrock's."""
