@@ -370,13 +370,15 @@ def _lines(summary: dict[str, Any]) -> list[str]:
     ci = diff["ci95"]
     return [
         f"prompts compared: {summary['n_prompts']} (excluded: {summary['excluded_prompts']}, "
-        f"failed calls: {summary['failed_calls']})",
+        f"failed calls: {summary['failed_calls']}, tuned samples scored 0 for a failure: "
+        f"{tuned['scored_as_failed']})",
         f"mean reward: base {base['mean_reward']}, tuned {tuned['mean_reward']}; pass rate: base "
         f"{base['pass_rate']}, tuned {tuned['pass_rate']}",
         f"difference: {diff['mean']} (95% CI {ci}); wins/ties/losses {summary['wins']}/"
         f"{summary['ties']}/{summary['losses']}",
         f"gate: {'would promote' if summary['promoted'] else 'would not promote'} "
-        f"({summary['promotion_reason']})",
+        f"(rule {summary['decision']['rule']}: {summary['promotion_reason']}; the promoted "
+        "model is not compared from a laptop)",
     ]
 
 
