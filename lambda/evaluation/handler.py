@@ -152,6 +152,6 @@ def aggregate(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     logger.info(
         "evaluation aggregated",
-        extra={k: summary[k] for k in ("job_id", "n_prompts", "promoted", "promotion_reason")},
+        extra={k: summary[k] for k in ("job_id", "n_prompts", "excluded_share", "decision")},
     )
     return summary
