@@ -26,8 +26,9 @@ WRITE_SECONDS = 30.0
 # reward_function.timeout_seconds), for a worker whose environment does not name them.
 REQUEST_TIMEOUT_SECONDS = 300.0
 REWARD_TIMEOUT_SECONDS = 300.0
-# Grader invocations in flight at once per worker (its batches graded together).
-GRADING_CONCURRENCY = 4
+# Grader invocations in flight at once per worker: its batches graded together (the default
+# items_per_batch, 10, with 16 samples per prompt makes 7 batches of 50), within one timeout.
+GRADING_CONCURRENCY = 8
 CONTENT_TYPES = {
     "records.jsonl": "application/x-ndjson",
     "summary.json": "application/json",
