@@ -16,6 +16,7 @@ their diffs. Scores count a timeout as killed, a mutant no test reaches as survi
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -140,20 +141,19 @@ def module_of(key: str) -> str:
     return key.rsplit(".", 1)[0]
 
 
-def results() -> dict[str, dict[str, str]]:
-    """Every mutant's status, by module."""
-    listed = subprocess.run(
-        [*MUTMUT, "results", "--all", "true"],
-        cwd=STAGE,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+def results(modules: Sequence[str]) -> dict[str, dict[str, str]]:
+    """Every mutant's status, by module, from the results mutmut keeps beside each mutated
+    file (``mutants/<path>.meta``), named as mutmut names them."""
+    import json
+
+    from mutmut.stats import status_by_exit_code
+
     found: dict[str, dict[str, str]] = defaultdict(dict)
-    for line in listed.splitlines():
-        key, sep, status = line.strip().rpartition(": ")
-        if sep and "__mutmut_" in key:
-            found[module_of(key)][key] = status
+    for module in modules:
+        meta = STAGE / "mutants" / Path(package_of(module)[1], *Path(module).parts[3:])
+        codes = json.loads(meta.with_name(meta.name + ".meta").read_text(encoding="utf-8"))
+        for key, code in codes["exit_code_by_key"].items():
+            found[module_of(key)][key] = status_by_exit_code[code]
     return found
 
 
@@ -181,6 +181,9 @@ def report(found: dict[str, dict[str, str]], show: bool) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Stage, run mutmut, print the scores; 0 when mutmut ran, 2 with one line on bad input."""
+    if importlib.util.find_spec("mutmut") is None:
+        print("make mutation: mutmut is not installed (requirements-dev.txt)", file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(prog="make mutation", description=__doc__)
     parser.add_argument("modules", nargs="*", default=list(MODULES))
     parser.add_argument("--tests", nargs="*", default=[], help="test files (default: TESTS)")
@@ -203,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run.returncode != 0:
         print(f"make mutation: mutmut run failed (exit {run.returncode})", file=sys.stderr)
         return 1
-    for line in report(results(), args.show):
+    for line in report(results(modules), args.show):
         print(line)
     return 0
 
