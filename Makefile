@@ -212,3 +212,13 @@ convert: $(VENV)/.installed ## Q/A JSONL or CSV to RFT JSONL: make convert INPUT
 
 bench: $(VENV)/.installed ## Print performance figures (benchmarks/bench_*.py)
 	for script in benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
+
+# Mutation testing (not part of make test: minutes of CPU). The modules that decide money and,
+# per module, only the test files that cover it (scripts/mutation.py's TESTS); a score each.
+MUTATION_MODULES ?= lambda/evaluation/rft_eval/gate.py lambda/evaluation/rft_eval/stats.py \
+  lambda/job/rft_job/identity.py lambda/reward/grading/answers.py
+MUTATION_JOBS ?= 1
+.PHONY: mutation
+mutation: $(VENV)/.installed ## Mutation score per module (mutmut) [MUTATION_MODULES="..." MUTATION_TESTS="..." MUTATION_JOBS=1]
+	$(PY) scripts/mutation.py --jobs $(MUTATION_JOBS) $(MUTATION_MODULES) \
+	  $(if $(MUTATION_TESTS),--tests $(MUTATION_TESTS))

@@ -262,9 +262,7 @@ def settings_of(env: EnvironmentConfig, args: argparse.Namespace) -> Settings:
         limit=args.limit or config.limit,
         bootstrap_resamples=config.bootstrap_resamples,
         seed=config.seed,
-        promote_when=PromoteWhen(
-            config.promote_when.min_improvement, config.promote_when.require_ci_above_zero
-        ),
+        promote_when=PromoteWhen(**config.promote_when.model_dump()),
     )
 
 
@@ -372,13 +370,15 @@ def _lines(summary: dict[str, Any]) -> list[str]:
     ci = diff["ci95"]
     return [
         f"prompts compared: {summary['n_prompts']} (excluded: {summary['excluded_prompts']}, "
-        f"failed calls: {summary['failed_calls']})",
+        f"failed calls: {summary['failed_calls']}, tuned samples scored 0 for a failure: "
+        f"{tuned['scored_as_failed']})",
         f"mean reward: base {base['mean_reward']}, tuned {tuned['mean_reward']}; pass rate: base "
         f"{base['pass_rate']}, tuned {tuned['pass_rate']}",
         f"difference: {diff['mean']} (95% CI {ci}); wins/ties/losses {summary['wins']}/"
         f"{summary['ties']}/{summary['losses']}",
         f"gate: {'would promote' if summary['promoted'] else 'would not promote'} "
-        f"({summary['promotion_reason']})",
+        f"(rule {summary['decision']['rule']}: {summary['promotion_reason']}; the promoted "
+        "model is not compared from a laptop)",
     ]
 
 

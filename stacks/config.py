@@ -56,6 +56,12 @@ COMPLIANCE_PACKS = ("HIPAASecurity", "NIST80053R4", "NIST80053R5", "PCIDSS321")
 ACCOUNT = re.compile(r"^\d{12}$")
 REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 # CloudWatch Logs accepts only these retention periods (days).
+# The evaluation worker (a Distributed Map child, stacks/evaluation.py): Lambda's maximum.
+# Within it, model calls end before one grader invocation (the reward function's timeout plus
+# a read margin) and the part's write (lambda/evaluation/rft_eval/cloud.py, grading.py).
+EVALUATION_WORKER_SECONDS = 900
+EVALUATION_WORKER_FIXED_SECONDS = 5 + 30  # grader read margin + writing the part
+EVALUATION_MIN_SAMPLING_SECONDS = 60  # the least time a worker has to start model calls
 LOG_RETENTION_DAYS = (
     1,
     3,
@@ -225,10 +231,19 @@ class PromoteWhen(_Strict):
     """When an evaluated tuned model replaces ``/bedrock-rft/<env>/model`` (the promotion gate)."""
 
     # The tuned model's mean reward minus the base model's, over the same prompts, must be
-    # at least this much.
-    min_improvement: Annotated[float, Field(ge=-1, le=1)] = 0.0
+    # at least this much (never negative: a gate that promotes a worse model is none).
+    min_improvement: Annotated[float, Field(ge=0, le=1)] = 0.0
     # ... and the 95% bootstrap confidence interval of that difference must lie above 0.
     require_ci_above_zero: bool = True
+    # Fewer prompts compared than this: nothing is promoted.
+    min_prompts: Annotated[int, Field(ge=1)] = 30
+    # A larger share of prompts excluded (the base model failed on them, or their batch never
+    # finished): nothing is promoted. The tuned model's failures are never excluded: they
+    # score 0 (docs/evaluation.md).
+    max_excluded_share: Annotated[float, Field(ge=0, le=1)] = 0.05
+    # Also require beating the promoted model's recorded mean reward when it was evaluated on
+    # the same prompts with the same grader version and sampling settings.
+    compare_with_promoted: bool = True
 
 
 class EvaluationConfig(_Strict):
@@ -255,6 +270,10 @@ class EvaluationConfig(_Strict):
     bootstrap_resamples: Annotated[int, Field(ge=1000, le=100000)] = 10000
     seed: int = 0
     promote_when: PromoteWhen = PromoteWhen()
+    # Seconds one model call may take (the client's read timeout). A call must end before the
+    # worker grades, so this plus reward_function.timeout_seconds must fit the 15-minute worker
+    # (checked: see EnvironmentConfig).
+    request_timeout_seconds: Annotated[int, Field(ge=10, le=800)] = 300
     # Native backend: what CloudFormation's Delete does to the on-demand deployments of the
     # tuned models this environment created (an idle deployment is billed; see the README).
     deployment_on_delete: Literal["delete", "retain"] = "delete"
@@ -439,6 +458,30 @@ class EnvironmentConfig(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _evaluation_fits_worker(self) -> EnvironmentConfig:
+        # A model call started by the worker must end before its grading, which must end
+        # before it writes its part: else Lambda kills the worker and its batch is lost.
+        if not (self.job.start and self.evaluation.enabled):
+            return self
+        reward = self.reward_function.timeout_seconds
+        room = EVALUATION_WORKER_SECONDS - EVALUATION_WORKER_FIXED_SECONDS - reward
+        most = room - EVALUATION_MIN_SAMPLING_SECONDS
+        if self.evaluation.request_timeout_seconds > most:
+            allowed = (
+                f"at most {most} with reward_function.timeout_seconds = {reward}"
+                if most >= 10
+                else f"lower reward_function.timeout_seconds (now {reward}) to at most "
+                f"{EVALUATION_WORKER_SECONDS - EVALUATION_WORKER_FIXED_SECONDS - 70}"
+            )
+            raise ValueError(
+                "evaluation.request_timeout_seconds: a model call and a grader call "
+                f"(reward_function.timeout_seconds) must fit the {EVALUATION_WORKER_SECONDS} s "
+                f"evaluation worker with {EVALUATION_MIN_SAMPLING_SECONDS} s to sample; "
+                f"{allowed}"
+            )
+        return self
+
     def undocumented_problem(self) -> str | None:
         """Why the job settings would send an undocumented field without the opt-in (or
         opt in where nothing is undocumented), worded as one config error; else ``None``."""
@@ -527,9 +570,9 @@ def _problems(err: ValidationError, raw: dict[str, Any], prefix: tuple[str, ...]
         if error["type"] == "missing":
             lines.append(f"{where}: required key is missing")
             continue
-        if not loc and (keyed := re.match(r"^(\w+): (.*)$", message)):
-            # a cross-field check names its key at the front of the message
-            loc, message = (keyed.group(1),), keyed.group(2)
+        if not loc and (keyed := re.match(r"^([\w.]+): (.*)$", message)):
+            # a cross-field check names its key (dotted when nested) at the front
+            loc, message = tuple(keyed.group(1).split(".")), keyed.group(2)
             where = _location(prefix + loc)
         message = _range_message(error, prefix, raw) or message
         value: Any = raw

@@ -32,7 +32,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.config import ConfigError, EnvironmentConfig
+from stacks.config import EVALUATION_WORKER_SECONDS, ConfigError, EnvironmentConfig
 from stacks.evaluation_flow import (
     EVALUATIONS_PREFIX,
     FlowFunctions,
@@ -146,7 +146,18 @@ class Evaluation(Construct):
             common | self._prepare_environment(staging, reward_version, topic),
         )
         self.work = fn(
-            "Work", "handler.work", code, common, timeout=Duration.minutes(15), memory_mb=1024
+            "Work",
+            "handler.work",
+            code,
+            common
+            | {
+                # The worker's deadlines (rft_eval.cloud.Deadlines): a model call's read
+                # timeout, and the reward function's timeout its grader calls wait for.
+                "REQUEST_TIMEOUT_SECONDS": str(config.evaluation.request_timeout_seconds),
+                "REWARD_TIMEOUT_SECONDS": str(config.reward_function.timeout_seconds),
+            },
+            timeout=Duration.seconds(EVALUATION_WORKER_SECONDS),
+            memory_mb=1024,
         )
         self.aggregate = fn(
             "Aggregate",

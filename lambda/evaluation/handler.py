@@ -89,8 +89,8 @@ def cleanup(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def work(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Evaluate one batch of validation rows (a Distributed Map child)."""
     import boto3
-    from rft_eval.cloud import run_batch, worker_deadline
-    from rft_eval.grading import LambdaGrader
+    from rft_eval.cloud import GRADING_CONCURRENCY, run_batch, timeouts_from_env, worker_deadlines
+    from rft_eval.grading import LambdaGrader, lambda_client
     from rft_eval.retry import Backoff
     from rft_eval.sampling import BedrockSampler, OpenAISampler, Sampler
     from rft_eval.settings import parse_context
@@ -99,16 +99,37 @@ def work(event: dict[str, Any], context: Any) -> dict[str, Any]:
     items = event.get("Items")
     if not isinstance(items, list):
         raise ValueError("the event has no Items list (the Distributed Map's batch)")
-    deadline = worker_deadline(context.get_remaining_time_in_millis() / 1000.0)
-    backoff = Backoff(deadline=deadline)
+    request_timeout, reward_timeout = timeouts_from_env()
+    deadlines = worker_deadlines(
+        context.get_remaining_time_in_millis() / 1000.0, request_timeout, reward_timeout
+    )
+    # Every model call, retried or not, ends before the grading's time; every grader call
+    # before the part is written.
+    backoff = Backoff(deadline=deadlines.sampling, attempt_seconds=request_timeout)
     sampler: Sampler
     if ctx.backend == "bedrock":
-        sampler = BedrockSampler.for_region(ctx.region, backoff=backoff)
+        sampler = BedrockSampler.for_region(
+            ctx.region, backoff=backoff, read_timeout=request_timeout
+        )
     else:
-        sampler = OpenAISampler(ctx.region, route=ctx.mantle_route, backoff=backoff)
-    grader = LambdaGrader(boto3.client("lambda", region_name=ctx.region), ctx.reward_function_arn)
+        sampler = OpenAISampler(
+            ctx.region, route=ctx.mantle_route, backoff=backoff, timeout=request_timeout
+        )
+    grader = LambdaGrader(
+        lambda_client(ctx.region, reward_timeout),
+        ctx.reward_function_arn,
+        backoff=Backoff(deadline=deadlines.grading, attempt_seconds=deadlines.grader_read_timeout),
+    )
     s3 = boto3.client("s3", region_name=ctx.region)
-    result = run_batch(ctx, items, s3=s3, sampler=sampler, grader=grader, deadline=deadline)
+    result = run_batch(
+        ctx,
+        items,
+        s3=s3,
+        sampler=sampler,
+        grader=grader,
+        deadline=deadlines.last_call_start,
+        grading_concurrency=GRADING_CONCURRENCY,
+    )
     logger.info("batch evaluated", extra=result)
     return result
 
@@ -131,6 +152,6 @@ def aggregate(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     logger.info(
         "evaluation aggregated",
-        extra={k: summary[k] for k in ("job_id", "n_prompts", "promoted", "promotion_reason")},
+        extra={k: summary[k] for k in ("job_id", "n_prompts", "excluded_share", "decision")},
     )
     return summary

@@ -9,8 +9,9 @@ not drawn at each call: the first ``round(share * n)`` prompts in the order of
 every time. A right answer ends in ``#### <reference>``, a wrong one in ``#### <reference + 1>``
 (what a math-answer grader scores 1 and 0).
 
-Prompts named in ``failing`` (by their user text) are answered with a 500 for every model, and
-every request is recorded per model in ``calls``.
+Prompts named in ``failing`` (by their user text) are answered with a 500 for every model,
+those in ``rejecting[model]`` with a 400 for that model only (a permanent failure, such as a
+prompt longer than the model's context), and every request is recorded per model in ``calls``.
 """
 
 from __future__ import annotations
@@ -53,12 +54,14 @@ class Students:
         shares: dict[str, float],
         *,
         failing: Iterable[str] = (),
+        rejecting: dict[str, Iterable[str]] | None = None,
     ) -> None:
         self.answers = {
             user_text(row["messages"]): str(row["reference_answer"]["final_answer"]) for row in rows
         }
         self.shares = dict(shares)
         self.failing = set(failing)
+        self.rejecting = {model: set(texts) for model, texts in (rejecting or {}).items()}
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._right = {model: self._choose(model, share) for model, share in shares.items()}
@@ -89,6 +92,8 @@ class Students:
         text = user_text(body.get("messages") or [])
         if text in self.failing:
             return Reply(status=500, error="the model failed on this prompt")
+        if text in self.rejecting.get(model, ()):
+            return Reply(status=400, error="the prompt is longer than the model's context")
         if text not in self.answers:
             return Reply(content="I do not know.\n#### 0")
         reference = self.answers[text]

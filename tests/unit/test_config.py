@@ -145,12 +145,61 @@ def test_defaults_are_sensible(project_root: Path) -> None:
             "job.orphans.schedule_minutes = 120: Input should be less than or equal to 60",
         ),
         ({**OPENAI_DEV, "job": {"orphans": {"grace": 60}}}, "job.orphans.grace: unknown key"),
+        (
+            {**OPENAI_DEV, "evaluation": {"promote_when": {"min_improvement": -0.05}}},
+            "evaluation.promote_when.min_improvement = -0.05: Input should be greater than or "
+            "equal to 0",
+        ),
+        (
+            {**OPENAI_DEV, "evaluation": {"promote_when": {"min_prompts": 0}}},
+            "evaluation.promote_when.min_prompts = 0: Input should be greater than or equal to 1",
+        ),
+        (
+            {**OPENAI_DEV, "evaluation": {"promote_when": {"max_excluded_share": 2}}},
+            "evaluation.promote_when.max_excluded_share = 2: Input should be less than or equal "
+            "to 1",
+        ),
+        (
+            {**OPENAI_DEV, "evaluation": {"request_timeout_seconds": 600}},
+            "environment 'dev': evaluation.request_timeout_seconds = 600: a model call and a "
+            "grader call (reward_function.timeout_seconds) must fit the 900 s evaluation worker "
+            "with 60 s to sample; at most 505 with reward_function.timeout_seconds = 300",
+        ),
+        (
+            {
+                **OPENAI_DEV,
+                "reward_function": {"timeout_seconds": 900},
+                "evaluation": {"request_timeout_seconds": 10},
+            },
+            "evaluation.request_timeout_seconds = 10: a model call and a grader call "
+            "(reward_function.timeout_seconds) must fit the 900 s evaluation worker with 60 s "
+            "to sample; lower reward_function.timeout_seconds (now 900) to at most 795",
+        ),
+        (
+            {**OPENAI_DEV, "reward_function": {"timeout_seconds": 900}},
+            "environment 'dev': evaluation.request_timeout_seconds: a model call and a grader",
+        ),
     ],
 )
 def test_bad_values_name_key_value_and_allowed(
     raw: dict[str, Any], expected: str, project_root: Path
 ) -> None:
     assert expected in error_of(raw, project_root)
+
+
+def test_the_evaluation_worker_budget_holds_at_its_edge(project_root: Path) -> None:
+    """505 s per model call + 300 s of grading + 35 s + 60 s of sampling = 900 s: allowed;
+    without evaluation, a long reward timeout is no evaluation's business."""
+    fits = {**OPENAI_DEV, "evaluation": {"request_timeout_seconds": 505}}
+    assert parse_environment("dev", fits, project_root).evaluation.request_timeout_seconds == 505
+    off = {
+        **OPENAI_DEV,
+        "reward_function": {"timeout_seconds": 900},
+        "evaluation": {"enabled": False},
+    }
+    assert parse_environment("dev", off, project_root).reward_function.timeout_seconds == 900
+    unstarted = {**OPENAI_DEV, "reward_function": {"timeout_seconds": 900}, "job": {"start": False}}
+    assert parse_environment("dev", unstarted, project_root).job.start is False
 
 
 def test_several_problems_are_all_reported_one_line_each(project_root: Path) -> None:

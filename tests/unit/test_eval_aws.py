@@ -222,6 +222,56 @@ def test_a_model_no_better_is_not_promoted_and_the_parameter_keeps_its_value(
     assert [p["Maximum"] for p in promoted] == [0.0]
 
 
+def test_a_later_job_must_beat_the_promoted_model_on_the_same_prompts(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first job is promoted (0.9 against a base of 0.3); a second one, better than the
+    base (0.8) but worse than the promoted model on the same prompts, grader version and
+    sampling, is not (rule beats_promoted), and the parameter keeps the first."""
+    rows = validation_rows(30)
+    settings = {"bootstrap_resamples": 300, "limit": 30}
+    first = context(topic_arn=aws.topic_arn, settings=settings)
+    with students_server({"base": 0.3, "tuned": 0.9}, rows) as (server, _students):
+        _point_at(monkeypatch, server)
+        outputs = _evaluate_in_batches(aws, first, rows, 10)
+    promoted = aggregate(
+        parse_context(first), outputs, s3=aws.s3, ssm=aws.ssm, cloudwatch=aws.cloudwatch, sns=None
+    )
+    assert promoted["decision"]["rule"] == "ci_above_zero" and promoted["promoted"]
+    assert promoted["promoted_model"] is None
+    kept = aws.ssm.get_parameter(Name=PARAMETER)["Parameter"]["Value"]
+    assert json.loads(kept)["evaluation"]["tuned_mean_reward"] == 0.9
+
+    second = context(
+        job_id="ftjob-second",
+        artifacts={"bucket": BUCKET, "prefix": "evaluations/ftjob-second/"},
+        topic_arn=aws.topic_arn,
+        settings=settings,
+    )
+    with students_server({"base": 0.3, "tuned": 0.8}, rows) as (server, _students):
+        _point_at(monkeypatch, server)
+        outputs = _evaluate_in_batches(aws, second, rows, 10)
+    summary = aggregate(
+        parse_context(second),
+        outputs,
+        s3=aws.s3,
+        ssm=aws.ssm,
+        cloudwatch=aws.cloudwatch,
+        sns=aws.sns,
+    )
+    assert summary["difference"]["ci95"][0] > 0  # better than the base, clearly
+    assert summary["promoted_model"]["comparable"] is True
+    assert summary["promoted_model"]["job_id"] == JOB_ID
+    assert summary["decision"]["rule"] == "beats_promoted" and not summary["promoted"]
+    assert aws.ssm.get_parameter(Name=PARAMETER)["Parameter"]["Value"] == kept
+    stored = json.loads(aws.text("evaluations/ftjob-second/summary.json"))
+    assert stored["decision"] == summary["decision"]
+    (message,) = aws.messages()
+    assert "Gate (rule beats_promoted)" in message["Message"]
+    assert "0.8000 against 0.9000 of the promoted model tuned" in message["Message"]
+    assert "rule `beats_promoted`" in aws.text("evaluations/ftjob-second/report.md")
+
+
 class _RewardLambda:
     """A Lambda client whose Invoke runs the reward handler in-process (moto's Lambda needs
     Docker); it checks that the recorded version is invoked and the payload is Bedrock's."""
@@ -254,7 +304,12 @@ def test_the_handlers_work_and_aggregate(aws: Aws, monkeypatch: pytest.MonkeyPat
     with students_server({"base": 0.25, "tuned": 0.75}, rows) as (server, _students):
         _point_at(monkeypatch, server)
         outputs = [
-            handler.work({"Items": rows[i : i + 4], "BatchInput": raw}, LambdaContext())
+            # The worker's 15 minutes: model calls (300 s read timeout) end before one grader
+            # call (the reward function's 300 s) and the part's write.
+            handler.work(
+                {"Items": rows[i : i + 4], "BatchInput": raw},
+                LambdaContext(remaining_ms=900_000),
+            )
             for i in (0, 4)
         ]
     assert reward.invocations == 2  # one batch of 8 rollouts per child
@@ -263,6 +318,52 @@ def test_the_handlers_work_and_aggregate(aws: Aws, monkeypatch: pytest.MonkeyPat
     assert summary["base"]["mean_reward"] == 0.25 and summary["tuned"]["mean_reward"] == 0.75
     assert summary["summary_uri"] == f"s3://{BUCKET}/{PREFIX}summary.json"
     assert json.loads(json.dumps(summary)) == summary  # the state's output is JSON
+
+
+def test_a_worker_without_time_for_a_call_and_a_grading_calls_nothing(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """300 + 60 s left: a model call (60 s) could not end before a grader call (the reward
+    function's 300 s + 5 s) and the write (30 s) must start; no call starts, every sample is
+    recorded as failed, and the worker returns."""
+    rows = validation_rows(4)
+    raw = context(settings={"bootstrap_resamples": 100, "limit": 4})
+    reward = _RewardLambda()
+    real_client = boto3.client
+    monkeypatch.setattr(
+        boto3,
+        "client",
+        lambda service, *a, **k: reward if service == "lambda" else real_client(service, *a, **k),
+    )
+    monkeypatch.setenv("REQUEST_TIMEOUT_SECONDS", "60")
+    monkeypatch.setenv("REWARD_TIMEOUT_SECONDS", "300")
+    handler = load_handler("evaluation")
+    with students_server({"base": 1.0, "tuned": 1.0}, rows) as (server, students):
+        _point_at(monkeypatch, server)
+        result = handler.work(
+            {"Items": rows, "BatchInput": raw}, LambdaContext(remaining_ms=360_000)
+        )
+        assert students.calls == {} and reward.invocations == 0
+        # With a minute more, the calls fit and are made.
+        more = handler.work(
+            {"Items": validation_rows(5)[4:], "BatchInput": raw},
+            LambdaContext(remaining_ms=420_000),
+        )
+        assert dict(students.calls) == {"base": 1, "tuned": 1} and reward.invocations == 1
+    assert result["failed_prompts"] == 4 and more["failed_prompts"] == 0
+    assert aws.text(result["part"]).count("the worker's time ran out") == 8
+
+
+def test_the_grader_client_waits_for_the_reward_function_and_does_not_retry() -> None:
+    from rft_eval.cloud import worker_deadlines
+    from rft_eval.grading import lambda_client
+
+    client = lambda_client(REGION, 300)
+    assert client.meta.config.read_timeout == 305
+    assert client.meta.config.retries["total_max_attempts"] == 1
+    deadlines = worker_deadlines(900, request_timeout=120, reward_timeout=300, now=0.0)
+    assert deadlines.grading == 870 and deadlines.sampling == 870 - 305
+    assert deadlines.last_call_start == 870 - 305 - 120
 
 
 def test_a_batch_that_never_finished_is_counted_as_missing(

@@ -83,7 +83,7 @@ def test_make_eval_prints_the_summary_path_last_with_the_servers_figures(
         assert summary[model]["mean_reward"] == summary[model]["pass_rate"] == expected
     low, high = summary["difference"]["ci95"]
     assert low <= shares["tuned"] - shares["base"] <= high
-    assert summary["promoted"] is True and "would promote" in run.stdout
+    assert summary["promoted"] is True and "would promote (rule ci_above_zero: " in run.stdout
     keys = {"n_prompts", "difference", "wins", "ties", "losses", "failed_calls", "promoted"}
     assert keys <= set(summary)
     assert summary["wins"] + summary["ties"] + summary["losses"] == limit
@@ -104,7 +104,8 @@ def test_make_eval_succeeds_when_the_gate_would_not_promote(tmp_path: Path) -> N
         run = make_eval(server, tmp_path, "LIMIT=12", "SAMPLES=2")
     assert run.returncode == 0, run.stderr
     summary = json.loads(Path(run.stdout.splitlines()[-1]).read_text(encoding="utf-8"))
-    assert summary["promoted"] is False and "would not promote" in run.stdout
+    assert summary["promoted"] is False and "would not promote (rule min_prompts: " in run.stdout
+    assert summary["decision"]["reason"] == "12 prompts compared, fewer than the 30 required"
     assert summary["base"]["graded"] == 24 and summary["settings"]["samples_per_prompt"] == 2
 
 

@@ -274,6 +274,12 @@ def test_the_functions_run_the_evaluation_bundle_on_arm64_python_313(
         assert props["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == "evaluation"
     [work] = [p for p in functions.values() if p["Handler"] == "handler.work"]
     assert work["Timeout"] == 900
+    # The worker's deadlines: its model calls' read timeout and the reward function's timeout.
+    variables = work["Environment"]["Variables"]
+    assert (variables["REQUEST_TIMEOUT_SECONDS"], variables["REWARD_TIMEOUT_SECONDS"]) == (
+        "300",
+        "300",
+    )
 
 
 def test_prepare_gets_the_stacks_settings(templates: dict[str, Any]) -> None:
@@ -298,7 +304,13 @@ def test_prepare_gets_the_stacks_settings(templates: dict[str, Any]) -> None:
         "limit": None,
         "bootstrap_resamples": 10000,
         "seed": 0,
-        "promote_when": {"min_improvement": 0.0, "require_ci_above_zero": True},
+        "promote_when": {
+            "min_improvement": 0.0,
+            "require_ci_above_zero": True,
+            "min_prompts": 30,
+            "max_excluded_share": 0.05,
+            "compare_with_promoted": True,
+        },
     }
     assert template_text(variables["REWARD_FUNCTION_ARN"]).startswith(
         "<RewardFunctionCurrentVersion"

@@ -5,21 +5,30 @@ them; tests pass moto's or stubbed ones)."""
 from __future__ import annotations
 
 import json
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from rft_eval import gate, publish
 from rft_eval.evaluate import evaluate, prompts
-from rft_eval.grading import Grader
+from rft_eval.grading import Grader, read_timeout
 from rft_eval.outputs import build_summary, render
 from rft_eval.records import PARTS, Record, from_jsonl, merge, part_name, to_jsonl
 from rft_eval.sampling import Sampler
 from rft_eval.settings import MODELS, Context
 
-# Seconds a worker keeps for grading its batch and writing its part.
-GRADING_RESERVE_SECONDS = 120.0
+# Seconds a worker keeps, after grading, to write its part.
+WRITE_SECONDS = 30.0
+# The defaults of the stack's settings (stacks.config: evaluation.request_timeout_seconds,
+# reward_function.timeout_seconds), for a worker whose environment does not name them.
+REQUEST_TIMEOUT_SECONDS = 300.0
+REWARD_TIMEOUT_SECONDS = 300.0
+# Grader invocations in flight at once per worker: its batches graded together (the default
+# items_per_batch, 10, with 16 samples per prompt makes 7 batches of 50), within one timeout.
+GRADING_CONCURRENCY = 8
 CONTENT_TYPES = {
     "records.jsonl": "application/x-ndjson",
     "summary.json": "application/json",
@@ -46,11 +55,57 @@ def _read(s3: Any, bucket: str, key: str, *, forbidden_is_absent: bool = False) 
     return str(body.decode("utf-8"))
 
 
-def worker_deadline(remaining_seconds: float) -> float:
-    """The ``time.monotonic()`` after which a worker starts no model call and no retry wait:
-    its time left, less what grading and writing the part need."""
-    reserve = min(GRADING_RESERVE_SECONDS, remaining_seconds * 0.3)
-    return time.monotonic() + remaining_seconds - reserve
+@dataclass(frozen=True)
+class Deadlines:
+    """A worker's time, in ``time.monotonic()`` instants, from its end backwards: the part is
+    written in the last ``WRITE_SECONDS``; before that, one grader invocation (its read
+    timeout, as the grader's batches run together); before that, model calls end. So a model
+    call starts only when ``request_timeout`` is left before ``sampling``."""
+
+    sampling: float  # every model call (and retry wait) has ended by then
+    grading: float  # every grader invocation has ended by then
+    request_timeout: float
+    grader_read_timeout: float
+
+    @property
+    def last_call_start(self) -> float:
+        """The last instant a model call may start."""
+        return self.sampling - self.request_timeout
+
+
+def worker_deadlines(
+    remaining_seconds: float,
+    request_timeout: float = REQUEST_TIMEOUT_SECONDS,
+    reward_timeout: float = REWARD_TIMEOUT_SECONDS,
+    now: float | None = None,
+) -> Deadlines:
+    """The deadlines of a worker with ``remaining_seconds`` left (see :class:`Deadlines`)."""
+    end = (time.monotonic() if now is None else now) + remaining_seconds
+    grading = end - WRITE_SECONDS
+    reading = read_timeout(reward_timeout)
+    return Deadlines(grading - reading, grading, request_timeout, reading)
+
+
+def timeouts_from_env(env: Mapping[str, str] | None = None) -> tuple[float, float]:
+    """``(request timeout, reward function timeout)`` in seconds, as the stack sets them."""
+    env = os.environ if env is None else env
+
+    def seconds(name: str, default: float) -> float:
+        raw = env.get(name)
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"environment variable {name} = {raw!r}: not a number") from None
+        if not value > 0:
+            raise ValueError(f"environment variable {name} = {raw!r}: must be above 0")
+        return value
+
+    return (
+        seconds("REQUEST_TIMEOUT_SECONDS", REQUEST_TIMEOUT_SECONDS),
+        seconds("REWARD_TIMEOUT_SECONDS", REWARD_TIMEOUT_SECONDS),
+    )
 
 
 def run_batch(
@@ -61,6 +116,7 @@ def run_batch(
     sampler: Sampler,
     grader: Grader,
     deadline: float | None = None,
+    grading_concurrency: int = 1,
 ) -> dict[str, Any]:
     """Evaluate one batch of validation rows and write its part; ``{"part", "prompts",
     "failed_prompts"}``. A retried child whose part exists already reuses it (no second
@@ -72,7 +128,15 @@ def run_batch(
         records = from_jsonl(existing)
     else:
         models = {m: context.model_id(m) for m in MODELS}
-        records = evaluate(items, models, context.settings, sampler, grader, deadline=deadline)
+        records = evaluate(
+            items,
+            models,
+            context.settings,
+            sampler,
+            grader,
+            deadline=deadline,
+            grading_concurrency=grading_concurrency,
+        )
         s3.put_object(
             Bucket=context.artifacts.bucket,
             Key=key,
@@ -148,6 +212,11 @@ def aggregate(
             "records": f"s3://{bucket}/{context.key('records.jsonl')}",
         },
         expected=expected,
+        promoted=(
+            gate.read_promoted(ssm, context.model_parameter)
+            if context.settings.promote_when.compare_with_promoted
+            else None
+        ),
     )
     for name, body in render(summary, records).items():
         s3.put_object(

@@ -72,12 +72,13 @@ def evaluate(
     on_call: Callable[[], None] | None = None,
     fail_fast: bool = False,
     deadline: float | None = None,
+    grading_concurrency: int = 1,
 ) -> list[Record]:
     """Records of ``rows`` for both ``models`` (``{"base": id, "tuned": id}``), sorted.
 
     A call not started by ``deadline`` (``time.monotonic()``) is recorded as failed, so that
-    a worker running out of time still writes what it has (the prompt is then excluded from
-    both models and counted, like any failed call)."""
+    a worker running out of time still writes what it has (like any failed call: a tuned
+    sample scores 0, a base one excludes its prompt; see :mod:`rft_eval.stats`)."""
     calls = [
         _Call(pid, row, model, models[model], sample)
         for pid, row in prompts(rows)
@@ -120,7 +121,10 @@ def evaluate(
         raise EndpointError(f"the first {FAIL_FAST_AFTER} model calls failed; the first: {first}")
     answered = [c for c in calls if c.completion is not None]
     graded = grade(
-        [rollout(c.row, c.completion or "", c.rollout_id) for c in answered], grader, batch_size
+        [rollout(c.row, c.completion or "", c.rollout_id) for c in answered],
+        grader,
+        batch_size,
+        grading_concurrency,
     )
     return sorted((_record(c, graded.get(c.rollout_id)) for c in calls), key=lambda r: r.order)
 

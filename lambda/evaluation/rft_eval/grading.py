@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,9 @@ Grader = Callable[[list[dict[str, Any]]], Any]
 BATCH_SIZE = 50
 # Lambda's synchronous payload limit is 6 MB each way; batches stay well below it.
 MAX_BATCH_BYTES = 4_000_000
+# Seconds a grader invocation's read waits beyond the reward function's own timeout: the
+# function ends first (timed out or not) and its answer arrives within this.
+READ_MARGIN_SECONDS = 5.0
 _ROW_ENVELOPE = ("id", "messages", "reference_answer")
 
 
@@ -97,19 +101,56 @@ def read_answer(rollouts: Sequence[dict[str, Any]], answer: Any) -> dict[str, Gr
 
 
 def grade(
-    rollouts: Sequence[dict[str, Any]], grader: Grader, batch_size: int = BATCH_SIZE
+    rollouts: Sequence[dict[str, Any]],
+    grader: Grader,
+    batch_size: int = BATCH_SIZE,
+    concurrency: int = 1,
 ) -> dict[str, Graded | str]:
-    """Every rollout's :class:`Graded`, or why its batch could not be graded (text)."""
-    results: dict[str, Graded | str] = {}
-    for batch in batches(rollouts, batch_size):
+    """Every rollout's :class:`Graded`, or why its batch could not be graded (text).
+
+    ``concurrency`` batches at once (the cloud worker grades its batches together, so that
+    they all fit in one reward-function timeout; ``make eval``'s in-process grader runs on the
+    main thread, where its time budget holds)."""
+
+    def one(batch: list[dict[str, Any]]) -> dict[str, Graded | str]:
         try:
             graded = read_answer(batch, grader(batch))
         except Exception as err:
             why = f"grading: {type(err).__name__}: {' '.join(str(err).split())}"[:500]
-            results.update({r["id"]: why for r in batch})
-            continue
-        results.update({r["id"]: graded[r["id"]] for r in batch})
+            return {r["id"]: why for r in batch}
+        return {r["id"]: graded[r["id"]] for r in batch}
+
+    groups = batches(rollouts, batch_size)
+    results: dict[str, Graded | str] = {}
+    if concurrency <= 1 or len(groups) <= 1:
+        for batch in groups:
+            results.update(one(batch))
+        return results
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(groups))) as pool:
+        for found in pool.map(one, groups):
+            results.update(found)
     return results
+
+
+def read_timeout(reward_timeout_seconds: float) -> float:
+    """The grader client's read timeout for a reward function of that timeout."""
+    return reward_timeout_seconds + READ_MARGIN_SECONDS
+
+
+def lambda_client(region: str, reward_timeout_seconds: float) -> Any:
+    """A Lambda client for the grader: it waits as long as the reward function may run (not
+    botocore's 60 s), and botocore does not retry (:func:`with_retries` does, within the
+    worker's deadline: botocore's own retries would run past it)."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        read_timeout=read_timeout(reward_timeout_seconds),
+        connect_timeout=10,
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        max_pool_connections=16,
+    )
+    return boto3.client("lambda", region_name=region, config=config)
 
 
 class LambdaGrader:

@@ -24,10 +24,12 @@ def build_summary(
     backend: str,
     sources: dict[str, Any],
     expected: Sequence[str] | None = None,
+    promoted: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``summary.json``'s content: identity, settings, figures and the gate's decision;
     ``sources`` says what was evaluated with what (reward function, validation file),
-    ``expected`` which prompts were to be (see :func:`rft_eval.stats.summarize`)."""
+    ``expected`` which prompts were to be (see :func:`rft_eval.stats.summarize`), ``promoted``
+    the record of the model promoted now (:func:`rft_eval.gate.read_promoted`), if any."""
     figures = stats.summarize(
         records,
         pass_threshold=settings.pass_threshold,
@@ -43,7 +45,11 @@ def build_summary(
         "settings": settings.to_dict(),
         **figures,
     }
+    prompt_ids = expected if expected is not None else sorted({r.prompt_id for r in records})
+    summary["comparison_digest"] = gate.comparison_digest(prompt_ids, sources, summary["settings"])
+    summary["promoted_model"] = gate.promoted_model(summary, promoted)
     decision = gate.decide(summary, settings.promote_when)
+    summary["decision"] = decision.to_dict()
     summary["promoted"] = decision.promoted
     summary["promotion_reason"] = decision.reason
     return summary

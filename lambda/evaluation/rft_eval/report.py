@@ -16,7 +16,7 @@ from typing import Any
 
 from rft_eval.records import Record
 from rft_eval.settings import MODELS
-from rft_eval.stats import pair
+from rft_eval.stats import pair, score
 
 COLORS = {"base": "#8c8c8c", "tuned": "#3b75af"}
 WIN, TIE, LOSS = "#2e8540", "#b0b0b0", "#c03d3e"
@@ -62,7 +62,8 @@ def markdown(summary: dict[str, Any], image: str = "report.png") -> str:
         f"{summary['bootstrap']['seed']}); wins / ties / losses: {summary['wins']} / "
         f"{summary['ties']} / {summary['losses']}.",
         "",
-        f"**Gate:** {verdict}. {summary['promotion_reason']}.",
+        f"**Gate:** {verdict} (rule `{(summary.get('decision') or {}).get('rule', 'n/a')}`). "
+        f"{summary['promotion_reason']}.",
         "",
     ]
     if summary["excluded_prompts"]:
@@ -70,8 +71,9 @@ def markdown(summary: dict[str, Any], image: str = "report.png") -> str:
         more = summary["excluded_prompts"] - len(summary["excluded_prompt_ids"])
         missing = summary.get("missing_prompts") or 0
         lines += [
-            f"**Excluded from both models:** {summary['excluded_prompts']} prompt(s) whose "
-            f"calls failed after retries: {listed}"
+            f"**Excluded from both models:** {summary['excluded_prompts']} prompt(s) "
+            f"({_figure(summary.get('excluded_share'), '.1%')}) where the base model's calls "
+            f"or grading failed after retries: {listed}"
             + (f" and {more} more" if more > 0 else "")
             + " (the errors are in records.jsonl)"
             + (
@@ -79,6 +81,14 @@ def markdown(summary: dict[str, Any], image: str = "report.png") -> str:
                 if missing
                 else "."
             ),
+            "",
+        ]
+    failed = summary.get("tuned_failed_prompts") or 0
+    if failed:
+        lines += [
+            f"**Tuned model failures:** on {failed} compared prompt(s) a call or grading of "
+            f"the tuned model failed; those samples score 0 ({tuned.get('scored_as_failed', 0)} "
+            "sample(s), errors in records.jsonl).",
             "",
         ]
     lines += [f"![reward distributions and per-prompt differences]({image})", ""]
@@ -114,11 +124,8 @@ def _distributions(
 ) -> None:
     width = 1.0 / BINS
     for offset, model in zip((-0.2, 0.2), MODELS, strict=True):
-        rewards = [
-            r.reward
-            for r in records
-            if r.model == model and r.prompt_id in compared and r.reward is not None
-        ]
+        # As the means count them: a failed tuned sample of a compared prompt is a 0.
+        rewards = [score(r) for r in records if r.model == model and r.prompt_id in compared]
         counts = [0] * BINS
         for value in rewards:
             counts[min(BINS - 1, max(0, int(value * BINS)))] += 1

@@ -44,9 +44,17 @@ class Backoff:
     cap: float = 60.0
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
     jitter: Callable[[], float] = field(default=random.random, compare=False)
-    # time.monotonic() after which no wait starts (a Lambda worker's time left, less what it
-    # needs to grade and write): the last failure is raised instead.
+    # time.monotonic() by which every attempt must have ended (a Lambda worker's time, less
+    # what it needs afterwards): no attempt starts, and no wait, that could end past it.
     deadline: float | None = None
+    # The longest an attempt can take (the client's read timeout): an attempt starts only when
+    # this much time is left before the deadline.
+    attempt_seconds: float = 0.0
+    clock: Callable[[], float] = field(default=time.monotonic, compare=False)
+
+    def time_left(self) -> float | None:
+        """Seconds before the deadline (None: no deadline)."""
+        return None if self.deadline is None else self.deadline - self.clock()
 
     def wait(self, attempt: int, verdict: Transient) -> float:
         """Seconds to wait after failed attempt ``attempt`` (0-based)."""
@@ -75,10 +83,21 @@ def retry_after(headers: Mapping[str, str] | None) -> float | None:
     return None
 
 
+class OutOfTimeError(TimeoutError):
+    """No (further) attempt can end before the deadline."""
+
+
 def with_retries(call: Callable[[], T], classify: Classify, backoff: Backoff) -> T:
     """``call()``, retried while ``classify`` calls its failure transient and attempts remain;
-    the last failure is raised."""
+    the last failure is raised. With a deadline, an attempt starts only when it can end before
+    it (else :class:`OutOfTimeError`, or the last failure after a first attempt)."""
     transient = throttled = 0
+    left = backoff.time_left()
+    if left is not None and left < backoff.attempt_seconds:
+        raise OutOfTimeError(
+            f"not attempted: {max(0.0, left):.0f} s left, an attempt may take "
+            f"{backoff.attempt_seconds:.0f} s"
+        )
     while True:
         try:
             return call()
@@ -96,6 +115,7 @@ def with_retries(call: Callable[[], T], classify: Classify, backoff: Backoff) ->
                 if transient >= backoff.attempts:
                     raise
                 delay = backoff.wait(transient - 1, verdict)
-            if backoff.deadline is not None and time.monotonic() + delay > backoff.deadline:
+            left = backoff.time_left()
+            if left is not None and delay + backoff.attempt_seconds > left:
                 raise
             backoff.sleep(delay)

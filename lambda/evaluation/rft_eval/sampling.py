@@ -20,7 +20,8 @@ from rft_eval.settings import Settings
 if TYPE_CHECKING:
     from openai import OpenAI, Timeout
 
-# Per request; a long completion (thousands of tokens) of a large model takes minutes.
+# Per request (the stack's evaluation.request_timeout_seconds wins in the cloud); a long
+# completion (thousands of tokens) of a large model takes minutes.
 REQUEST_TIMEOUT_SECONDS = 300.0
 # HTTP statuses worth another attempt besides 429 (timeouts, conflicts, server errors).
 _TRANSIENT_STATUS = frozenset({408, 409, 500, 502, 503, 504})
@@ -176,14 +177,20 @@ class BedrockSampler:
         self.backoff = backoff or Backoff()
 
     @classmethod
-    def for_region(cls, region: str, *, backoff: Backoff | None = None) -> BedrockSampler:
+    def for_region(
+        cls,
+        region: str,
+        *,
+        backoff: Backoff | None = None,
+        read_timeout: float = REQUEST_TIMEOUT_SECONDS,
+    ) -> BedrockSampler:
         """A sampler with its own client for ``region`` (botocore's retries off)."""
         import boto3
         from botocore.config import Config
 
         config = Config(
             retries={"total_max_attempts": 1},
-            read_timeout=REQUEST_TIMEOUT_SECONDS,
+            read_timeout=read_timeout,
             max_pool_connections=32,
         )
         return cls(

@@ -23,10 +23,30 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class PromoteWhen:
-    """When the tuned model replaces the environment's promoted model."""
+    """When the tuned model replaces the environment's promoted model (see
+    :mod:`rft_eval.gate` for the rules, in the order they are applied)."""
 
     min_improvement: float = 0.0
     require_ci_above_zero: bool = True
+    # Fewer compared prompts than this: nothing is promoted (an interval on 5 prompts can be
+    # [1, 1] and still mean nothing).
+    min_prompts: int = 30
+    # A larger share of the prompts excluded (the base model failed on them, or their batch
+    # never finished): nothing is promoted, the comparison is no longer of the same prompts.
+    max_excluded_share: float = 0.05
+    # When the environment has a promoted model evaluated on the same validation set with the
+    # same grader and sampling settings, the tuned model must also beat its recorded mean.
+    compare_with_promoted: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rule in the context's JSON shape."""
+        return {
+            "min_improvement": self.min_improvement,
+            "require_ci_above_zero": self.require_ci_above_zero,
+            "min_prompts": self.min_prompts,
+            "max_excluded_share": self.max_excluded_share,
+            "compare_with_promoted": self.compare_with_promoted,
+        }
 
 
 @dataclass(frozen=True)
@@ -52,10 +72,7 @@ class Settings:
             "limit": self.limit,
             "bootstrap_resamples": self.bootstrap_resamples,
             "seed": self.seed,
-            "promote_when": {
-                "min_improvement": self.promote_when.min_improvement,
-                "require_ci_above_zero": self.promote_when.require_ci_above_zero,
-            },
+            "promote_when": self.promote_when.to_dict(),
         }
 
 
@@ -141,9 +158,14 @@ def parse_settings(raw: Any, where: str = "settings.") -> Settings:
     gate = merged["promote_when"]
     if not isinstance(gate, dict):
         raise SettingsError(f"{where}promote_when: must be an object")
+    unknown = sorted(set(gate) - set(defaults["promote_when"]))
+    if unknown:
+        raise SettingsError(f"{where}promote_when.{unknown[0]}: unknown setting")
     gate = {**defaults["promote_when"], **gate}
-    if not isinstance(gate["require_ci_above_zero"], bool):
-        raise SettingsError(f"{where}promote_when.require_ci_above_zero: must be true or false")
+    for flag in ("require_ci_above_zero", "compare_with_promoted"):
+        if not isinstance(gate[flag], bool):
+            raise SettingsError(f"{where}promote_when.{flag}: must be true or false")
+    rule = f"{where}promote_when."
     limit = merged["limit"]
     return Settings(
         samples_per_prompt=_integer(merged, "samples_per_prompt", where, 1, 16),
@@ -155,8 +177,12 @@ def parse_settings(raw: Any, where: str = "settings.") -> Settings:
         bootstrap_resamples=_integer(merged, "bootstrap_resamples", where, 1, 100000),
         seed=_integer(merged, "seed", where, -(2**63), 2**63 - 1),
         promote_when=PromoteWhen(
-            min_improvement=_number(gate, "min_improvement", f"{where}promote_when.", -1, 1),
+            # Never negative: a "gate" that promotes a model worse than the base is none.
+            min_improvement=_number(gate, "min_improvement", rule, 0, 1),
             require_ci_above_zero=gate["require_ci_above_zero"],
+            min_prompts=_integer(gate, "min_prompts", rule, 1),
+            max_excluded_share=_number(gate, "max_excluded_share", rule, 0, 1),
+            compare_with_promoted=gate["compare_with_promoted"],
         ),
     )
 

@@ -1,15 +1,26 @@
 """The figures: per model and paired over prompts.
 
-A prompt counts only when every call of BOTH models on it was answered and graded: a prompt
-whose calls failed for one model is excluded from both (scoring it 0 for that model alone
-would bias the comparison) and counted in ``excluded_prompts``. On the compared prompts:
+Failures never help the tuned model (the gate could otherwise be passed by failing):
 
-- per model: the mean reward over its graded samples, the pass rate (share of samples with
-  reward >= ``pass_threshold``), the number of graded samples, and the failed calls (over every
-  prompt, compared or not);
+- a sample **fails** when its call failed after the retries, its grading failed, or the grader
+  flagged it ``grader_error`` or ``judge_error`` (the reward function scores those 0, which is
+  not a judgement of the answer);
+- a failed sample of the **tuned** model scores 0: a prompt the tuned model cannot answer is a
+  prompt it got wrong;
+- a prompt where **any** sample of the **base** model failed is excluded from both models
+  (scoring the base 0 there would credit the tuned model with the base's failure), and so is a
+  prompt without records (its batch never finished). ``excluded_prompts`` and
+  ``excluded_share`` count them; the gate refuses to promote above a limit.
+
+On the compared prompts:
+
+- per model: the mean reward over its samples (the tuned model's failures as 0), the pass rate
+  (share of samples with reward >= ``pass_threshold``), the graded samples, the samples scored 0
+  for a failure, and the failed calls (over every prompt, compared or not);
 - paired: per prompt, tuned mean reward minus base mean reward; their mean, a 95% percentile
-  bootstrap interval of that mean (prompts resampled with replacement by ``random.Random(seed)``:
-  the same records and settings give the same interval), and wins/ties/losses.
+  bootstrap interval of that mean (prompts resampled with replacement by ``random.Random(seed)``,
+  each resample keeping a prompt's two means together: the same records and settings give the
+  same interval), and wins/ties/losses.
 """
 
 from __future__ import annotations
@@ -28,16 +39,34 @@ from rft_eval.settings import MODELS
 TIE_TOLERANCE = 1e-9
 DIGITS = 6  # summary figures are rounded: same records, same text
 LISTED_EXCLUDED = 50
+# The reward function's per-sample flags (metrics of value 1) for "could not be graded".
+ERROR_FLAGS = ("grader_error", "judge_error")
+
+
+def failed(record: Record) -> bool:
+    """Whether ``record`` is a failure: no reward, an error, or a grader or judge error flag."""
+    return (
+        record.error is not None
+        or record.reward is None
+        or any(record.metrics.get(flag, 0.0) > 0 for flag in ERROR_FLAGS)
+    )
+
+
+def score(record: Record) -> float:
+    """The reward ``record`` counts with: 0 for a failure."""
+    return 0.0 if failed(record) or record.reward is None else record.reward
 
 
 @dataclass(frozen=True)
 class Paired:
-    """The compared prompts' per-prompt mean rewards, in prompt-id order."""
+    """The compared prompts' per-prompt mean rewards, in prompt-id order, and the rest."""
 
     prompt_ids: list[str]
     base: list[float]
     tuned: list[float]
     excluded: list[str]
+    # Compared prompts on which at least one tuned sample failed (and scored 0).
+    tuned_failed: list[str]
 
     @property
     def differences(self) -> list[float]:
@@ -46,7 +75,7 @@ class Paired:
 
 
 def pair(records: Sequence[Record]) -> Paired:
-    """Per-prompt mean rewards of both models, and the prompts excluded from both."""
+    """Per-prompt mean rewards of both models under the module's failure rule."""
     by_prompt: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
         by_prompt[record.prompt_id][record.model].append(record)
@@ -54,19 +83,20 @@ def pair(records: Sequence[Record]) -> Paired:
     base: list[float] = []
     tuned: list[float] = []
     excluded: list[str] = []
+    tuned_failed: list[str] = []
     for pid in sorted(by_prompt):
         models = by_prompt[pid]
-        complete = all(
-            models[m] and all(r.error is None and r.reward is not None for r in models[m])
-            for m in MODELS
-        )
-        if not complete:
+        # Any failed base sample excludes the prompt: the base's other samples of it may be
+        # the easy ones, and a base mean over fewer samples is not the same comparison.
+        if not all(models[m] for m in MODELS) or any(failed(r) for r in models["base"]):
             excluded.append(pid)
             continue
         ids.append(pid)
-        base.append(_mean([r.reward for r in models["base"] if r.reward is not None]))
-        tuned.append(_mean([r.reward for r in models["tuned"] if r.reward is not None]))
-    return Paired(ids, base, tuned, excluded)
+        base.append(_mean([score(r) for r in models["base"]]))
+        tuned.append(_mean([score(r) for r in models["tuned"]]))
+        if any(failed(r) for r in models["tuned"]):
+            tuned_failed.append(pid)
+    return Paired(ids, base, tuned, excluded, tuned_failed)
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -97,16 +127,18 @@ def bootstrap_ci(
     return percentile(means, tail), percentile(means, 100.0 - tail)
 
 
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, DIGITS)
+def _round(value: float) -> float:
+    return round(value, DIGITS)
 
 
 def model_figures(
     records: Sequence[Record], model: str, compared: set[str], pass_threshold: float
 ) -> dict[str, Any]:
-    """One model's figures: over the compared prompts, and its failed calls over all."""
+    """One model's figures: over the compared prompts (failures scored 0), and its failed
+    calls over all."""
     mine = [r for r in records if r.model == model]
-    rewards = [r.reward for r in mine if r.prompt_id in compared and r.reward is not None]
+    counted = [r for r in mine if r.prompt_id in compared]
+    rewards = [score(r) for r in counted]
     model_ids = sorted({r.model_id for r in mine})
     return {
         "model_id": model_ids[0] if len(model_ids) == 1 else model_ids or None,
@@ -114,8 +146,11 @@ def model_figures(
         "pass_rate": (
             _round(sum(r >= pass_threshold for r in rewards) / len(rewards)) if rewards else None
         ),
-        "graded": len(rewards),
+        "graded": sum(not failed(r) for r in counted),
+        # Compared samples that failed (call, grading, grader or judge error), scored 0.
+        "scored_as_failed": sum(failed(r) for r in counted),
         "failed_calls": sum(r.error is not None for r in mine),
+        "grader_errors": sum(r.error is None and r.reward is not None and failed(r) for r in mine),
     }
 
 
@@ -138,6 +173,7 @@ def summarize(
     excluded = paired.excluded + missing
     compared = set(paired.prompt_ids)
     differences = paired.differences
+    total = len(compared) + len(excluded)
     if differences:
         low, high = bootstrap_ci(differences, resamples, seed)
         difference: dict[str, Any] = {
@@ -156,6 +192,9 @@ def summarize(
         "losses": sum(d < -TIE_TOLERANCE for d in differences),
         "failed_calls": sum(r.error is not None for r in records),
         "excluded_prompts": len(excluded),
+        "excluded_share": _round(len(excluded) / total) if total else None,
+        # Compared prompts where the tuned model failed at least once (scored 0 there).
+        "tuned_failed_prompts": len(paired.tuned_failed),
         # The first few, to start looking (records.jsonl has every failed call's error).
         "excluded_prompt_ids": excluded[:LISTED_EXCLUDED],
         # Of the excluded: prompts with no record at all (their batch never finished).
