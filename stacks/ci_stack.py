@@ -62,7 +62,7 @@ class CiStack(Stack):
                 self,
                 f"Deploy-{config.name}",
                 config=config,
-                repository=ci.github_repository,
+                ci=ci,
                 provider_arn=provider_arn,
                 qualifier=qualifier,
             )

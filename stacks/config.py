@@ -437,6 +437,17 @@ class CiConfig(_Strict):
     assume the per-environment deploy roles, and an existing GitHub OIDC provider, if any."""
 
     github_repository: str
+    # GitHub's numeric ids of the owner and the repository (the API's ``owner.id`` and
+    # ``id``): with them the deploy roles also trust the immutable ``sub`` forms that GitHub
+    # issues to repositories created, renamed or transferred since mid-2026 (docs/delivery.md).
+    github_owner_id: Annotated[int, Field(strict=True, gt=0)] | None = None
+    github_repository_id: Annotated[int, Field(strict=True, gt=0)] | None = None
+    # The name-only ``sub`` form; false once the repository issues the immutable form only,
+    # so a recycled owner or repository name can no longer match.
+    legacy_subject: bool = True
+    # The ``sub`` must also carry ``job_workflow_ref`` of main's deploy workflow: needs the
+    # repository's OIDC subject customization (include_claim_keys, docs/delivery.md).
+    require_deploy_workflow: bool = False
     # An account holds one provider per issuer URL: name it here when the account has one.
     oidc_provider_arn: str | None = None
 
@@ -456,6 +467,20 @@ class CiConfig(_Strict):
                 "token.actions.githubusercontent.com"
             )
         return value
+
+    @model_validator(mode="after")
+    def _ids(self) -> CiConfig:
+        if (self.github_owner_id is None) != (self.github_repository_id is None):
+            missing = "github_owner_id" if self.github_owner_id is None else "github_repository_id"
+            raise ValueError(
+                f"{missing}: required with the other id (the immutable subject names both)"
+            )
+        if not self.legacy_subject and self.github_owner_id is None:
+            raise ValueError(
+                "legacy_subject: needs github_owner_id and github_repository_id to be false "
+                "(else no subject is trusted)"
+            )
+        return self
 
 
 def _location(loc: tuple[int | str, ...]) -> str:

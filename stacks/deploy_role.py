@@ -8,7 +8,7 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from stacks.config import EnvironmentConfig
+from stacks.config import CiConfig, EnvironmentConfig
 
 GITHUB_ISSUER = "token.actions.githubusercontent.com"
 # The audience configure-aws-credentials requests by default (its `audience` input).
@@ -18,9 +18,21 @@ GITHUB_AUDIENCE = "sts.amazonaws.com"
 BOOTSTRAP_ROLE_KINDS = ("deploy", "file-publishing", "image-publishing", "lookup")
 
 
-def github_subject(repository: str, github_environment: str) -> str:
-    """The OIDC ``sub`` claim of a job that runs in a GitHub environment of a repository."""
-    return f"repo:{repository}:environment:{github_environment}"
+def github_subjects(ci: CiConfig, github_environment: str) -> list[str]:
+    """Every OIDC ``sub`` claim GitHub may issue to this repository's jobs in one GitHub
+    environment, each matched exactly (no wildcard another owner, repository or environment
+    could satisfy): the name-only form (unless ``legacy_subject`` is false) and, with the ids,
+    the immutable forms. GitHub's changelog of 2026-04-23 shows ``owner-<id>/repo-<id>``, its
+    OIDC reference and configure-aws-credentials' README show ``owner@<id>/repo@<id>``: both
+    are trusted, as the sources disagree."""
+    owner, name = ci.github_repository.split("/")
+    repositories = [ci.github_repository] if ci.legacy_subject else []
+    if ci.github_owner_id is not None and ci.github_repository_id is not None:
+        for sep in ("-", "@"):
+            repositories.append(
+                f"{owner}{sep}{ci.github_owner_id}/{name}{sep}{ci.github_repository_id}"
+            )
+    return [f"repo:{repository}:environment:{github_environment}" for repository in repositories]
 
 
 def bootstrap_role_arns(stack: Stack, qualifier: str, region: str) -> list[str]:
@@ -41,24 +53,28 @@ class DeployRole(Construct):
         construct_id: str,
         *,
         config: EnvironmentConfig,
-        repository: str,
+        ci: CiConfig,
         provider_arn: str,
         qualifier: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        subject = github_subject(repository, config.github_environment_name)
+        subjects = github_subjects(ci, config.github_environment_name)
         self.role = iam.Role(
             self,
             "Role",
             # A known name, so the GitHub environment can be configured before the first deploy.
             role_name=f"bedrock-rft-deploy-{config.name}",
-            description=f"Deploys BedrockRft-{config.name} from GitHub ({subject})",
+            description=(
+                f"Deploys BedrockRft-{config.name} from GitHub environment "
+                f"{config.github_environment_name} of {ci.github_repository}"
+            ),
             assumed_by=iam.WebIdentityPrincipal(
                 provider_arn,
                 conditions={
                     "StringEquals": {
                         f"{GITHUB_ISSUER}:aud": GITHUB_AUDIENCE,
-                        f"{GITHUB_ISSUER}:sub": subject,
+                        # a list: any one of the repository's forms, each compared whole
+                        f"{GITHUB_ISSUER}:sub": subjects if len(subjects) > 1 else subjects[0],
                     }
                 },
             ),

@@ -64,6 +64,91 @@ def test_one_role_per_environment_trusting_its_github_environment_only(
     }
 
 
+OWNER_ID, REPOSITORY_ID = 123456, 456789
+
+
+def trust_admits(role: dict[str, Any], claims: dict[str, str]) -> bool:
+    """Whether the role's trust policy admits a GitHub OIDC token with these claims: IAM's
+    evaluation of the condition operators the stack uses (every key must hold; a list of
+    values matches any one; StringEquals compares whole, case-sensitive strings)."""
+    for statement in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
+        if statement["Action"] != "sts:AssumeRoleWithWebIdentity":
+            continue
+        admitted = True
+        for operator, keys in statement.get("Condition", {}).items():
+            assert operator == "StringEquals", f"unexpected condition operator {operator}"
+            for key, expected in keys.items():
+                values = expected if isinstance(expected, list) else [expected]
+                claim = claims.get(key.removeprefix(f"{ISSUER}:"))
+                admitted = admitted and claim in values
+        if admitted and statement["Effect"] == "Allow":
+            return True
+    return False
+
+
+def token(sub: str) -> dict[str, str]:
+    return {"aud": "sts.amazonaws.com", "sub": sub}
+
+
+def immutable_roles(tmp_path: Path, **ci: Any) -> dict[str, dict[str, Any]]:
+    """The deploy roles by name, for the fixture's ci block with ids (and ``ci`` overrides)."""
+    context = cdk_context()
+    context["ci"].update({"github_owner_id": OWNER_ID, "github_repository_id": REPOSITORY_ID, **ci})
+    _, [stack] = build_ci(tmp_path, context)
+    roles = Template.from_stack(stack).find_resources("AWS::IAM::Role").values()
+    return {role["Properties"]["RoleName"]: role for role in roles}
+
+
+def test_with_ids_each_role_admits_its_environments_three_subject_forms(tmp_path: Path) -> None:
+    roles = immutable_roles(tmp_path)
+    for env, github_env in [("dev", "dev"), ("prod", "prod"), ("nova-dev", "nova-development")]:
+        role = roles[f"bedrock-rft-deploy-{env}"]
+        for repo in [
+            "example-org/bedrock-rft",
+            f"example-org-{OWNER_ID}/bedrock-rft-{REPOSITORY_ID}",
+            f"example-org@{OWNER_ID}/bedrock-rft@{REPOSITORY_ID}",
+        ]:
+            assert trust_admits(role, token(f"repo:{repo}:environment:{github_env}")), repo
+        # another audience is refused
+        sub = f"repo:example-org/bedrock-rft:environment:{github_env}"
+        assert not trust_admits(role, {"aud": "https://github.com/example-org", "sub": sub})
+
+
+@pytest.mark.parametrize(
+    "sub",
+    [
+        # another environment of the same repository, in each form
+        "repo:example-org/bedrock-rft:environment:prod",
+        f"repo:example-org-{OWNER_ID}/bedrock-rft-{REPOSITORY_ID}:environment:staging",
+        f"repo:example-org@{OWNER_ID}/bedrock-rft@{REPOSITORY_ID}:environment:Dev",
+        # another repository of the owner (by name, or its id)
+        "repo:example-org/other:environment:dev",
+        f"repo:example-org@{OWNER_ID}/bedrock-rft@{REPOSITORY_ID + 1}:environment:dev",
+        f"repo:example-org-{OWNER_ID}/bedrock-rft-1:environment:dev",
+        # another owner: a recycled name with a new id, or a look-alike name
+        f"repo:example-org@{OWNER_ID + 1}/bedrock-rft@{REPOSITORY_ID}:environment:dev",
+        f"repo:example-org-{OWNER_ID + 1}/bedrock-rft-{REPOSITORY_ID}:environment:dev",
+        "repo:example-org2/bedrock-rft:environment:dev",
+        # the same repository outside an environment, or with a suffix
+        "repo:example-org/bedrock-rft:ref:refs/heads/main",
+        "repo:example-org/bedrock-rft:pull_request",
+        "repo:example-org/bedrock-rft:environment:dev:x",
+    ],
+)
+def test_with_ids_the_dev_role_refuses_other_subjects(tmp_path: Path, sub: str) -> None:
+    assert not trust_admits(immutable_roles(tmp_path)["bedrock-rft-deploy-dev"], token(sub))
+
+
+def test_legacy_subject_false_trusts_the_immutable_forms_only(tmp_path: Path) -> None:
+    role = immutable_roles(tmp_path, legacy_subject=False)["bedrock-rft-deploy-dev"]
+    assert not trust_admits(role, token("repo:example-org/bedrock-rft:environment:dev"))
+    condition = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
+    assert condition["StringEquals"][f"{ISSUER}:sub"] == [
+        f"repo:example-org-{OWNER_ID}/bedrock-rft-{REPOSITORY_ID}:environment:dev",
+        f"repo:example-org@{OWNER_ID}/bedrock-rft@{REPOSITORY_ID}:environment:dev",
+    ]
+
+
 def test_the_provider_is_githubs_with_the_sts_audience(synthesized: dict[str, Any]) -> None:
     template = ci_template(synthesized)
     [provider] = template.find_resources("AWS::IAM::OIDCProvider").values()
@@ -172,6 +257,24 @@ def test_existing_provider_custom_qualifier_and_accounts(tmp_path: Path) -> None
             "OIDC provider for token.actions.githubusercontent.com",
         ),
         ("a/b", "ci: must be an object, got str"),
+        (
+            {"github_repository": "a/b", "github_owner_id": 1},
+            "ci: github_repository_id: required with the other id (the immutable subject "
+            "names both)",
+        ),
+        (
+            {"github_repository": "a/b", "github_owner_id": 0, "github_repository_id": 2},
+            "ci: github_owner_id = 0: Input should be greater than 0",
+        ),
+        (
+            {"github_repository": "a/b", "github_owner_id": "1", "github_repository_id": 2},
+            'ci: github_owner_id = "1": Input should be a valid integer',
+        ),
+        (
+            {"github_repository": "a/b", "legacy_subject": False},
+            "ci: legacy_subject = false: needs github_owner_id and github_repository_id to be "
+            "false (else no subject is trusted)",
+        ),
     ],
 )
 def test_bad_ci_block_is_one_line(ci: Any, expected: str) -> None:
