@@ -13,6 +13,10 @@ from stacks.config import CiConfig, EnvironmentConfig
 GITHUB_ISSUER = "token.actions.githubusercontent.com"
 # The audience configure-aws-credentials requests by default (its `audience` input).
 GITHUB_AUDIENCE = "sts.amazonaws.com"
+# The reusable workflow that deploys one environment, and the only ref it deploys from
+# (``ci.require_deploy_workflow``).
+DEPLOY_WORKFLOW = ".github/workflows/deploy-environment.yml"
+DEPLOY_REF = "refs/heads/main"
 # The roles `cdk bootstrap` creates and `cdk deploy` assumes: deploying the change set,
 # publishing file and image assets, and context lookups.
 BOOTSTRAP_ROLE_KINDS = ("deploy", "file-publishing", "image-publishing", "lookup")
@@ -32,7 +36,20 @@ def github_subjects(ci: CiConfig, github_environment: str) -> list[str]:
             repositories.append(
                 f"{owner}{sep}{ci.github_owner_id}/{name}{sep}{ci.github_repository_id}"
             )
-    return [f"repo:{repository}:environment:{github_environment}" for repository in repositories]
+    # With the repository's subject customized to include_claim_keys [repo, context,
+    # job_workflow_ref], GitHub appends the reusable workflow's ref: only main's deploy
+    # workflow then matches. IAM conditions on ``sub`` and ``aud`` only (GitHub: "AWS doesn't
+    # support custom claims for OIDC"), so the ref must travel inside ``sub``. GitHub does not
+    # say whether job_workflow_ref carries the ids under the immutable format [open]: it is
+    # matched by name, and the ids are already pinned by the ``repo`` segment.
+    suffix = (
+        f":job_workflow_ref:{ci.github_repository}/{DEPLOY_WORKFLOW}@{DEPLOY_REF}"
+        if ci.require_deploy_workflow
+        else ""
+    )
+    return [
+        f"repo:{repository}:environment:{github_environment}{suffix}" for repository in repositories
+    ]
 
 
 def bootstrap_role_arns(stack: Stack, qualifier: str, region: str) -> list[str]:

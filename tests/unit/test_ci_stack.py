@@ -90,8 +90,19 @@ def token(sub: str) -> dict[str, str]:
     return {"aud": "sts.amazonaws.com", "sub": sub}
 
 
+_ROLES: dict[str, dict[str, dict[str, Any]]] = {}
+
+
 def immutable_roles(tmp_path: Path, **ci: Any) -> dict[str, dict[str, Any]]:
-    """The deploy roles by name, for the fixture's ci block with ids (and ``ci`` overrides)."""
+    """The deploy roles by name, for the fixture's ci block with ids (and ``ci`` overrides);
+    built once per set of overrides (synthesis is the slow part)."""
+    key = json.dumps(ci, sort_keys=True)
+    if key not in _ROLES:
+        _ROLES[key] = _build_roles(tmp_path, ci)
+    return _ROLES[key]
+
+
+def _build_roles(tmp_path: Path, ci: dict[str, Any]) -> dict[str, dict[str, Any]]:
     context = cdk_context()
     context["ci"].update({"github_owner_id": OWNER_ID, "github_repository_id": REPOSITORY_ID, **ci})
     _, [stack] = build_ci(tmp_path, context)
@@ -147,6 +158,30 @@ def test_legacy_subject_false_trusts_the_immutable_forms_only(tmp_path: Path) ->
         f"repo:example-org-{OWNER_ID}/bedrock-rft-{REPOSITORY_ID}:environment:dev",
         f"repo:example-org@{OWNER_ID}/bedrock-rft@{REPOSITORY_ID}:environment:dev",
     ]
+
+
+def test_require_deploy_workflow_admits_mains_deploy_workflow_only(tmp_path: Path) -> None:
+    from stacks.deploy_role import DEPLOY_WORKFLOW
+
+    assert (ROOT / DEPLOY_WORKFLOW).is_file()  # the workflow the condition names exists
+    role = immutable_roles(tmp_path, require_deploy_workflow=True)["bedrock-rft-deploy-dev"]
+    workflow = f"example-org/bedrock-rft/{DEPLOY_WORKFLOW}"
+    for repo in [
+        "example-org/bedrock-rft",
+        f"example-org-{OWNER_ID}/bedrock-rft-{REPOSITORY_ID}",
+        f"example-org@{OWNER_ID}/bedrock-rft@{REPOSITORY_ID}",
+    ]:
+        main = f"repo:{repo}:environment:dev:job_workflow_ref:{workflow}@refs/heads/main"
+        assert trust_admits(role, token(main)), main
+        # the default subject (no customization), another branch, another workflow: refused
+        for sub in [
+            f"repo:{repo}:environment:dev",
+            main.replace("refs/heads/main", "refs/heads/feature"),
+            main.replace("deploy-environment.yml", "other.yml"),
+            main.replace("example-org/bedrock-rft/.github", "attacker/fork/.github"),
+            main.replace(":environment:dev:", ":environment:prod:"),
+        ]:
+            assert not trust_admits(role, token(sub)), sub
 
 
 def test_the_provider_is_githubs_with_the_sts_audience(synthesized: dict[str, Any]) -> None:
