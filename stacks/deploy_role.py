@@ -9,6 +9,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from stacks.config import CiConfig, EnvironmentConfig
+from stacks.job import SERVICE_TIMEOUT
 
 GITHUB_ISSUER = "token.actions.githubusercontent.com"
 # The audience configure-aws-credentials requests by default (its `audience` input).
@@ -17,6 +18,21 @@ GITHUB_AUDIENCE = "sts.amazonaws.com"
 # (``ci.require_deploy_workflow``).
 DEPLOY_WORKFLOW = ".github/workflows/deploy-environment.yml"
 DEPLOY_REF = "refs/heads/main"
+# How long one deploy can take, from the job custom resource's bound: CloudFormation waits up
+# to its ServiceTimeout to create it and, when that fails, as long again for the rollback's
+# delete; the other resources take minutes. The CDK CLI polls CloudFormation with credentials
+# chained from this session (each chained session lasts at most 1 h and is refreshed from
+# it), so the session must outlast the deploy. At least 2 h; IAM allows at most 12 h.
+OTHER_RESOURCES = Duration.minutes(30)
+MIN_SESSION = Duration.hours(2)
+
+
+def deploy_session() -> Duration:
+    """The deploy roles' maximum session (and the workflow's ``role-duration-seconds``)."""
+    longest = 2 * SERVICE_TIMEOUT.to_seconds() + OTHER_RESOURCES.to_seconds()
+    return Duration.seconds(max(longest, MIN_SESSION.to_seconds()))
+
+
 # The roles `cdk bootstrap` creates and `cdk deploy` assumes: deploying the change set,
 # publishing file and image assets, and context lookups.
 BOOTSTRAP_ROLE_KINDS = ("deploy", "file-publishing", "image-publishing", "lookup")
@@ -95,7 +111,7 @@ class DeployRole(Construct):
                     }
                 },
             ),
-            max_session_duration=Duration.hours(1),
+            max_session_duration=deploy_session(),
         )
         # A managed policy, not an inline one (the NIST and HIPAA packs flag inline policies).
         self.policy = iam.ManagedPolicy(

@@ -184,6 +184,29 @@ def test_require_deploy_workflow_admits_mains_deploy_workflow_only(tmp_path: Pat
             assert not trust_admits(role, token(sub)), sub
 
 
+def test_sessions_outlast_the_longest_deploy_and_the_workflow_asks_for_them(
+    synthesized: dict[str, Any],
+) -> None:
+    import yaml
+
+    from stacks.job import SERVICE_TIMEOUT, TOTAL_TIMEOUT
+
+    roles = ci_template(synthesized).find_resources("AWS::IAM::Role").values()
+    [session] = {role["Properties"]["MaxSessionDuration"] for role in roles}
+    assert 7200 <= session <= 43200  # at least 2 h; IAM's maximum is 12 h
+    # the job resource's create and its rollback's delete, each bounded by the service timeout
+    assert session > 2 * SERVICE_TIMEOUT.to_seconds() > 2 * TOTAL_TIMEOUT.to_seconds()
+    workflow = yaml.safe_load(
+        (ROOT / ".github/workflows/deploy-environment.yml").read_text(encoding="utf-8")
+    )
+    job = workflow["jobs"]["deploy"]
+    [credentials] = [
+        step for step in job["steps"] if "configure-aws-credentials" in step.get("uses", "")
+    ]
+    assert credentials["with"]["role-duration-seconds"] == session
+    assert job["timeout-minutes"] * 60 <= session
+
+
 def test_the_provider_is_githubs_with_the_sts_audience(synthesized: dict[str, Any]) -> None:
     template = ci_template(synthesized)
     [provider] = template.find_resources("AWS::IAM::OIDCProvider").values()
