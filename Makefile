@@ -25,11 +25,11 @@ help: ## List the targets
 
 # Arguments and credentials are checked first, in one line, before bundles are built or the
 # CDK CLI starts (scripts/preconditions.py): ENV must name an environment of cdk.json.
-.PHONY: synth-args acknowledgments-args diff-args deploy-args
+.PHONY: synth-args acknowledgments-args diff-args deploy-args bootstrap-args
 synth-args acknowledgments-args:
 	@$(PYTHON) scripts/preconditions.py $(@:-args=) --env "$(ENV)"
 
-diff-args deploy-args: $(VENV)/.installed
+diff-args deploy-args bootstrap-args: $(VENV)/.installed
 	@$(PY) scripts/preconditions.py $(@:-args=) --env "$(ENV)" --require-env --credentials
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -131,6 +131,14 @@ review: cdk-json install ## What a change costs and risks per environment [BASE=
 # APPROVAL=never: for the deploy workflow, whose GitHub environment reviewers approved already.
 deploy: cdk-json deploy-args install check-config bundle ## Deploy one environment: make deploy ENV=dev [APPROVAL=never]
 	$(CDK) deploy $(CDK_CONTEXT) --require-approval $(or $(APPROVAL),broadening)
+
+# The environment's own CDK bootstrap (its bootstrap_qualifier), whose CloudFormation execution
+# role gets the least-privilege policy generated from the environment's template
+# (scripts/bootstrap.py; the policy is kept under cdk.out/bootstrap/ for review).
+.PHONY: bootstrap
+bootstrap: cdk-json bootstrap-args install check-config bundle ## Bootstrap one environment's qualifier with a generated least-privilege policy: make bootstrap ENV=dev
+	$(CDK) synth --quiet $(CDK_CONTEXT) > /dev/null
+	$(PY) scripts/bootstrap.py --env "$(ENV)"
 
 diff: cdk-json diff-args install check-config bundle ## Show what a deploy would change: make diff ENV=dev
 	$(CDK) diff $(CDK_CONTEXT)

@@ -54,6 +54,7 @@ GITHUB_OIDC_PROVIDER_ARN = re.compile(
 # every stack): cdk-nag 3.x's pack classes without their ``Checks`` suffix (stacks/nag.py).
 COMPLIANCE_PACKS = ("HIPAASecurity", "NIST80053R4", "NIST80053R5", "PCIDSS321")
 ACCOUNT = re.compile(r"^\d{12}$")
+BOOTSTRAP_QUALIFIER = re.compile(r"^[a-z0-9]{1,10}$")
 REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
@@ -309,6 +310,11 @@ class EnvironmentConfig(_Strict):
     # The GitHub environment whose deploy job may assume this environment's deploy role
     # (the ``ci`` block, stacks/ci_stack.py); None: the environment's own name.
     github_environment: str | None = None
+    # The CDK bootstrap qualifier this environment deploys through (``make bootstrap
+    # ENV=<name>`` creates it): its own deploy, publishing and CloudFormation execution roles,
+    # so the deploy role of one environment cannot reach another's. None: the app-wide
+    # qualifier (the CDK's default, shared by every environment of an account and region).
+    bootstrap_qualifier: str | None = None
     # Per-token prices for make review's cost estimate (none shipped: no price is invented).
     pricing: PricingConfig | None = None
 
@@ -358,6 +364,14 @@ class EnvironmentConfig(_Strict):
     def _github_environment(cls, value: str | None) -> str | None:
         if value is not None and not GITHUB_ENVIRONMENT.match(value):
             raise ValueError("must be 1 to 255 letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("bootstrap_qualifier")
+    @classmethod
+    def _qualifier(cls, value: str | None) -> str | None:
+        # The CDK's own rule: it names S3 buckets and IAM roles (cdk-<qualifier>-...).
+        if value is not None and not BOOTSTRAP_QUALIFIER.match(value):
+            raise ValueError("must be 1 to 10 lower-case letters or digits")
         return value
 
     @field_validator("permissions_boundary_arn")

@@ -14,7 +14,8 @@ import pytest
 from aws_cdk.assertions import Template
 
 from app import build_app
-from stacks.ci_stack import QUALIFIER_CONTEXT, CiStack, add_ci_stacks
+from stacks.bootstrap import QUALIFIER_CONTEXT
+from stacks.ci_stack import CiStack, add_ci_stacks
 from stacks.config import ConfigError, load_ci, load_environments
 from stacks.nag import compliance_packs, rule_packs
 from tests.conftest import cdk_context
@@ -107,7 +108,7 @@ def _build_roles(tmp_path: Path, ci: dict[str, Any]) -> dict[str, dict[str, Any]
     context["ci"].update({"github_owner_id": OWNER_ID, "github_repository_id": REPOSITORY_ID, **ci})
     _, [stack] = build_ci(tmp_path, context)
     roles = Template.from_stack(stack).find_resources("AWS::IAM::Role").values()
-    return {role["Properties"]["RoleName"]: role for role in roles}
+    return {role["Properties"]["RoleName"]: dict(role) for role in roles}
 
 
 def test_with_ids_each_role_admits_its_environments_three_subject_forms(tmp_path: Path) -> None:
@@ -205,6 +206,64 @@ def test_sessions_outlast_the_longest_deploy_and_the_workflow_asks_for_them(
     ]
     assert credentials["with"]["role-duration-seconds"] == session
     assert job["timeout-minutes"] * 60 <= session
+
+
+def assumable(stack: CiStack, env: str) -> set[str]:
+    """The bootstrap role ARNs the deploy role of ``env`` may assume, as text."""
+    template = Template.from_stack(stack).to_json()
+    role_id = stack.get_logical_id(
+        stack.deploy_roles[env].role.node.default_child  # type: ignore[arg-type]
+    )
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::IAM::ManagedPolicy" and resource["Properties"]["Roles"] == [
+            {"Ref": role_id}
+        ]:
+            [statement] = resource["Properties"]["PolicyDocument"]["Statement"]
+            return {arn_text(r) for r in statement["Resource"]}
+    raise AssertionError(f"no policy for {env}")
+
+
+def test_qualifiers_give_environments_of_one_account_disjoint_bootstrap_roles(
+    tmp_path: Path,
+) -> None:
+    context = cdk_context()
+    # dev, staging and prod of the fixture share an account and region
+    _, [shared] = build_ci(tmp_path / "a", context)
+    assert shared.shared_bootstraps == [["dev", "staging", "prod"]]
+    assert assumable(shared, "dev") == assumable(shared, "prod")
+    for env, qualifier in [("dev", "rftdev"), ("staging", "rftstaging"), ("prod", "rftprod")]:
+        context["environments"][env]["bootstrap_qualifier"] = qualifier
+    _, [stack] = build_ci(tmp_path / "b", context)
+    assert stack.shared_bootstraps == []
+    reach = {env: assumable(stack, env) for env in ("dev", "staging", "prod", "nova-dev")}
+    for env, arns in reach.items():
+        others = set().union(*(r for e, r in reach.items() if e != env))
+        assert arns.isdisjoint(others), env
+    assert all("cdk-rftdev-" in arn for arn in reach["dev"])
+    assert all("cdk-hnb659fds-" in arn for arn in reach["nova-dev"])  # no qualifier of its own
+
+
+def test_an_environments_qualifier_is_its_stacks_synthesizer(tmp_path: Path) -> None:
+    context = cdk_context()
+    context["environments"]["dev"]["bootstrap_qualifier"] = "rftdev"
+    app = cdk.App(outdir=str(tmp_path), context={**context, "env": "dev"})
+    [stack] = build_app(app)
+    template = Template.from_stack(stack).to_json()
+    assert template["Parameters"]["BootstrapVersion"]["Default"] == "/cdk-bootstrap/rftdev/version"
+    text = json.dumps(template)
+    assert "cdk-rftdev-assets-" in text and "hnb659fds" not in text
+
+
+@pytest.mark.parametrize("qualifier", ["RftDev", "rft-dev", "rftdevelopment", ""])
+def test_bad_bootstrap_qualifier_is_one_line(qualifier: str) -> None:
+    context = cdk_context()
+    context["environments"]["dev"]["bootstrap_qualifier"] = qualifier
+    with pytest.raises(ConfigError) as caught:
+        load_environments(context, ROOT, only="dev")
+    assert caught.value.lines == [
+        f"environment 'dev': bootstrap_qualifier = {json.dumps(qualifier)}: "
+        "must be 1 to 10 lower-case letters or digits"
+    ]
 
 
 def test_the_provider_is_githubs_with_the_sts_audience(synthesized: dict[str, Any]) -> None:
