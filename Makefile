@@ -16,7 +16,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: help install cdk-json check-config bundle synth acknowledgments test unit lint actionlint typecheck cfn-lint checkov deploy diff clean review
+.PHONY: help install cdk-json check-config bundle synth acknowledgments test unit lint actionlint zizmor typecheck cfn-lint checkov deploy diff clean review
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' \
@@ -93,6 +93,11 @@ unit: install bundle ## Run the pytest suite
 actionlint: $(VENV)/.installed ## actionlint on the GitHub workflows
 	$(VENV)/bin/actionlint
 
+# Security audit of the workflows and Dependabot config; an acknowledged finding carries its
+# reason next to its `# zizmor: ignore[...]` comment.
+zizmor: $(VENV)/.installed ## zizmor on the GitHub workflows (0 findings)
+	$(VENV)/bin/zizmor --offline .github/
+
 lint: $(VENV)/.installed ## ruff
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -120,7 +125,7 @@ checkov: synth $(CHECKOV_VENV)/.installed ## checkov on the synthesized template
 	  $(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
 	  $$(printf -- '--file %s ' $$templates)
 
-test: synth lint actionlint typecheck unit parity preflight-examples cfn-lint checkov ## Synth, lint, actionlint, type-check, tests, runtime parity, preflight, cfn-lint, checkov
+test: synth lint actionlint zizmor typecheck unit parity preflight-examples cfn-lint checkov ## Synth, lint, actionlint, zizmor, type-check, tests, runtime parity, preflight, cfn-lint, checkov
 
 # The working tree against BASE (default: the merge base with main), without AWS credentials:
 # infrastructure and IAM changes, which environments start a new job, preflight of changed data.
