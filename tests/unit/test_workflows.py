@@ -45,7 +45,8 @@ def test_no_job_that_writes_to_pull_requests_runs_their_code() -> None:
     writers = 0
     for path in WORKFLOWS:
         workflow = load(path)
-        events = workflow.get(True, workflow.get("on"))  # YAML 1.1 reads `on` as true
+        raw: dict[Any, Any] = workflow
+        events = raw.get(True, raw.get("on"))  # YAML 1.1 reads `on` as true
         assert "pull_request_target" not in (events or {}), path.name
         for name, job in workflow["jobs"].items():
             permissions = job.get("permissions", workflow.get("permissions", {}))
