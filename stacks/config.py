@@ -491,8 +491,8 @@ class CiConfig(_Strict):
             )
         if not self.legacy_subject and self.github_owner_id is None:
             raise ValueError(
-                "legacy_subject: needs github_owner_id and github_repository_id to be false "
-                "(else no subject is trusted)"
+                "legacy_subject: can be false only with github_owner_id and "
+                "github_repository_id (else no subject is trusted)"
             )
         return self
 

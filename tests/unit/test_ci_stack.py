@@ -389,8 +389,8 @@ def test_existing_provider_custom_qualifier_and_accounts(tmp_path: Path) -> None
         ),
         (
             {"github_repository": "a/b", "legacy_subject": False},
-            "ci: legacy_subject = false: needs github_owner_id and github_repository_id to be "
-            "false (else no subject is trusted)",
+            "ci: legacy_subject = false: can be false only with github_owner_id and "
+            "github_repository_id (else no subject is trusted)",
         ),
     ],
 )
