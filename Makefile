@@ -16,7 +16,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: help install cdk-json check-config bundle synth acknowledgments test unit lint actionlint typecheck cfn-lint checkov deploy diff clean distclean review
+.PHONY: help install cdk-json check-config bundle synth acknowledgments test unit lint actionlint zizmor typecheck cfn-lint checkov deploy diff clean distclean review
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' \
@@ -25,11 +25,11 @@ help: ## List the targets
 
 # Arguments and credentials are checked first, in one line, before bundles are built or the
 # CDK CLI starts (scripts/preconditions.py): ENV must name an environment of cdk.json.
-.PHONY: synth-args acknowledgments-args diff-args deploy-args
+.PHONY: synth-args acknowledgments-args diff-args deploy-args bootstrap-args
 synth-args acknowledgments-args:
 	@$(PYTHON) scripts/preconditions.py $(@:-args=) --env "$(ENV)"
 
-diff-args deploy-args: $(VENV)/.installed
+diff-args deploy-args bootstrap-args: $(VENV)/.installed
 	@$(PY) scripts/preconditions.py $(@:-args=) --env "$(ENV)" --require-env --credentials
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -93,6 +93,11 @@ unit: install bundle ## Run the pytest suite
 actionlint: $(VENV)/.installed ## actionlint on the GitHub workflows
 	$(VENV)/bin/actionlint
 
+# Security audit of the workflows and Dependabot config; an acknowledged finding carries its
+# reason next to its `# zizmor: ignore[...]` comment.
+zizmor: $(VENV)/.installed ## zizmor on the GitHub workflows (0 findings)
+	$(VENV)/bin/zizmor --offline .github/
+
 lint: $(VENV)/.installed ## ruff
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -120,7 +125,7 @@ checkov: synth $(CHECKOV_VENV)/.installed ## checkov on the synthesized template
 	  $(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
 	  $$(printf -- '--file %s ' $$templates)
 
-test: synth lint actionlint typecheck unit parity preflight-examples cfn-lint checkov ## Synth, lint, actionlint, type-check, tests, runtime parity, preflight, cfn-lint, checkov
+test: synth lint actionlint zizmor typecheck unit parity preflight-examples cfn-lint checkov ## Synth, lint, actionlint, zizmor, type-check, tests, runtime parity, preflight, cfn-lint, checkov
 
 # The working tree against BASE (default: the merge base with main), without AWS credentials:
 # infrastructure and IAM changes, which environments start a new job, preflight of changed data.
@@ -131,6 +136,14 @@ review: cdk-json install ## What a change costs and risks per environment [BASE=
 # APPROVAL=never: for the deploy workflow, whose GitHub environment reviewers approved already.
 deploy: cdk-json deploy-args install check-config bundle ## Deploy one environment: make deploy ENV=dev [APPROVAL=never]
 	$(CDK) deploy $(CDK_CONTEXT) --require-approval $(or $(APPROVAL),broadening)
+
+# The environment's own CDK bootstrap (its bootstrap_qualifier), whose CloudFormation execution
+# role gets the least-privilege policy generated from the environment's template
+# (scripts/bootstrap.py; the policy is kept under cdk.out/bootstrap/ for review).
+.PHONY: bootstrap
+bootstrap: cdk-json bootstrap-args install check-config bundle ## Bootstrap one environment's qualifier with a generated least-privilege policy: make bootstrap ENV=dev
+	$(CDK) synth --quiet $(CDK_CONTEXT) > /dev/null
+	$(PY) scripts/bootstrap.py --env "$(ENV)"
 
 diff: cdk-json diff-args install check-config bundle ## Show what a deploy would change: make diff ENV=dev
 	$(CDK) diff $(CDK_CONTEXT)

@@ -41,6 +41,21 @@ def templates(outdir: Path) -> dict[str, Path]:
     return found
 
 
+def locations(outdir: Path) -> dict[str, str]:
+    """Stack name -> where it deploys (the manifest's ``aws://<account>/<region>``; an
+    account-less stack says ``unknown-account``)."""
+    manifest = outdir / "manifest.json"
+    try:
+        artifacts = json.loads(manifest.read_text(encoding="utf-8"))["artifacts"]
+    except (OSError, KeyError, TypeError, json.JSONDecodeError) as err:
+        raise ManifestError(f"{manifest}: cannot read it ({err}): run make synth again") from None
+    return {
+        name: str(artifact.get("environment", ""))
+        for name, artifact in artifacts.items()
+        if artifact.get("type") == STACK_TYPE
+    }
+
+
 def summary(found: dict[str, Path]) -> str:
     """One line: which stacks were synthesized and where their templates are."""
     if len(found) == 1:

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import re
 
-from aws_cdk import App, CfnOutput, DefaultStackSynthesizer, Environment, Stack
+from aws_cdk import Annotations, App, CfnOutput, Environment, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from stacks.bootstrap import app_qualifier
 from stacks.config import CiConfig, EnvironmentConfig
 from stacks.deploy_role import GITHUB_AUDIENCE, GITHUB_ISSUER, DeployRole
-
-# The context key the CDK reads a custom bootstrap qualifier from (`cdk bootstrap --qualifier`).
-QUALIFIER_CONTEXT = "@aws-cdk/core:bootstrapQualifier"
 
 
 class CiStack(Stack):
@@ -57,14 +55,25 @@ class CiStack(Stack):
             provider_arn = provider.oidc_provider_arn
         self.environments = environments
         self.deploy_roles: dict[str, DeployRole] = {}
+        # Environments whose deploy roles reach the same bootstrap roles, and so each other's
+        # stacks (one account and region, one qualifier): said at synth, not refused, since
+        # existing deployments share the default qualifier (docs/delivery.md).
+        self.shared_bootstraps = shared_bootstraps(environments, qualifier)
+        for names in self.shared_bootstraps:
+            Annotations.of(self).add_warning_v2(
+                "bedrock-rft:shared-bootstrap",
+                f"environments {', '.join(names)} deploy through the same CDK bootstrap roles: "
+                "each one's deploy role can deploy over the others; give each a "
+                "bootstrap_qualifier (docs/delivery.md)",
+            )
         for config in environments:
             role = DeployRole(
                 self,
                 f"Deploy-{config.name}",
                 config=config,
-                repository=ci.github_repository,
+                ci=ci,
                 provider_arn=provider_arn,
-                qualifier=qualifier,
+                qualifier=config.bootstrap_qualifier or qualifier,
             )
             self.deploy_roles[config.name] = role
             CfnOutput(
@@ -76,6 +85,15 @@ class CiStack(Stack):
                     f"'{config.github_environment_name}'"
                 ),
             )
+
+
+def shared_bootstraps(environments: list[EnvironmentConfig], qualifier: str) -> list[list[str]]:
+    """The names of environments that share one account, region and bootstrap qualifier."""
+    groups: dict[tuple[str | None, str, str], list[str]] = {}
+    for config in environments:
+        key = (config.account, config.region, config.bootstrap_qualifier or qualifier)
+        groups.setdefault(key, []).append(config.name)
+    return [names for _, names in sorted(groups.items(), key=str) if len(names) > 1]
 
 
 def _arn_account(arn: str) -> str | None:
@@ -90,9 +108,7 @@ def ci_stack_name(account: str | None) -> str:
 
 def add_ci_stacks(app: App, ci: CiConfig, environments: list[EnvironmentConfig]) -> list[CiStack]:
     """One CI stack per account the environments name (account-less ones share one)."""
-    qualifier = str(
-        app.node.try_get_context(QUALIFIER_CONTEXT) or DefaultStackSynthesizer.DEFAULT_QUALIFIER
-    )
+    qualifier = app_qualifier(app)
     groups: dict[str | None, list[EnvironmentConfig]] = {}
     for config in environments:
         groups.setdefault(config.account, []).append(config)

@@ -54,6 +54,7 @@ GITHUB_OIDC_PROVIDER_ARN = re.compile(
 # every stack): cdk-nag 3.x's pack classes without their ``Checks`` suffix (stacks/nag.py).
 COMPLIANCE_PACKS = ("HIPAASecurity", "NIST80053R4", "NIST80053R5", "PCIDSS321")
 ACCOUNT = re.compile(r"^\d{12}$")
+BOOTSTRAP_QUALIFIER = re.compile(r"^[a-z0-9]{1,10}$")
 REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 # CloudWatch Logs accepts only these retention periods (days).
 # The evaluation worker (a Distributed Map child, stacks/evaluation.py): Lambda's maximum.
@@ -375,6 +376,11 @@ class EnvironmentConfig(_Strict):
     # The GitHub environment whose deploy job may assume this environment's deploy role
     # (the ``ci`` block, stacks/ci_stack.py); None: the environment's own name.
     github_environment: str | None = None
+    # The CDK bootstrap qualifier this environment deploys through (``make bootstrap
+    # ENV=<name>`` creates it): its own deploy, publishing and CloudFormation execution roles,
+    # so the deploy role of one environment cannot reach another's. None: the app-wide
+    # qualifier (the CDK's default, shared by every environment of an account and region).
+    bootstrap_qualifier: str | None = None
     # Per-token prices for make review's cost estimate (none shipped: no price is invented).
     pricing: PricingConfig | None = None
 
@@ -424,6 +430,14 @@ class EnvironmentConfig(_Strict):
     def _github_environment(cls, value: str | None) -> str | None:
         if value is not None and not GITHUB_ENVIRONMENT.match(value):
             raise ValueError("must be 1 to 255 letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("bootstrap_qualifier")
+    @classmethod
+    def _qualifier(cls, value: str | None) -> str | None:
+        # The CDK's own rule: it names S3 buckets and IAM roles (cdk-<qualifier>-...).
+        if value is not None and not BOOTSTRAP_QUALIFIER.match(value):
+            raise ValueError("must be 1 to 10 lower-case letters or digits")
         return value
 
     @field_validator("permissions_boundary_arn")
@@ -527,6 +541,17 @@ class CiConfig(_Strict):
     assume the per-environment deploy roles, and an existing GitHub OIDC provider, if any."""
 
     github_repository: str
+    # GitHub's numeric ids of the owner and the repository (the API's ``owner.id`` and
+    # ``id``): with them the deploy roles also trust the immutable ``sub`` forms that GitHub
+    # issues to repositories created, renamed or transferred since mid-2026 (docs/delivery.md).
+    github_owner_id: Annotated[int, Field(strict=True, gt=0)] | None = None
+    github_repository_id: Annotated[int, Field(strict=True, gt=0)] | None = None
+    # The name-only ``sub`` form; false once the repository issues the immutable form only,
+    # so a recycled owner or repository name can no longer match.
+    legacy_subject: bool = True
+    # The ``sub`` must also carry ``job_workflow_ref`` of main's deploy workflow: needs the
+    # repository's OIDC subject customization (include_claim_keys, docs/delivery.md).
+    require_deploy_workflow: bool = False
     # An account holds one provider per issuer URL: name it here when the account has one.
     oidc_provider_arn: str | None = None
 
@@ -546,6 +571,20 @@ class CiConfig(_Strict):
                 "token.actions.githubusercontent.com"
             )
         return value
+
+    @model_validator(mode="after")
+    def _ids(self) -> CiConfig:
+        if (self.github_owner_id is None) != (self.github_repository_id is None):
+            missing = "github_owner_id" if self.github_owner_id is None else "github_repository_id"
+            raise ValueError(
+                f"{missing}: required with the other id (the immutable subject names both)"
+            )
+        if not self.legacy_subject and self.github_owner_id is None:
+            raise ValueError(
+                "legacy_subject: can be false only with github_owner_id and "
+                "github_repository_id (else no subject is trusted)"
+            )
+        return self
 
 
 def _location(loc: tuple[int | str, ...]) -> str:

@@ -44,6 +44,8 @@ CONTEXT_KEYS = (
 EVALUATIONS_PREFIX = "evaluations/"
 # The Map's own result files (manifest and per-child results), per Map Run under this prefix.
 MAP_RESULTS_PREFIX = f"{EVALUATIONS_PREFIX}map-runs"
+# Retries of the serve step while the custom model is not Active yet (about half an hour).
+MODEL_ACTIVE_ATTEMPTS = 30
 # A new on-demand deployment is polled once a minute, for at most this many polls.
 DEPLOYMENT_POLL = Duration.minutes(1)
 DEPLOYMENT_MAX_POLLS = 90
@@ -78,12 +80,18 @@ class MapResultWriter(sfn.ResultWriterV2):
     object of the bucket)."""
 
     def provide_policy_statements(self) -> list[iam.PolicyStatement]:
-        """Writes (multipart included) under :data:`MAP_RESULTS_PREFIX` only."""
+        """Writes (multipart included) and reads back under :data:`MAP_RESULTS_PREFIX` only:
+        the actions aws-cdk-lib's ResultWriterV2 grants (reading matters on a redrive)."""
         assert self.bucket is not None
         return [
             iam.PolicyStatement(
                 sid="WriteMapResults",
-                actions=["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+                actions=[
+                    "s3:PutObject",
+                    "s3:GetObject",
+                    "s3:AbortMultipartUpload",
+                    "s3:ListMultipartUploadParts",
+                ],
                 resources=[self.bucket.arn_for_objects(f"{MAP_RESULTS_PREFIX}/*")],
             )
         ]
@@ -143,6 +151,14 @@ def _serve_states(
         functions.serve,
         input_path="$.context",
         result_path="$.deployment",
+    )
+    # The job's custom model may not be Active (or visible) the moment the job completed:
+    # serve waits while its invocation lasts, then fails with ModelNotActive, retried here.
+    serve.add_retry(
+        errors=["ModelNotActive"],
+        interval=Duration.minutes(1),
+        max_attempts=MODEL_ACTIVE_ATTEMPTS,
+        backoff_rate=1,
     )
     start_polls = sfn.Pass(
         scope, "StartPolling", result=sfn.Result.from_object({"count": 0}), result_path="$.polls"

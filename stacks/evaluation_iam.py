@@ -110,6 +110,19 @@ class EvaluationRoles(Construct):
             },
         )
 
+    def _bedrock_key_statement(self) -> iam.PolicyStatement:
+        """The environment's key, only through Bedrock: the tuned Nova model is encrypted with
+        it (the job's customModelKmsKeyId), and whoever deploys or invokes the model uses the
+        key through Bedrock (Nova user guide, encryption of custom models)."""
+        return iam.PolicyStatement(
+            sid="TunedModelKeyThroughBedrock",
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=[self.key.key_arn],
+            conditions={
+                "StringEquals": {"kms:ViaService": f"bedrock.{self._stack.region}.amazonaws.com"}
+            },
+        )
+
     def _ack(self, role: iam.Role, finding: str, reason: str) -> None:
         acknowledge(role.node.find_child("DefaultPolicy"), f"AwsSolutions-IAM5[{finding}]", reason)
 
@@ -168,6 +181,15 @@ class EvaluationRoles(Construct):
                 sid="DeployCustomModels",
                 actions=["bedrock:CreateCustomModelDeployment"],
                 resources=[models, deployments],
+            )
+        )
+        role.add_to_policy(self._bedrock_key_statement())
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="FollowModels",
+                # the custom model must be Active before it can be deployed
+                actions=["bedrock:GetCustomModel"],
+                resources=[models],
             )
         )
         role.add_to_policy(
@@ -248,6 +270,7 @@ class EvaluationRoles(Construct):
         else:
             for statement in bedrock_inference_statements(stack, config):
                 role.add_to_policy(statement)
+            role.add_to_policy(self._bedrock_key_statement())
             self._ack_resource(
                 role,
                 self._arn("custom-model-deployment", "*"),

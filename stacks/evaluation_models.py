@@ -94,8 +94,12 @@ def bedrock_inference_statements(
             service="bedrock", resource="inference-profile", resource_name=model
         )
         statements += [
+            # GetInferenceProfile: AWS's inference prerequisites list it for inference through
+            # a profile (its cross-Region examples grant InvokeModel alone: both are granted).
             iam.PolicyStatement(
-                sid="InvokeBaseModelProfile", actions=["bedrock:InvokeModel"], resources=[profile]
+                sid="InvokeBaseModelProfile",
+                actions=["bedrock:InvokeModel", "bedrock:GetInferenceProfile"],
+                resources=[profile],
             ),
             iam.PolicyStatement(
                 sid="InvokeBaseModelThroughProfile",

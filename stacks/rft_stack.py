@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, Environment, Stack, Tags
+from aws_cdk import CfnOutput, DefaultStackSynthesizer, Environment, Stack, Tags
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -38,6 +38,11 @@ class RftStack(Stack):
             scope,
             construct_id,
             env=Environment(account=config.account, region=config.region),
+            # Only with a qualifier of its own: without one the app-wide default applies and
+            # the templates of existing deployments stay as they were.
+            synthesizer=None
+            if config.bootstrap_qualifier is None
+            else DefaultStackSynthesizer(qualifier=config.bootstrap_qualifier),
             description=(
                 f"Bedrock reinforcement fine-tuning pipeline, environment {config.name} "
                 f"({config.backend} backend, {config.base_model})"

@@ -20,6 +20,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
+from stacks.bootstrap import qualifier_of
 from stacks.config import EnvironmentConfig
 from stacks.log_groups import encrypted_log_group
 from stacks.nag import (
@@ -227,7 +228,8 @@ class Staging(Construct):
             acknowledge(policy, f"AwsSolutions-IAM5[Action::{action}]", copy_reason)
         acknowledge(
             policy,
-            f"AwsSolutions-IAM5[Resource::arn:aws:s3:::cdk-hnb659fds-assets-{account}-"
+            f"AwsSolutions-IAM5[Resource::arn:aws:s3:::cdk-{qualifier_of(stack, config)}-assets-"
+            f"{account}-"
             f"{stack.region}/*]",
             "Reads the dataset's asset zip from the CDK bootstrap asset bucket of this "
             "account and region, whose object names are content hashes.",

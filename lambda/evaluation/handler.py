@@ -64,7 +64,7 @@ def serve(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ``{"deployment_arn", "status", "failure"}``."""
     from rft_eval import serving
 
-    return serving.serve(event)
+    return serving.serve(event, lambda: context.get_remaining_time_in_millis() / 1000)
 
 
 @logger.inject_lambda_context(log_event=True)

@@ -20,7 +20,7 @@ from scripts.review.infra import StackChanges, template_diffs
 from scripts.review.render import json_line, markdown
 from scripts.review.retraining import DATA_INPUTS, retraining, volume
 from scripts.review.synth import ROOT, ReviewError, resolve_base, synthesize, tool_differences
-from scripts.synthesized import ManifestError, templates
+from scripts.synthesized import ManifestError, locations, templates
 from stacks.config import ConfigError, EnvironmentConfig, load_environments
 
 BASE_PACKS = ("AwsSolutions", "Serverless")
@@ -52,11 +52,40 @@ def _preflight(config: EnvironmentConfig) -> dict[str, Any]:
         "errors": report.findings.error_count,
         "warnings": report.findings.warning_count,
         "findings": [
-            f"{g.severity} {g.code}: {g.title} ({g.count})"
-            + (f", e.g. {g.examples[0]}" if g.examples else "")
+            relative(
+                f"{g.severity} {g.code}: {g.title} ({g.count})"
+                + (f", e.g. {g.examples[0]}" if g.examples else "")
+            )
             for g in report.findings.groups
         ],
     }
+
+
+def relative(text: str, root: Path = ROOT) -> str:
+    """``text`` with the project's absolute path dropped (paths relative to the repository:
+    the same report on every machine)."""
+    return text.replace(f"{root}/", "").replace(str(root), ".")
+
+
+def location_text(location: str) -> str:
+    """``aws://<account>/<region>`` as a reader says it: the region, and the account if known."""
+    account, _, region = location.removeprefix("aws://").partition("/")
+    return region if account in ("", "unknown-account") else f"{region} (account {account})"
+
+
+def gates(config: EnvironmentConfig | None, preflight: dict[str, Any] | None) -> dict[str, Any]:
+    """The gates of one environment: the nag packs (synthesis fails when one does, so they
+    pass here) and preflight of a changed dataset or grader; ``failed`` names the failing."""
+    packs = [*BASE_PACKS, *getattr(config, "compliance_packs", ())]
+    failed = ["preflight"] if preflight is not None and not preflight["passed"] else []
+    if failed:
+        assert preflight is not None
+        text = f"**fails**: preflight ({preflight['errors']} error(s)); packs pass: " + ", ".join(
+            packs
+        )
+    else:
+        text = "gates pass: " + ", ".join(packs)
+    return {"failed": failed, "text": text}
 
 
 def environment_facts(
@@ -65,8 +94,12 @@ def environment_facts(
     base: dict[str, Any] | None,
     head: dict[str, Any] | None,
     checked: dict[tuple[str, str], dict[str, Any]],
+    *,
+    moved: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Everything the report says about one environment, as plain data."""
+    """Everything the report says about one environment, as plain data. ``moved``: the
+    stack's old and new location, where the change moves it (then ``base`` is None: the
+    stack in the new location is a new stack)."""
     replaced_ids = {entry["logical_id"] for entry in changes.replaced}
     job = retraining(config, base, head, replaced_ids)
     facts: dict[str, Any] = {
@@ -85,12 +118,18 @@ def environment_facts(
         "identity_changes": job.identity_changes,
         "old_job": job.old_job,
         "grader_version": job.grader_version,
-        "compliance": "gates pass: "
-        + ", ".join([*BASE_PACKS, *getattr(config, "compliance_packs", ())]),
+        "compliance": "",
+        "gates_failed": [],
+        "moved": moved,
         "volume": None,
         "preflight": None,
         "cdk_diff": changes.text,
     }
+    if moved is not None:
+        facts["old_job"] = (
+            f"new stack in {location_text(moved['to'])}; the stack in "
+            f"{location_text(moved['from'])} and its job are not touched (delete it yourself)"
+        )
     if config is not None and job.retrains:
         facts["volume"] = volume(config, ROOT).to_dict()
         inputs = {change["input"] for change in job.identity_changes}
@@ -99,6 +138,8 @@ def environment_facts(
             if key not in checked:
                 checked[key] = _preflight(config)
             facts["preflight"] = checked[key]
+    verdict = gates(config, facts["preflight"])
+    facts["compliance"], facts["gates_failed"] = verdict["text"], verdict["failed"]
     return facts
 
 
@@ -114,17 +155,30 @@ def review(base_ref: str | None, log: list[str]) -> dict[str, Any]:
         )
     base_dir, head_outdir = synthesize(base, log)
     base_templates, head_templates = templates(base_dir), templates(head_outdir)
+    base_at, head_at = locations(base_dir), locations(head_outdir)
     configs = _configs()
     names = list(head_templates) + [n for n in base_templates if n not in head_templates]
-    pairs = {n: (base_templates.get(n), head_templates.get(n)) for n in names}
+    # A stack whose account or region changes is a new stack where it now deploys (a stack
+    # name is unique per account and region): its diff is against nothing.
+    moves = {
+        n: {"from": base_at[n], "to": head_at[n]}
+        for n in names
+        if n in base_at and n in head_at and base_at[n] != head_at[n]
+    }
+    pairs = {
+        n: (None if n in moves else base_templates.get(n), head_templates.get(n)) for n in names
+    }
     diffs = template_diffs(pairs)
     checked: dict[tuple[str, str], dict[str, Any]] = {}
     environments, others = {}, {}
     for name in names:
         config = configs.get(name)
         old, new = pairs[name]
-        facts = environment_facts(config, diffs[name], _load(old), _load(new), checked)
-        if old is None:
+        moved = moves.get(name)
+        facts = environment_facts(config, diffs[name], _load(old), _load(new), checked, moved=moved)
+        if moved is not None:
+            notes.append(f"{name}: {facts['old_job']}")
+        elif old is None:
             notes.append(f"{name} is new in this change")
         if new is None:
             notes.append(f"{name} is no longer synthesized: deploying does not delete it")
@@ -138,9 +192,7 @@ def review(base_ref: str | None, log: list[str]) -> dict[str, Any]:
         "other_stacks": others,
         "notes": notes,
         "gates_failed": sorted(
-            name
-            for name, facts in environments.items()
-            if facts["preflight"] and not facts["preflight"]["passed"]
+            name for name, facts in environments.items() if facts["gates_failed"]
         ),
     }
 

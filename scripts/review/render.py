@@ -33,12 +33,24 @@ def markdown(review: dict[str, Any]) -> str:
     ]
     for name, facts in environments.items():
         infra = str(facts["resource_changes"])
-        if facts["replaced"] or facts["data_loss"]:
+        if facts.get("moved"):
+            infra += " (new stack: the environment moves)"
+        elif facts["replaced"] or facts["data_loss"]:
             infra += f" ({len(facts['replaced'])} replaced)"
         iam = f"{facts['iam_changes']}" + (" (broadened)" if facts["iam_broadened"] else "")
         lines.append(
             f"| {name} | {infra} | {iam} | {_yes_no(facts)} | {_cell(facts['compliance'])} |"
         )
+    if review.get("gates_failed"):
+        lines += [
+            "",
+            "**Failing gates:** "
+            + "; ".join(
+                f"{name}: {', '.join(environments[name]['gates_failed'])}"
+                for name in review["gates_failed"]
+            )
+            + " (details in the environment's section).",
+        ]
     lines += ["", f"Base: `{review['base']['commit'][:12]}` ({review['base']['ref']})."]
     lines += [f"- {note}" for note in review["notes"]]
     for name, facts in environments.items():
@@ -67,7 +79,12 @@ def _diff_text(text: str) -> list[str]:
 
 
 def _infra_section(facts: dict[str, Any]) -> list[str]:
-    lines = [
+    lines = []
+    if facts.get("moved"):
+        lines.append(
+            f"**Moves:** {facts['moved']['from']} → {facts['moved']['to']}: {facts['old_job']}."
+        )
+    lines += [
         f"**Infrastructure:** {facts['resource_changes']} resource change(s): "
         f"{len(facts['added'])} added, {len(facts['removed'])} removed, "
         f"{facts['modified']} modified, {len(facts['replaced'])} replaced."

@@ -56,7 +56,7 @@ class Repo:
     def write_cdk_json(self, data: dict[str, Any]) -> None:
         (self.path / "cdk.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
-    def case(self, name: str, change: Callable[[Repo], None]) -> dict[str, Any]:
+    def case(self, name: str, change: Callable[[Repo], None], status: int = 0) -> dict[str, Any]:
         """Commit ``change`` on top of the base and review it; the JSON document."""
         _git(self.path, "checkout", "--quiet", "--force", "-B", name, self.base)
         change(self)
@@ -76,7 +76,7 @@ class Repo:
         )
         TIMINGS[name] = time.perf_counter() - started
         print(f"review {name}: {TIMINGS[name]:.1f} s")
-        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.returncode == status, done.stderr[-3000:]
         review: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
         return review
 
@@ -201,6 +201,49 @@ def test_a_readme_change_changes_nothing(repo: Repo) -> None:
         assert facts["iam_changes"] == 0
         assert facts["retrains"] is False
     assert review["notes"] == []
+
+
+def _region_move(repo: Repo) -> None:
+    data = repo.cdk_json()
+    dev = data["context"]["environments"]["dev"]
+    dev.update({"region": "us-east-2", "allow_unlisted_model": True})
+    repo.write_cdk_json(data)
+
+
+def test_a_region_move_is_a_new_stack_and_leaves_the_old_one(repo: Repo) -> None:
+    review = repo.case("region-move", _region_move)
+    dev = review["environments"]["dev"]
+    assert dev["moved"] == {
+        "from": "aws://unknown-account/us-west-2",
+        "to": "aws://unknown-account/us-east-2",
+    }
+    # every resource is new where the stack now deploys; nothing is replaced or removed
+    assert dev["replaced"] == [] and dev["removed"] == [] and dev["modified"] == 0
+    assert len(dev["added"]) == dev["resource_changes"] > 0
+    assert dev["old_job"] == (
+        "new stack in us-east-2; the stack in us-west-2 and its job are not touched "
+        "(delete it yourself)"
+    )
+    assert f"BedrockRft-dev: {dev['old_job']}" in review["notes"]
+    assert review["environments"]["staging"]["moved"] is None
+
+
+def _broken_dataset(repo: Repo) -> None:
+    path = repo.path / "tests/fixtures/datasets/gsm8k/train.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join(["{not json", *lines[1:]]) + "\n", encoding="utf-8")
+
+
+def test_a_failing_preflight_shows_as_failing(repo: Repo) -> None:
+    # the review exits 1 after its report when a gate fails (make reports that as 2)
+    review = repo.case("broken-dataset", _broken_dataset, status=2)
+    failing = [n for n, f in review["environments"].items() if f["gates_failed"]]
+    assert failing and review["gates_failed"] == sorted(failing)
+    for name in failing:
+        facts = review["environments"][name]
+        assert facts["preflight"]["passed"] is False
+        assert facts["compliance"].startswith("**fails**: preflight")
+        assert not any(str(repo.path) in finding for finding in facts["preflight"]["findings"])
 
 
 # -- the identity inputs, pinned against the job handler's own identity --------------------

@@ -84,11 +84,26 @@ def got(status: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def expect_create(stub: Stubber, serving: ModuleType) -> None:
-    """The first attempt: nothing of that name, then one create, then its status."""
-    stub.add_response(
-        "list_custom_model_deployments", {"modelDeploymentSummaries": []}, {"nameContains": NAME}
-    )
+def model(status: str | None = "Active", **extra: Any) -> dict[str, Any]:
+    """GetCustomModel's answer for the job's custom model."""
+    found = {"modelArn": MODEL_ARN, "modelName": "tuned", "creationTime": CREATED, **extra}
+    return found if status is None else {**found, "modelStatus": status}
+
+
+def expect_model(stub: Stubber, status: str | None = "Active", **extra: Any) -> None:
+    stub.add_response("get_custom_model", model(status, **extra), {"modelIdentifier": MODEL_ARN})
+
+
+def expect_create(stub: Stubber, serving: ModuleType, *, looked_up: bool = False) -> None:
+    """The first attempt: nothing of that name, the model Active, one create, its status
+    (``looked_up``: the listing and the model check were stubbed already)."""
+    if not looked_up:
+        stub.add_response(
+            "list_custom_model_deployments",
+            {"modelDeploymentSummaries": []},
+            {"nameContains": NAME},
+        )
+        expect_model(stub)
     stub.add_response(
         "create_custom_model_deployment",
         {"customModelDeploymentArn": DEPLOYMENT_ARN},
@@ -198,6 +213,7 @@ def test_a_name_taken_by_a_concurrent_attempt_is_found(modules: ModuleType, stub
     stub.add_response(
         "list_custom_model_deployments", {"modelDeploymentSummaries": []}, {"nameContains": NAME}
     )
+    expect_model(stub)
     stub.add_client_error(
         "create_custom_model_deployment",
         service_error_code="ValidationException",
@@ -221,6 +237,7 @@ def test_other_create_errors_are_raised(modules: ModuleType, stub: Stubber) -> N
     stub.add_response(
         "list_custom_model_deployments", {"modelDeploymentSummaries": []}, {"nameContains": NAME}
     )
+    expect_model(stub)
     stub.add_client_error("create_custom_model_deployment", "AccessDeniedException", "denied")
     with pytest.raises(ClientError, match="AccessDeniedException"):
         modules.serve(context())
@@ -237,6 +254,56 @@ def test_a_deployment_of_that_name_serving_another_model_is_an_error(
     )
     with pytest.raises(RuntimeError, match=f"serves {re.escape(other_model)}, not"):
         modules.serve(context())
+
+
+def test_serve_waits_for_the_model_to_be_active_before_deploying_it(
+    modules: ModuleType, stub: Stubber
+) -> None:
+    stub.add_response(
+        "list_custom_model_deployments", {"modelDeploymentSummaries": []}, {"nameContains": NAME}
+    )
+    # read-after-write: the job's model is not visible yet, then Creating, then Active
+    stub.add_client_error("get_custom_model", "ResourceNotFoundException", "no such model")
+    expect_model(stub, "Creating")
+    expect_model(stub, None)  # a model made before modelStatus existed counts as Active
+    expect_create(stub, modules, looked_up=True)
+    slept: list[float] = []
+    result = modules.serve(context(), lambda: 60.0, slept.append)
+    assert result["deployment_arn"] == DEPLOYMENT_ARN
+    assert slept == [modules.MODEL_POLL_SECONDS] * 2
+
+
+def test_a_model_not_active_when_time_runs_low_is_retried_by_the_state_machine(
+    modules: ModuleType, stub: Stubber
+) -> None:
+    stub.add_response(
+        "list_custom_model_deployments", {"modelDeploymentSummaries": []}, {"nameContains": NAME}
+    )
+    expect_model(stub, "Creating")
+    # no create: the state machine retries the step on this error's name
+    with pytest.raises(modules.ModelNotActive, match="is Creating, not Active yet"):
+        modules.serve(context(), lambda: 10.0, lambda _: None)
+    assert modules.ModelNotActive.__name__ == "ModelNotActive"
+
+
+def test_a_failed_model_is_an_error_naming_its_reason(modules: ModuleType, stub: Stubber) -> None:
+    stub.add_response(
+        "list_custom_model_deployments", {"modelDeploymentSummaries": []}, {"nameContains": NAME}
+    )
+    expect_model(stub, "Failed", failureMessage="training diverged")
+    with pytest.raises(RuntimeError, match="is Failed: training diverged; nothing to deploy"):
+        modules.serve(context(), lambda: 60.0, lambda _: None)
+
+
+def test_other_model_errors_are_raised(modules: ModuleType, stub: Stubber) -> None:
+    from botocore.exceptions import ClientError
+
+    stub.add_response(
+        "list_custom_model_deployments", {"modelDeploymentSummaries": []}, {"nameContains": NAME}
+    )
+    stub.add_client_error("get_custom_model", "AccessDeniedException", "denied")
+    with pytest.raises(ClientError, match="AccessDeniedException"):
+        modules.serve(context(), lambda: 60.0, lambda _: None)
 
 
 def test_serve_needs_the_custom_model_and_skips_the_openai_backend(modules: ModuleType) -> None:

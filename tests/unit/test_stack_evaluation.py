@@ -210,6 +210,14 @@ def test_the_native_flow_serves_the_tuned_model_and_polls_a_bounded_number_of_ti
         "Aggregate",
     ]
     assert states["Serve"]["InputPath"] == "$.context"
+    # a custom model not Active yet: serve fails with ModelNotActive, retried for ~30 minutes
+    load_handler("evaluation")
+    from rft_eval.serving import ModelNotActive
+
+    [active] = [r for r in states["Serve"]["Retry"] if r["ErrorEquals"] == ["ModelNotActive"]]
+    assert ModelNotActive.__name__ == "ModelNotActive"
+    assert active["IntervalSeconds"] == 60 and active["BackoffRate"] == 1
+    assert active["MaxAttempts"] * active["IntervalSeconds"] >= 1800
     ready = {
         c.get("StringEquals", c.get("NumericGreaterThanEquals")): c
         for c in states["DeploymentReady"]["Choices"]
@@ -445,12 +453,25 @@ def test_the_native_worker_invokes_the_base_profile_and_deployments_only(
     assert resources(statements["InvokeTunedDeployments"]) == [
         "arn:aws:bedrock:us-east-1:<AWS::AccountId>:custom-model-deployment/*"
     ]
-    for sid in (
-        "InvokeBaseModelProfile",
-        "InvokeBaseModelThroughProfile",
-        "InvokeTunedDeployments",
-    ):
+    for sid in ("InvokeBaseModelThroughProfile", "InvokeTunedDeployments"):
         assert actions(statements[sid]) == ["bedrock:InvokeModel"]
+    # AWS's inference prerequisites: GetInferenceProfile for inference through a profile
+    assert actions(statements["InvokeBaseModelProfile"]) == [
+        "bedrock:GetInferenceProfile",
+        "bedrock:InvokeModel",
+    ]
+    assert_key_through_bedrock(statements)
+
+
+def assert_key_through_bedrock(statements: dict[str, Any]) -> None:
+    """The tuned model's key (the environment's), only through Bedrock in its region."""
+    key = statements["TunedModelKeyThroughBedrock"]
+    assert actions(key) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    [arn] = resources(key)
+    assert arn.startswith("<StagingKey") and arn.endswith(".Arn>")
+    assert key["Condition"] == {
+        "StringEquals": {"kms:ViaService": "bedrock.us-east-1.amazonaws.com"}
+    }
 
 
 def test_aggregate_publishes_gates_and_notifies_within_its_scope(templates: dict[str, Any]) -> None:
@@ -487,6 +508,12 @@ def test_the_serve_role_follows_the_contract(templates: dict[str, Any]) -> None:
         "bedrock:GetCustomModelDeployment",
         "bedrock:TagResource",
     ]
+    # serve waits for the custom model to be Active before deploying it
+    assert actions(serve["FollowModels"]) == ["bedrock:GetCustomModel"]
+    assert resources(serve["FollowModels"]) == [
+        "arn:aws:bedrock:us-east-1:<AWS::AccountId>:custom-model/*"
+    ]
+    assert_key_through_bedrock(serve)
 
 
 def test_the_serve_function_is_deleted_before_the_deployment_clean_up_runs(
@@ -511,6 +538,13 @@ def test_the_state_machine_reads_the_validation_file_and_writes_its_prefix_only(
     assert validation.endswith("/validation.jsonl")
     assert resources(named["WriteMapResults"]) == [
         f"<StagingArtifactsE00614B5.Arn>/{MAP_RESULTS_PREFIX}/*"
+    ]
+    # what aws-cdk-lib's ResultWriterV2 grants: reading back matters on a redrive
+    assert actions(named["WriteMapResults"]) == [
+        "s3:AbortMultipartUpload",
+        "s3:GetObject",
+        "s3:ListMultipartUploadParts",
+        "s3:PutObject",
     ]
     # no statement on a whole bucket
     every = [r for s in statements for r in resources(s)]

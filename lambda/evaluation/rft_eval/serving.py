@@ -139,12 +139,65 @@ def find_by_name(client: Any, name: str) -> Deployment | None:
     return None
 
 
-def find_or_create(client: Any, *, environment: str, job_id: str, model_arn: str) -> Deployment:
+class ModelNotActive(Exception):  # noqa: N818 (the state machine retries it by this name)
+    """The custom model is not ``Active`` yet (or not yet visible to ``GetCustomModel``):
+    the state machine retries the serve step on this error (``stacks/evaluation_flow.py``)."""
+
+
+# GetCustomModel is polled this often while the invocation lasts; the last poll leaves this
+# much time for the create.
+MODEL_POLL_SECONDS = 5.0
+MODEL_RESERVE_SECONDS = 15.0
+
+
+def wait_until_active(
+    client: Any,
+    model_arn: str,
+    *,
+    seconds_left: Callable[[], float],
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Return once the custom model is ``Active`` (CreateCustomModelDeployment takes only an
+    Active model). A model Bedrock does not know yet is a read-after-write delay after the job
+    completed, and retried like ``Creating``; ``Failed`` is an error naming the reason; a model
+    still not Active when the invocation's time runs low raises :class:`ModelNotActive`."""
+    while True:
+        try:
+            found = client.get_custom_model(modelIdentifier=model_arn)
+            status = found.get("modelStatus", "Active")  # absent on models made before it
+        except ClientError as err:
+            if error_code(err) != "ResourceNotFoundException":
+                raise
+            status, found = "not found yet", {}
+        if status == "Active":
+            return
+        if status == "Failed":
+            raise RuntimeError(
+                f"custom model {model_arn} is Failed"
+                f"{': ' + found['failureMessage'] if found.get('failureMessage') else ''}; "
+                "nothing to deploy"
+            )
+        if seconds_left() < MODEL_POLL_SECONDS + MODEL_RESERVE_SECONDS:
+            raise ModelNotActive(f"custom model {model_arn} is {status}, not Active yet")
+        sleep(MODEL_POLL_SECONDS)
+
+
+def find_or_create(
+    client: Any,
+    *,
+    environment: str,
+    job_id: str,
+    model_arn: str,
+    seconds_left: Callable[[], float] = lambda: MODEL_RESERVE_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Deployment:
     """The on-demand deployment of ``model_arn`` for this environment's job ``job_id``: the
-    existing one if an earlier attempt made it, else a new one (tagged, ``Creating``)."""
+    existing one if an earlier attempt made it, else a new one (tagged, ``Creating``) once
+    the model is Active (:func:`wait_until_active`)."""
     name = deployment_name(environment, job_id)
     found = find_by_name(client, name)
     if found is None:
+        wait_until_active(client, model_arn, seconds_left=seconds_left, sleep=sleep)
         try:
             arn = client.create_custom_model_deployment(
                 modelDeploymentName=name,
@@ -251,7 +304,11 @@ def region_of(arn: str) -> str:
     return parts[3]
 
 
-def serve(context: dict[str, Any]) -> dict[str, Any]:
+def serve(
+    context: dict[str, Any],
+    seconds_left: Callable[[], float] = lambda: MODEL_RESERVE_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
     """The state machine's serve step: ``{"deployment_arn", "status", "failure"}`` of the
     tuned model (the shape of :func:`serve_status`, so that a deployment found ``Failed``
     carries its reason).
@@ -273,6 +330,8 @@ def serve(context: dict[str, Any]) -> dict[str, Any]:
         environment=context["environment"],
         job_id=context["job_id"],
         model_arn=model_arn,
+        seconds_left=seconds_left,
+        sleep=sleep,
     )
     return {
         "deployment_arn": deployment.arn,
