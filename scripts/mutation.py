@@ -42,12 +42,16 @@ TESTS = {
         "tests/unit/test_eval_gate.py",
         "tests/unit/test_eval_parts.py",
     ),
-    "lambda/job/rft_job/identity.py": ("tests/unit/test_job_spec.py",),
+    "lambda/job/rft_job/identity.py": (
+        "tests/unit/test_job_spec.py",
+        "tests/unit/test_identity_inputs.py",
+    ),
     "lambda/reward/grading/answers.py": (
         "tests/unit/test_reward_gsm8k.py",
         "tests/unit/test_reward_math_answer.py",
         "tests/unit/test_reward_fast_paths.py",
         "tests/unit/test_math_answer_kinds.py",
+        "tests/unit/test_reward_degenerate.py",
     ),
 }
 KILLED = {"killed", "timeout", "caught by type check"}
