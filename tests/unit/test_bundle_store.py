@@ -99,7 +99,7 @@ def test_cdk_out_keeps_only_the_assets_and_stack_files_its_manifest_names(tmp_pa
     (assembly / "asset.1111superseded.zip").write_bytes(b"PK")
     # the files of an environment removed from cdk.json since an earlier synth
     stack_files = sorted(p.name for p in assembly.glob("Assets.*.json"))
-    assert stack_files == ["Assets.assets.json", "Assets.template.json"]
+    assert stack_files == ["Assets.assets.json", "Assets.metadata.json", "Assets.template.json"]
     for suffix in ("assets", "metadata", "template"):
         (assembly / f"BedrockRft-gone.{suffix}.json").write_text("{}", encoding="utf-8")
 
@@ -116,6 +116,7 @@ def test_cdk_out_keeps_only_the_assets_and_stack_files_its_manifest_names(tmp_pa
         *stack_files,
         "manifest.json",
         "tree.json",
+        "validation-report.json",
     ]
 
 
