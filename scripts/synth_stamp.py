@@ -8,7 +8,7 @@ would write again.
 
 The inputs are the content of every file git sees in the project (tracked, and untracked
 unless ignored) except those synthesis never reads (Markdown, ``docs/``, ``tests/unit/``,
-``benchmarks/``), the CDK context argument (``ENV=``), the CDK-related environment variables,
+``benchmarks/``), the CDK context argument (``ENV=``), the default account and region variables,
 and the versions of the tools (Python, Node.js, aws-cdk-lib, cdk-nag, the CDK CLI). After a
 successful synth, ``write`` records their digest with the digest of the assembly it produced
 (the manifest and the templates and asset manifests it names) in ``cdk.out/.synth-stamp.json``;
@@ -38,6 +38,8 @@ STAMP = ".synth-stamp.json"
 # What synthesis never reads: a change here leaves the templates as they were.
 NOT_INPUTS = ("docs/", "tests/unit/", "benchmarks/")
 NOT_INPUT_SUFFIXES = (".md",)
+# The variables the app may read (the CLI sets CDK_CONTEXT_JSON itself, from cdk.json and -c).
+ENVIRONMENT_INPUTS = ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION")
 TOOL_PACKAGES = ("aws-cdk-lib", "cdk-nag", "constructs", "jsii", "pydantic")
 
 
@@ -87,7 +89,7 @@ def inputs_digest(root: Path, context: str) -> str | None:
     if names is None:
         return None
     digest = hashlib.sha256()
-    environment = {k: v for k, v in os.environ.items() if k.startswith("CDK_")}
+    environment = {k: os.environ.get(k) for k in ENVIRONMENT_INPUTS}
     head = {"context": context.split(), "environment": environment, "tools": _tools()}
     digest.update(json.dumps(head, sort_keys=True).encode())
     for name in names:

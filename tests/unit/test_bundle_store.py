@@ -89,6 +89,9 @@ def test_cdk_out_keeps_only_the_assets_and_stack_files_its_manifest_names(tmp_pa
     (source / "data.txt").write_text("payload\n", encoding="utf-8")
     app = cdk.App(outdir=str(tmp_path / "cdk.out"))
     stack = cdk.Stack(app, "Assets")
+    # staged as make synth stages them (the tests' own apps do not stage: tests/conftest.py);
+    # the nearest scope's context wins over the app's
+    stack.node.set_context("aws:cdk:disable-asset-staging", False)
     s3_assets.Asset(stack, "Data", path=str(source))
     app.synth()
     assembly = tmp_path / "cdk.out"
