@@ -181,6 +181,30 @@ def _prepare(base: Base, worktree: Path) -> None:
         if folder.is_dir() and folder.name in SHARED_BUILDS:
             # Lock files and half-built folders stay: they belong to this checkout's builds.
             link_tree(folder, worktree / ".build" / folder.name, ignore=("*.lock", ".*"))
+    link_staged_assets(ROOT / "cdk.out", worktree / "cdk.out")
+
+
+def link_staged_assets(source: Path, target: Path) -> None:
+    """Hard-link the staged assets of one cloud assembly into another's folder. An asset is
+    named by its content digest, and the CDK does not stage one whose folder exists: the
+    base's synth then copies only the bundles this checkout has not staged (not some
+    hundreds of MB of unchanged ones)."""
+    for asset in sorted(source.glob("asset.*")) if source.is_dir() else []:
+        if asset.is_dir():
+            link_tree(asset, target / asset.name)
+        elif asset.is_file():
+            target.mkdir(parents=True, exist_ok=True)
+            _link_file(asset, target / asset.name)
+
+
+def _link_file(source: Path, target: Path) -> None:
+    """One file as a hard link (a copy across file systems)."""
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        pass
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def make_synth(folder: Path, what: str) -> None:
