@@ -95,7 +95,8 @@ acknowledgments: cdk-json acknowledgments-args install bundle ## List every nag 
 
 unit: install bundle ## Run the pytest suite
 	# The review tests share one synthesized base: one worker runs them all (xdist_group).
-	$(PY) -m pytest -n 2 --dist loadgroup -q
+	# Without make's flags: the make commands the tests run are not part of this make's jobs.
+	env -u MAKEFLAGS -u MFLAGS $(PY) -m pytest -n 2 --dist loadgroup -q
 
 # The workflows under .github/workflows (actionlint's own default).
 actionlint: $(VENV)/.installed ## actionlint on the GitHub workflows
