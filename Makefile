@@ -16,7 +16,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: help install cdk-json check-config bundle synth acknowledgments test unit lint actionlint zizmor typecheck cfn-lint checkov deploy diff clean distclean review
+.PHONY: help install cdk-json check-config check bundle synth acknowledgments test unit lint actionlint zizmor typecheck cfn-lint checkov deploy diff clean distclean review
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' \
@@ -62,10 +62,18 @@ bundle: $(VENV)/.installed ## Build the Lambda bundles under .build/ from their 
 
 # The CLI's closing hints ("Supply a stack id ...") are dropped: the last line says what was made
 # or, when the app fails, the app's own error (not the CLI's "Subprocess exited with error 1").
+# When cdk.out already holds the synthesis of the same inputs (scripts/synth_stamp.py: every file
+# synthesis reads, ENV, the tool versions), the CLI is not run again: synthesis is deterministic.
 synth: cdk-json synth-args install check-config bundle ## Synthesize every environment (or ENV=name) into cdk.out
-	$(CDK) synth --quiet $(CDK_CONTEXT) 2>&1 | { grep -v -e 'Successfully synthesized to ' \
-	  -e 'Supply a stack id ' -e 'app.py: Subprocess exited with error ' || true; } >&2
-	@$(PY) scripts/prune_cdk_out.py cdk.out
+	@if $(PY) scripts/synth_stamp.py check --context "$(CDK_CONTEXT)"; then \
+	  echo "cdk.out is current (same inputs as its last synth): not synthesized again" >&2; \
+	else \
+	  echo "$(CDK) synth --quiet $(CDK_CONTEXT)"; \
+	  $(CDK) synth --quiet $(CDK_CONTEXT) 2>&1 | { grep -v -e 'Successfully synthesized to ' \
+	    -e 'Supply a stack id ' -e 'app.py: Subprocess exited with error ' || true; } >&2; \
+	  $(PY) scripts/prune_cdk_out.py cdk.out; \
+	  $(PY) scripts/synth_stamp.py write --context "$(CDK_CONTEXT)"; \
+	fi
 	@$(PY) scripts/synthesized.py
 
 # The Lambda platform the locks are resolved for (as scripts/bundle_lambdas.py installs them).
@@ -87,7 +95,8 @@ acknowledgments: cdk-json acknowledgments-args install bundle ## List every nag 
 
 unit: install bundle ## Run the pytest suite
 	# The review tests share one synthesized base: one worker runs them all (xdist_group).
-	$(PY) -m pytest -n 2 --dist loadgroup -q
+	# Without make's flags: the make commands the tests run are not part of this make's jobs.
+	env -u MAKEFLAGS -u MFLAGS $(PY) -m pytest -n 2 --dist loadgroup -q
 
 # The workflows under .github/workflows (actionlint's own default).
 actionlint: $(VENV)/.installed ## actionlint on the GitHub workflows
@@ -103,14 +112,17 @@ lint: $(VENV)/.installed ## ruff
 	$(PY) -m ruff format --check .
 
 typecheck: $(VENV)/.installed ## mypy, per deployable unit (every function has its own handler.py)
-	$(PY) -m mypy app.py stacks scripts lambda/common/rft_common preflight benchmarks
+	# One incremental cache for every run, one run after another: what one run analysed (the
+	# CDK's and the SDKs' types, the project's own packages) the next reads back instead of
+	# analysing it again; mypy checks each cached module against its source and options.
+	$(PY) -m mypy --cache-dir .mypy_cache app.py stacks scripts lambda/common/rft_common preflight benchmarks
 	# The tests, against the functions' own packages (on sys.path at run time, as in a bundle).
 	MYPYPATH=lambda/common:lambda/evaluation:lambda/job:lambda/metrics:lambda/reward \
-	  $(PY) -m mypy --cache-dir .mypy_cache/tests tests
+	  $(PY) -m mypy --cache-dir .mypy_cache tests
 	for handler in lambda/*/handler.py; do \
 	  fn=$$(dirname $$handler); \
 	  (cd $$fn && MYPYPATH=../common ../../$(PY) -m mypy --config-file ../../pyproject.toml \
-	    --cache-dir ../../.mypy_cache/$$(basename $$fn) .); \
+	    --cache-dir ../../.mypy_cache .); \
 	done
 
 # Both scan exactly the templates of the last synth (cdk.out/manifest.json), not the stale
@@ -125,7 +137,20 @@ checkov: synth $(CHECKOV_VENV)/.installed ## checkov on the synthesized template
 	  $(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
 	  $$(printf -- '--file %s ' $$templates)
 
-test: synth lint actionlint zizmor typecheck unit parity preflight-examples cfn-lint checkov ## Synth, lint, actionlint, zizmor, type-check, tests, runtime parity, preflight, cfn-lint, checkov
+# After synth (skipped when cdk.out is current), the pytest suite holds one job slot (its two
+# workers) and the single-process checks take turns in the other, so a core the suite leaves
+# idle (its last tests run on one worker) does their work; each step's output is printed
+# whole when it ends. Every step runs once: the sub-make takes synth and bundle as made (-o).
+TEST_STEPS := unit lint actionlint zizmor typecheck parity preflight-examples cfn-lint checkov
+test: synth ## Synth, then tests, lint, actionlint, zizmor, type-check, runtime parity, preflight, cfn-lint, checkov
+	@$(MAKE) --no-print-directory -o synth -o bundle -j2 --output-sync=target $(TEST_STEPS)
+
+# The quick loop after a cdk.json, graders/ or datasets/ edit (scripts/check.py): the
+# configuration, preflight, the generic user-config tests and the synthesis (with the nag packs)
+# of the environments the edit touches; a bad edit fails in seconds with one error: line each.
+.PHONY: check
+check: cdk-json $(VENV)/.installed ## Quick check after a cdk.json, graders/ or datasets/ edit [ALL=1]
+	@$(PY) scripts/check.py $(if $(ALL),--all)
 
 # The working tree against BASE (default: the merge base with main), without AWS credentials:
 # infrastructure and IAM changes, which environments start a new job, preflight of changed data.

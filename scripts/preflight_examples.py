@@ -3,12 +3,15 @@
 
 ``make test`` runs this, so the checks follow the user's cdk.json instead of a fixed example:
 each distinct (dataset, grader, prompt-length limit) is checked once, with the first
-environment that uses it as ``--env`` (its ``maxPromptLength``). Exit status 1 when any check
-fails or the configuration does not load (one ``error:`` line per problem).
+environment that uses it as ``--env`` (its ``maxPromptLength``). ``--env NAME`` (repeatable;
+``make check`` passes the environments an edit touches) checks only those environments'.
+Exit status 1 when any check fails or the configuration does not load (one ``error:`` line
+per problem).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -31,17 +34,24 @@ def checks(configs: list[EnvironmentConfig]) -> dict[tuple[str, str, object], li
     return found
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run preflight once per distinct check; 1 if any failed."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--env", action="append", default=[], help="only this environment")
+    only = parser.parse_args(argv).env
     os.chdir(ROOT)  # the paths in the report read as cdk.json writes them
     context = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8"))["context"]
     try:
         configs = load_environments(context, ROOT)
+        unknown = [name for name in only if name not in {c.name for c in configs}]
+        if unknown:
+            raise ConfigError([f"--env {n}: no such environment in cdk.json" for n in unknown])
     except ConfigError as err:
         print("\n".join(f"error: {line}" for line in err.lines), file=sys.stderr)
         return 1
     failed = []
-    for (dataset, grader, _), names in checks(configs).items():
+    selected = [c for c in configs if c.name in only] if only else configs
+    for (dataset, grader, _), names in checks(selected).items():
         print(f"preflight: {dataset} with {grader} (environments: {', '.join(names)})")
         folder = Path(dataset)
         args = ["--dataset", str(folder / "train.jsonl"), "--grader", grader]

@@ -1,9 +1,12 @@
-"""Delete the staged assets in a cloud assembly (``cdk.out``) that its manifest no longer names.
+"""Delete what a cloud assembly (``cdk.out``) holds that its manifest no longer names.
 
 The CDK copies each asset to ``cdk.out/asset.<hash>`` and never removes one, so every changed
-bundle left its old copy behind (hundreds of MB per change). After a synth, everything the
-new ``manifest.json`` names through its asset manifests is kept, and every other
-``asset.*`` entry goes. ``make synth`` runs this right after ``cdk synth``.
+bundle left its old copy behind (hundreds of MB per change); nor does it remove the templates
+of a stack it no longer synthesizes (an environment removed from cdk.json). After a synth,
+everything the new ``manifest.json`` names is kept: the asset entries its asset manifests use,
+and the stack files (``<stack>.template.json``, ``.assets.json``, ``.metadata.json``) of its
+artifacts; every other ``asset.*`` entry and stack file goes. ``make synth`` runs this right
+after ``cdk synth``.
 
 The copies that remain are the Lambda bundles of ``.build/`` byte for byte (the CDK stages a
 folder asset by copying it): each copied file that equals its bundle's file is replaced by a
@@ -41,13 +44,35 @@ def referenced_assets(assembly: Path) -> set[str]:
     return used
 
 
+STACK_FILES = ("*.template.json", "*.assets.json", "*.metadata.json")
+
+
+def referenced_files(assembly: Path) -> set[str]:
+    """The stack files (templates, asset manifests, metadata) the manifest's artifacts name."""
+    manifest = json.loads((assembly / "manifest.json").read_text(encoding="utf-8"))
+    used: set[str] = set()
+    for artifact in manifest.get("artifacts", {}).values():
+        properties = artifact.get("properties", {})
+        for key in ("templateFile", "file"):
+            if isinstance(properties.get(key), str):
+                used.add(Path(properties[key]).name)
+        if isinstance(artifact.get("additionalMetadataFile"), str):
+            used.add(Path(artifact["additionalMetadataFile"]).name)
+    return used
+
+
 def prune_assembly(assembly: Path) -> list[str]:
-    """Delete the unreferenced ``asset.*`` entries of ``assembly``; return their names."""
+    """Delete the unreferenced ``asset.*`` entries and stack files of ``assembly``; return
+    their names (assets first, then stack files, each sorted)."""
     used = referenced_assets(assembly)
+    named = referenced_files(assembly)
+    stale = [entry for entry in sorted(assembly.glob("asset.*")) if entry.name not in used]
+    stale += sorted(
+        {entry for pattern in STACK_FILES for entry in assembly.glob(pattern)}
+        - {assembly / name for name in named}
+    )
     removed = []
-    for entry in sorted(assembly.glob("asset.*")):
-        if entry.name in used:
-            continue
+    for entry in stale:
         if entry.is_dir():
             shutil.rmtree(entry)
         else:
@@ -108,7 +133,7 @@ def main(argv: list[str]) -> int:
         return 2
     removed = prune_assembly(assembly)
     if removed:
-        print(f"prune: removed {len(removed)} superseded asset(s) from {assembly}")
+        print(f"prune: removed {len(removed)} superseded asset(s) or stack file(s) from {assembly}")
     link_assets(assembly, ROOT / ".build")
     return 0
 

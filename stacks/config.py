@@ -8,8 +8,10 @@ names the environment, the key, the value and what is allowed (:class:`ConfigErr
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -99,7 +101,13 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a value of the wrong JSON type is refused, not coerced ("n_epochs": "2" is not
+    # 2, "start": "false" is not False); only a JSON array becomes a tuple (LIST).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+# JSON has arrays, not tuples: the tuple fields take one (and stay immutable).
+LIST = Field(strict=False)
 
 
 # The reinforcement hyperparameters Bedrock documents for its OpenAI-compatible API (reference
@@ -157,7 +165,7 @@ class RewardFunctionConfig(_Strict):
     reserved_concurrency: Annotated[int, Field(ge=1)] | None = None
     # Pinned distributions (name==version) the python grader imports beyond the reward lock,
     # bundled for Lambda on top of it (stacks/extra_packages.py).
-    extra_packages: tuple[str, ...] = ()
+    extra_packages: Annotated[tuple[str, ...], LIST] = ()
 
     @field_validator("extra_packages")
     @classmethod
@@ -206,10 +214,12 @@ class JobConfig(_Strict):
     delete_model_on_destroy: bool = False
     # Native backend only: run the customization job inside these subnets / security groups.
     subnet_ids: Annotated[
-        tuple[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")], ...], Field(max_length=16)
+        tuple[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")], ...],
+        Field(max_length=16, strict=False),
     ] = ()
     security_group_ids: Annotated[
-        tuple[Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8,17}$")], ...], Field(max_length=5)
+        tuple[Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8,17}$")], ...],
+        Field(max_length=5, strict=False),
     ] = ()
     # Running jobs of this environment that the record does not name (the reconciler).
     orphans: OrphansConfig = OrphansConfig()
@@ -372,7 +382,7 @@ class EnvironmentConfig(_Strict):
     mantle: MantleConfig = MantleConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     # Extra cdk-nag packs that gate this environment's stack (COMPLIANCE_PACKS).
-    compliance_packs: tuple[str, ...] = ()
+    compliance_packs: Annotated[tuple[str, ...], LIST] = ()
     # The GitHub environment whose deploy job may assume this environment's deploy role
     # (the ``ci`` block, stacks/ci_stack.py); None: the environment's own name.
     github_environment: str | None = None
@@ -591,8 +601,14 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "(environment)"
 
 
-def _problems(err: ValidationError, raw: dict[str, Any], prefix: tuple[str, ...]) -> list[str]:
-    """One phrase per validation error: where, the value given, and what is allowed."""
+def _problems(
+    err: ValidationError,
+    raw: dict[str, Any],
+    prefix: tuple[str, ...],
+    root: type[BaseModel] | None = None,
+) -> list[str]:
+    """One phrase per validation error: where, the value given, and what is allowed (a
+    misspelled key: the key ``root``, default the environment's model, allows closest to it)."""
     lines = []
     for error in err.errors():
         loc = tuple(error["loc"])
@@ -602,9 +618,16 @@ def _problems(err: ValidationError, raw: dict[str, Any], prefix: tuple[str, ...]
             if prefix == ("hyperparameters",):
                 model = _hyper_model(raw.get("__backend__"))
                 allowed = ", ".join(model.model_fields)
-                lines.append(f"{where}: unknown hyperparameter; allowed: {allowed}")
+                close = _did_you_mean(str(loc[-1]), list(model.model_fields))
+                hint = f' (did you mean "{close}"?)' if close else ""
+                lines.append(f"{where}: unknown hyperparameter{hint}; allowed: {allowed}")
             else:
-                lines.append(f"{where}: unknown key")
+                close = _did_you_mean(str(loc[-1]), _keys_at(root or EnvironmentConfig, loc[:-1]))
+                lines.append(
+                    f'{where}: unknown key; did you mean "{close}"?'
+                    if close
+                    else f"{where}: unknown key"
+                )
             continue
         if error["type"] == "missing":
             lines.append(f"{where}: required key is missing")
@@ -614,6 +637,8 @@ def _problems(err: ValidationError, raw: dict[str, Any], prefix: tuple[str, ...]
             loc, message = tuple(keyed.group(1).split(".")), keyed.group(2)
             where = _location(prefix + loc)
         message = _range_message(error, prefix, raw) or message
+        if error["type"] in _TYPE_ERRORS and isinstance(error.get("input"), str):
+            message += " (a JSON string: write the value without quotes)"
         value: Any = raw
         for part in loc:
             value = value.get(part) if isinstance(value, dict) else None
@@ -622,6 +647,35 @@ def _problems(err: ValidationError, raw: dict[str, Any], prefix: tuple[str, ...]
         else:
             lines.append(f"{where} = {json.dumps(value)}: {message}")
     return lines
+
+
+_TYPE_ERRORS = {"int_type", "float_type", "bool_type"}
+
+
+def _did_you_mean(key: str, allowed: list[str]) -> str | None:
+    """The allowed key closest to a misspelled one, if one is close."""
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if not close:
+        close = [name for name in allowed if name.lower() == key.lower()]
+    return close[0] if close else None
+
+
+def _keys_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the (nested) model at ``loc`` below ``model`` allows; [] where unknown."""
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        nested = field and next(
+            (
+                kind
+                for kind in (field.annotation, *typing.get_args(field.annotation))
+                if isinstance(kind, type) and issubclass(kind, BaseModel)
+            ),
+            None,
+        )
+        if not nested:
+            return []
+        model = nested
+    return list(model.model_fields)
 
 
 _RANGE_ERRORS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}
@@ -726,7 +780,7 @@ def load_ci(context: dict[str, Any]) -> CiConfig | None:
     try:
         return CiConfig.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError([f"ci: {line}" for line in _problems(err, raw, ())]) from None
+        raise ConfigError([f"ci: {line}" for line in _problems(err, raw, (), CiConfig)]) from None
 
 
 def _extra_modules(data: dict[str, Any], problems: list[str]) -> frozenset[str] | None:

@@ -23,6 +23,12 @@ from tests.openai_server import OpenAIServer
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+# The tests' own synths (every cdk.App built in-process or in a Python subprocess) do not copy
+# the Lambda bundles (some 580 MB) into their throwaway outdir: the templates are byte for byte
+# the same (assets are named by content digests), and nothing deploys from a test's outdir.
+# CDK_CONTEXT_JSON is the CDK's own way to give an app context from outside; an App's own
+# context adds to it, and the CDK CLI (make synth, make review) replaces it with its own.
+os.environ.setdefault("CDK_CONTEXT_JSON", json.dumps({"aws:cdk:disable-asset-staging": True}))
 
 
 FIXTURES = ROOT / "tests" / "fixtures"

@@ -22,12 +22,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from scripts.synth_stamp import inputs_digest
 from stacks.bundle_store import link_tree
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 # What the base is synthesized with: a difference here is a difference of tools, not of code.
 TOOL_PINS = ("requirements.txt", "requirements-dev.txt", "package.json", "package-lock.json")
 KEPT = ("manifest.json", "validation-report.json")
+# The digest of the base's synthesis inputs (scripts/synth_stamp.py), kept with its templates.
+INPUTS = "inputs.sha256"
 CACHED_BASES = 3
 # The content-addressed parts of .build the base may reuse (installed locks, bundles, assets).
 SHARED_BUILDS = ("deps", "bundles", "assets")
@@ -96,12 +99,17 @@ def _tools_key() -> str:
 
 def synthesize(base: Base, log: list[str]) -> tuple[Path, Path]:
     """The base's templates (synthesized unless cached) and the working tree's ``cdk.out``,
-    both syntheses running at once (each is mostly one single-threaded process)."""
+    both syntheses running at once (each is mostly one single-threaded process). When the
+    working tree differs from the base in nothing synthesis reads (scripts/synth_stamp.py:
+    say, only documentation changed), its templates are the base's: one synthesis, or none."""
     cache = ROOT / ".build" / "review"
     target = cache / f"{base.commit[:16]}-{_tools_key()}"
+    head_inputs = inputs_digest(ROOT, "")
     if (target / "manifest.json").is_file():
         log.append(f"base {base.commit[:12]}: templates reused from an earlier review")
         os.utime(target)
+        if _same_inputs(target, head_inputs, log):
+            return target, target
         make_synth(ROOT, "the working tree")
         return target, ROOT / "cdk.out"
     cache.mkdir(parents=True, exist_ok=True)
@@ -109,14 +117,17 @@ def synthesize(base: Base, log: list[str]) -> tuple[Path, Path]:
     try:
         # Before the working tree's synth starts: its bundler prunes what it no longer uses.
         _prepare(base, worktree)
+        base_inputs = inputs_digest(worktree, "")
+        same = base_inputs is not None and base_inputs == head_inputs
         with ThreadPoolExecutor(max_workers=2) as pool:
-            jobs = [
-                pool.submit(make_synth, worktree, f"the base {base.commit[:12]}"),
-                pool.submit(make_synth, ROOT, "the working tree"),
-            ]
+            jobs = [pool.submit(make_synth, worktree, f"the base {base.commit[:12]}")]
+            if not same:
+                jobs.append(pool.submit(make_synth, ROOT, "the working tree"))
             for job in jobs:
                 job.result()
         _keep(worktree / "cdk.out", target)
+        if base_inputs is not None:
+            (target / INPUTS).write_text(base_inputs + "\n", encoding="utf-8")
     finally:
         subprocess.run(
             ["git", "worktree", "remove", "--force", str(worktree)],
@@ -127,7 +138,22 @@ def synthesize(base: Base, log: list[str]) -> tuple[Path, Path]:
         shutil.rmtree(worktree, ignore_errors=True)
     _prune(cache)
     log.append(f"base {base.commit[:12]}: synthesized in a temporary worktree")
+    if _same_inputs(target, head_inputs, log):
+        return target, target
     return target, ROOT / "cdk.out"
+
+
+def _same_inputs(target: Path, head_inputs: str | None, log: list[str]) -> bool:
+    """Whether the working tree's synthesis inputs are the base's (kept beside its templates)."""
+    kept = target / INPUTS
+    same = (
+        head_inputs is not None
+        and kept.is_file()
+        and kept.read_text(encoding="utf-8").strip() == head_inputs
+    )
+    if same:
+        log.append("the working tree changes nothing synthesis reads: its templates are the base's")
+    return same
 
 
 def _keep(outdir: Path, target: Path) -> None:
@@ -155,6 +181,30 @@ def _prepare(base: Base, worktree: Path) -> None:
         if folder.is_dir() and folder.name in SHARED_BUILDS:
             # Lock files and half-built folders stay: they belong to this checkout's builds.
             link_tree(folder, worktree / ".build" / folder.name, ignore=("*.lock", ".*"))
+    link_staged_assets(ROOT / "cdk.out", worktree / "cdk.out")
+
+
+def link_staged_assets(source: Path, target: Path) -> None:
+    """Hard-link the staged assets of one cloud assembly into another's folder. An asset is
+    named by its content digest, and the CDK does not stage one whose folder exists: the
+    base's synth then copies only the bundles this checkout has not staged (not some
+    hundreds of MB of unchanged ones)."""
+    for asset in sorted(source.glob("asset.*")) if source.is_dir() else []:
+        if asset.is_dir():
+            link_tree(asset, target / asset.name)
+        elif asset.is_file():
+            target.mkdir(parents=True, exist_ok=True)
+            _link_file(asset, target / asset.name)
+
+
+def _link_file(source: Path, target: Path) -> None:
+    """One file as a hard link (a copy across file systems)."""
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        pass
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def make_synth(folder: Path, what: str) -> None:

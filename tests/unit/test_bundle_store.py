@@ -81,7 +81,7 @@ def test_a_folder_this_process_holds_is_never_removed(tmp_path: Path) -> None:
 
 
 @pytest.mark.synth
-def test_cdk_out_keeps_only_the_assets_its_manifest_names(tmp_path: Path) -> None:
+def test_cdk_out_keeps_only_the_assets_and_stack_files_its_manifest_names(tmp_path: Path) -> None:
     import aws_cdk as cdk
     from aws_cdk import aws_s3_assets as s3_assets
 
@@ -90,6 +90,9 @@ def test_cdk_out_keeps_only_the_assets_its_manifest_names(tmp_path: Path) -> Non
     (source / "data.txt").write_text("payload\n", encoding="utf-8")
     app = cdk.App(outdir=str(tmp_path / "cdk.out"))
     stack = cdk.Stack(app, "Assets")
+    # staged as make synth stages them (the tests' own apps do not stage: tests/conftest.py);
+    # the nearest scope's context wins over the app's
+    stack.node.set_context("aws:cdk:disable-asset-staging", False)
     s3_assets.Asset(stack, "Data", path=str(source))
     app.synth()
     assembly = tmp_path / "cdk.out"
@@ -98,13 +101,27 @@ def test_cdk_out_keeps_only_the_assets_its_manifest_names(tmp_path: Path) -> Non
     (assembly / "asset.0000superseded").mkdir()
     (assembly / "asset.0000superseded" / "old.py").write_text("", encoding="utf-8")
     (assembly / "asset.1111superseded.zip").write_bytes(b"PK")
+    # the files of an environment removed from cdk.json since an earlier synth
+    stack_files = sorted(p.name for p in assembly.glob("Assets.*.json"))
+    assert stack_files == ["Assets.assets.json", "Assets.metadata.json", "Assets.template.json"]
+    for suffix in ("assets", "metadata", "template"):
+        (assembly / f"BedrockRft-gone.{suffix}.json").write_text("{}", encoding="utf-8")
 
     prune_cdk_out = _script("prune_cdk_out")
     assert prune_cdk_out.prune_assembly(assembly) == [
         "asset.0000superseded",
         "asset.1111superseded.zip",
+        "BedrockRft-gone.assets.json",
+        "BedrockRft-gone.metadata.json",
+        "BedrockRft-gone.template.json",
     ]
     assert sorted(p.name for p in assembly.glob("asset.*")) == kept
+    assert sorted(p.name for p in assembly.glob("*.json")) == [
+        *stack_files,
+        "manifest.json",
+        "tree.json",
+        "validation-report.json",
+    ]
 
 
 def test_staged_copies_of_a_bundle_become_hard_links_to_it(tmp_path: Path) -> None:

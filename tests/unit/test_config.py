@@ -122,6 +122,40 @@ def test_defaults_are_sensible(project_root: Path) -> None:
         ({**OPENAI_DEV, "alarm_email": "ops"}, 'alarm_email = "ops": must be an e-mail address'),
         ({**OPENAI_DEV, "removal_policy": "snapshot"}, 'removal_policy = "snapshot"'),
         ({**OPENAI_DEV, "datasets": "x"}, "environment 'dev': datasets: unknown key"),
+        # a misspelled key: the closest allowed one, at any depth
+        ({**OPENAI_DEV, "grder": "x"}, 'grder: unknown key; did you mean "grader"?'),
+        (
+            {**OPENAI_DEV, "job": {"Start": False}},
+            'job.Start: unknown key; did you mean "start"?',
+        ),
+        (
+            {**OPENAI_DEV, "evaluation": {"promote_when": {"min_improvment": 0.1}}},
+            'evaluation.promote_when.min_improvment: unknown key; did you mean "min_improvement"?',
+        ),
+        (
+            {**OPENAI_DEV, "hyperparameters": {"n_epoch": 2}},
+            'hyperparameters.n_epoch: unknown hyperparameter (did you mean "n_epochs"?); allowed: '
+            "n_epochs, batch_size",
+        ),
+        ({**OPENAI_DEV, "zzz": 1}, "environment 'dev': zzz: unknown key"),
+        # a value of the wrong JSON type is refused, not coerced
+        (
+            {**OPENAI_DEV, "hyperparameters": {"n_epochs": "2"}},
+            'hyperparameters.n_epochs = "2": Input should be a valid integer (a JSON string: '
+            "write the value without quotes)",
+        ),
+        (
+            {**NOVA, "hyperparameters": {"learningRate": "1e-5"}},
+            'hyperparameters.learningRate = "1e-5": Input should be a valid number',
+        ),
+        (
+            {**OPENAI_DEV, "job": {"start": "false"}},
+            'job.start = "false": Input should be a valid boolean (a JSON string',
+        ),
+        (
+            {**OPENAI_DEV, "reward_function": {"memory_mb": 1024.0}},
+            "reward_function.memory_mb = 1024.0: Input should be a valid integer",
+        ),
         ({"region": "us-west-2"}, "environment 'dev': base_model: required key is missing"),
         (
             {**OPENAI_DEV, "reward_function": {"timeout_seconds": 30}},

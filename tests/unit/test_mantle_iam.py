@@ -50,6 +50,10 @@ ENVIRONMENTS: dict[str, dict[str, Any]] = {
 PROJECTS = f"arn:aws:bedrock-mantle:{{region}}:{ACCOUNT}:project/*"
 
 
+# The module-scoped synthesis is made once: every test of this module runs on one xdist worker.
+pytestmark = pytest.mark.xdist_group("mantle-iam")
+
+
 @pytest.fixture(scope="module")
 def app_and_templates(
     tmp_path_factory: pytest.TempPathFactory,

@@ -120,6 +120,10 @@ def flatten(value: Any) -> str:
     return "TOKEN"
 
 
+# The module-scoped synthesis is made once: every test of this module runs on one xdist worker.
+pytestmark = pytest.mark.xdist_group("observability")
+
+
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> tuple[cdk.Stack, Template]:
     config = environment("dev", alarm_email="ml-team@example.com")

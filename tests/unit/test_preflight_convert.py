@@ -19,7 +19,7 @@ MARKER = "<!-- preflight:convert-gsm8k -->"
 
 
 def _documented_commands() -> list[list[str]]:
-    """The ``make convert`` commands under the preflight page's marker, split as a shell would."""
+    """The ``make convert`` commands under docs/preflight.md's marker, split as a shell would."""
     readme = (ROOT / "docs" / "preflight.md").read_text(encoding="utf-8")
     assert MARKER in readme, "docs/preflight.md lost the documented GSM8K convert command"
     block = readme.split(MARKER, 1)[1].split("```sh", 1)[1].split("```", 1)[0]

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from scripts.review.synth import link_staged_assets
 from stacks.bundle_store import link_tree
 from tests.conftest import FIXTURE_CDK_JSON
 from tests.job_support import event_identity, fixture_event
@@ -97,6 +98,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repo]:
     for folder in ("deps", "bundles", "assets"):
         if (ROOT / ".build" / folder).is_dir():
             link_tree(ROOT / ".build" / folder, path / ".build" / folder, ignore=("*.lock", ".*"))
+    # and this checkout's staged bundles, as make review gives them to the base's worktree
+    link_staged_assets(ROOT / "cdk.out", path / "cdk.out")
     repository = Repo(path)
     repository.write_cdk_json(cdk_json)
     _git(path, "init", "--quiet", "-b", "main")
