@@ -9,7 +9,7 @@ from grading.answers import Limits, candidate
 from grading.base import FAIL, PASS, Batch, Grade
 from grading.errors import SampleError
 from grading.mathexpr import Node, ParseError
-from grading.mathkinds import Typed, equivalent, read, reference
+from grading.mathkinds import Typed, equivalent, number_list, read, reference
 from grading.mathresponse import HEDGE, final_answers
 
 
@@ -63,7 +63,7 @@ class Comparison:
         when the time budget ran out."""
         from grading.symbolic import BudgetExceededError, OverBudgetError
 
-        spans, how = final_answers(text)
+        spans, how = final_answers(text, expected.kind in ("set", "tuple"))
         if how == HEDGE or not spans:
             return FAIL
         if how == "last_line":
@@ -102,7 +102,10 @@ class Comparison:
         try:
             answer = read(span, expected)
         except (ParseError, RecursionError):
-            return None
+            listed = number_list(span) if expected.kind in ("set", "tuple") else None
+            if listed is None:
+                return None
+            answer = read(listed, expected)  # "The numbers are 19, 46, and 82."
 
         def symbolic(left: Node, right: Node) -> bool:
             from grading.symbolic import BudgetExceededError, equal

@@ -99,6 +99,31 @@ _HEDGE: Final = re.compile(r"\bor\b|\beither\b|\\text\{\s*or\s*\}", re.IGNORECAS
 _WORDS: Final = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")  # not a LaTeX command
 
 
+# A list of plain numbers in prose: "19, 46, and 82", "3 and 5", "1; 2; 3" (the numbers, and
+# where the list ends a sentence: "The numbers are 19, 46, and 82.").
+_LIST_NUMBER: Final = r"-?[0-9]+(?:\.[0-9]+)?"
+_LIST_JOIN: Final = r"(?:\s*[,;]\s*(?:and\s+)?|\s+and\s+)"
+_NUMBER_LIST: Final = re.compile(
+    rf"(?<![0-9A-Za-z.,\\])({_LIST_NUMBER}(?:{_LIST_JOIN}{_LIST_NUMBER})+)[\s.$]*$"
+)
+_LIST_ITEM: Final = re.compile(_LIST_NUMBER)
+_GROUPED: Final = re.compile(r"-?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?")
+
+
+def number_list(text: str, *, whole: bool = False) -> str | None:
+    """The list of two or more plain numbers that ends ``text`` (all of it when ``whole``),
+    written ``a, b, c``; None if there is none. Numbers with thousands separators are no list:
+    ``1,234`` is one number."""
+    if len(text) > MAX_ANSWER_LENGTH or ("," not in text and "and" not in text and ";" not in text):
+        return None
+    match = _NUMBER_LIST.search(text)
+    if match is None or (whole and text[: match.start()].strip(" $")):
+        return None
+    if _GROUPED.fullmatch(match.group(1)):
+        return None  # "1,234,567": thousands separators
+    return ", ".join(_LIST_ITEM.findall(match.group(1)))
+
+
 def _strip_text(text: str) -> str:
     """``\\text{...}`` and its kin replaced by their contents."""
     while "\\" in text and _TEXT_COMMAND.search(text):
@@ -463,6 +488,9 @@ def equivalent(
         return answer.kind == kind and answer.label == expected.label
     if kind == "equation":
         return _equation(expected, answer, tolerance, relative, symbolic)
+    if kind == "tuple" and answer.kind == "set" and len(answer.parts) == len(expected.parts):
+        # Math-Verify's rule: a set answering a tuple is read in its written order
+        answer = Typed("tuple", parts=answer.parts, unit=answer.unit)
     if answer.kind != kind or len(answer.parts) != len(expected.parts):
         if kind == "set" and answer.kind in ("set", "tuple") and answer.parts:
             return _same_set(expected.parts, answer.parts, tolerance, relative, symbolic)

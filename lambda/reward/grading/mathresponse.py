@@ -32,6 +32,9 @@ _MATH_OPENERS: Final = {
 }
 _OR_AFTER: Final = re.compile(r"^\s*\$?\s*[.,;]?\s*(?:or|either|alternatively)\b", re.IGNORECASE)
 HEDGE: Final = "hedge"
+# What joins boxes that together are one answer: "\\boxed{3} and \\boxed{5}".
+# A separator is needed: a box at the end of a line and another on a later line are two answers.
+_JOINED: Final = re.compile(r"[ \t$]*(?:[,;][ \t$]*(?:and[ \t$]+)?|and[ \t$]+)")
 
 
 def _sentence(span: str) -> str:
@@ -40,10 +43,11 @@ def _sentence(span: str) -> str:
     return span if end is None else span[: end.start()]
 
 
-def final_answers(text: str) -> tuple[list[str], str]:
+def final_answers(text: str, several: bool = False) -> tuple[list[str], str]:
     """The distinct candidate final answers of ``text`` (all must agree), and how they were found
     (``boxed``, ``marker``, ``math``, ``last_line``), or no candidates with the reason
-    (``empty``, ``hedge``)."""
+    (``empty``, ``hedge``). When the reference has ``several`` parts (a set or tuple), boxes
+    joined by "and" or a comma are one answer."""
     if not text or text.isspace():
         return [], "empty"
     boxes = boxed(text) if "\\" in text and "box" in text else []
@@ -51,7 +55,11 @@ def final_answers(text: str) -> tuple[list[str], str]:
         for content, rest in boxes:
             if _OR_AFTER.match(rest) or hedged(content):
                 return [], HEDGE
-        return list(dict.fromkeys(content for content, _ in boxes)), "boxed"
+        contents = list(dict.fromkeys(content for content, _ in boxes))
+        if several and len(contents) > 1 and all(_JOINED.fullmatch(rest) for _, rest in boxes[:-1]):
+            # "$\\boxed{3}$ and $\\boxed{5}$": one answer of several parts
+            return [", ".join(contents)], "boxed"
+        return contents, "boxed"
     hashes = "#" in text and "####" in text
     words = "nswer" in text or "NSWER" in text
     if hashes or words:

@@ -42,7 +42,7 @@ from grading.base import FAIL, PASS, Batch, Grade, Grader
 from grading.errors import SampleError
 from grading.log import debug_enabled, logger
 from grading.mathcompare import Comparison, typed_reference
-from grading.mathkinds import Typed
+from grading.mathkinds import Typed, number_list
 from grading.samples import Sample
 from grading.spec import Spec
 from grading.templates import Template
@@ -62,6 +62,8 @@ def _reference_from_text(text: str, kind: str | None = None) -> float | Typed:
     plain = _PLAIN.fullmatch(text) if kind is None else None
     if plain is not None:
         return to_number(plain.group(1))
+    if kind is None and (listed := number_list(text, whole=True)) is not None:
+        return typed_reference(listed, None)  # "19, 46, and 82": a list, never its last number
     if kind is None and ("####" in text or ("\\" not in text and _PROSE.search(text))):
         # a worked solution (GSM8K's own answer field) or a sentence: its final number
         answer = final_answer(text, _NO_LIMITS)

@@ -1,0 +1,58 @@
+"""math_answer on the answer formats the community feeds Math-Verify (issue 19): each case is
+a response, a reference and the score Math-Verify's rules give (graded through ``handler()``).
+Every case here failed on the code before the change that added it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.reward_support import load_reward, rollout, scores
+
+
+@pytest.fixture(scope="module")
+def grade() -> Any:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        handler = load_reward(monkeypatch, {"type": "math_answer", "name": "math"}).handler
+
+    def run(response: str, reference: Any) -> float:
+        score: float = scores(handler([rollout("s", response, reference)], None))[0]
+        return score
+
+    return run
+
+
+# Lists are compared element by element: a list sharing only its last number is wrong.
+LISTS = [
+    ("The numbers are 21, 36, and 82.", "19, 46, and 82", 0),
+    ("The numbers are 19, 46, and 82.", "19, 46, and 82", 1),
+    ("The numbers are 82, 46 and 19.", "19, 46, and 82", 1),  # a bare list is a set
+    ("So $\\boxed{19, 36, 82}$.", "19, 46, and 82", 0),
+    ("$\\boxed{3}$ and $\\boxed{5}$", "3, 5", 1),
+    ("$\\boxed{5}$ and $\\boxed{3}$", "3, 5", 1),
+    ("$\\boxed{3}$ and $\\boxed{4}$", "3, 5", 0),
+    ("\\boxed{3}, \\boxed{5}", "(3, 5)", 1),
+    ("\\boxed{5}, \\boxed{3}", "(3, 5)", 0),
+    # Math-Verify's rule: a set answering a tuple keeps its written order...
+    ("\\boxed{\\{1,3\\}}", "(1,3)", 1),
+    ("\\boxed{\\{3,1\\}}", "(1,3)", 0),
+    # ...and a tuple answering a set is a set
+    ("\\boxed{(3,1)}", "\\{1,3\\}", 1),
+    ("\\boxed{(3,2)}", "\\{1,3\\}", 0),
+    # "1,234" is a number, not a list
+    ("The total is 1,234.", "1,234", 1),
+    ("The total is 1,234.", "234", 0),
+]
+
+
+@pytest.mark.parametrize(("response", "reference", "expected"), LISTS)
+def test_lists_are_compared_element_by_element(
+    grade: Any, response: str, reference: str, expected: float
+) -> None:
+    assert grade(response, reference) == expected
+
+
+def test_boxes_on_separate_lines_are_two_answers(grade: Any) -> None:
+    # a changed mind, not one answer of two parts
+    assert grade("First \\boxed{3}\nNo wait: \\boxed{5}", "3") == 0
