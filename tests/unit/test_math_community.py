@@ -56,3 +56,26 @@ def test_lists_are_compared_element_by_element(
 def test_boxes_on_separate_lines_are_two_answers(grade: Any) -> None:
     # a changed mind, not one answer of two parts
     assert grade("First \\boxed{3}\nNo wait: \\boxed{5}", "3") == 0
+
+
+DELIMITED_RESPONSES = [
+    ("Final Answer: The largest $n$ is 34.", "34", 1),
+    ("We check every case.\nSo the answer is $\\boxed{34}$.", "34", 1),
+    ("So the answer is $\\boxed{35}$.", "34", 0),
+    ("I get 34.", "34", 1),
+    ("The answer is $\\frac{3}{2}$.", "\\frac{3}{2}", 1),
+    ("The answer is $\\frac{5}{2}$.", "\\frac{3}{2}", 0),
+    ("\\boxed{[0, 1)}", "[0,1)", 1),
+    ("\\boxed{[0, 1]}", "[0,1)", 0),
+]
+
+
+@pytest.mark.parametrize("delimiters", [("$", "$"), ("$$", "$$"), ("\\(", "\\)"), ("\\[", "\\]")])
+@pytest.mark.parametrize(("response", "reference", "expected"), DELIMITED_RESPONSES)
+def test_a_reference_in_math_delimiters_grades_as_without_them(
+    grade: Any, delimiters: tuple[str, str], response: str, reference: str, expected: float
+) -> None:
+    left, right = delimiters
+    assert grade(response, reference) == expected
+    assert grade(response, f"{left}{reference}{right}") == expected
+    assert grade(response, {"final_answer": f" {left} {reference} {right} "}) == expected

@@ -57,8 +57,28 @@ _REFERENCE_KEYS = ("final_answer", "answer", "text", "value")
 _NO_LIMITS = Limits(max_numbers=1 << 30, max_number_run=1 << 30)
 
 
+_DELIMITERS = (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$"))
+
+
+def _undelimited(text: str) -> str:
+    """A reference without the math delimiters around all of it (``$34$``, ``\\(...\\)``,
+    ``\\[...\\]``, ``$$...$$``): it grades as the same reference without them."""
+    text = text.strip()
+    for left, right in _DELIMITERS:
+        if (
+            len(text) > len(left) + len(right)
+            and text.startswith(left)
+            and text.endswith(right)
+            and left not in text[len(left) : -len(right)]  # "$1$ and $2$" is no one math
+        ):
+            return text[len(left) : -len(right)].strip()
+    return text
+
+
 @lru_cache(maxsize=4096)  # the rollouts of one prompt share its reference
 def _reference_from_text(text: str, kind: str | None = None) -> float | Typed:
+    if "$" in text or "\\(" in text or "\\[" in text:
+        text = _undelimited(text)
     plain = _PLAIN.fullmatch(text) if kind is None else None
     if plain is not None:
         return to_number(plain.group(1))
