@@ -79,3 +79,31 @@ def test_a_reference_in_math_delimiters_grades_as_without_them(
     assert grade(response, reference) == expected
     assert grade(response, f"{left}{reference}{right}") == expected
     assert grade(response, {"final_answer": f" {left} {reference} {right} "}) == expected
+
+
+MINERVA = "Final Answer: The final answer is ${}$. I hope it is correct."
+STATED = [
+    (MINERVA.format("\\frac{3}{2}"), "\\frac{3}{2}", 1),
+    (MINERVA.format("\\frac{5}{2}"), "\\frac{3}{2}", 0),
+    (MINERVA.format("[0,1)"), "[0,1)", 1),
+    (MINERVA.format("(0,1)"), "[0,1)", 0),
+    (MINERVA.format("(3,-1)"), "(3,-1)", 1),
+    (MINERVA.format("\\text{(B)}"), "B", 1),
+    (MINERVA.format("\\text{(C)}"), "B", 0),
+    (MINERVA.format("2\\sqrt{3}"), "\\sqrt{12}", 1),
+    (f"Solving, $n^2 < 1200$.\n{MINERVA.format('34')}", "34", 1),
+    # a final answer stated in words at the end
+    ("We check all cases.\nThe largest $n$ is 34.", "$34$", 1),
+    ("We check all cases.\nThe largest $n$ is 35.", "$34$", 0),
+    ("Dividing, the ratio $r$ is 3/2.", "\\frac{3}{2}", 1),
+    ("Dividing, the ratio $r$ is 5/2.", "\\frac{3}{2}", 0),
+    ("Final Answer: The largest $n$ is $\\sqrt{12}$.", "2\\sqrt{3}", 1),
+    ("Final Answer: The largest $n$ is $\\sqrt{11}$.", "2\\sqrt{3}", 0),
+]
+
+
+@pytest.mark.parametrize(("response", "reference", "expected"), STATED)
+def test_the_minerva_phrasing_and_an_answer_stated_in_words(
+    grade: Any, response: str, reference: str, expected: float
+) -> None:
+    assert grade(response, reference) == expected

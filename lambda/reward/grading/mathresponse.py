@@ -37,10 +37,32 @@ HEDGE: Final = "hedge"
 _JOINED: Final = re.compile(r"[ \t$]*(?:[,;][ \t$]*(?:and[ \t$]+)?|and[ \t$]+)")
 
 
+# A sentence that states its answer after a verb: "The final answer is $\\frac{3}{2}$", "The
+# largest $n$ is 34" (the last "is" counts: "the answer is that x is 3").
+_PROSE_HEAD: Final = re.compile(r"[ \t*_]*[A-Za-z]{2,}[ \t]")
+_STATED: Final = re.compile(r".*\b(?:is|are|equals|was|be)[ \t]*:?[ \t]+(\S.*)", re.IGNORECASE)
+# What follows the last math of a line when the sentence states its answer after it: the "is
+# 34" of "The largest $n$ is 34."
+_STATED_AFTER: Final = re.compile(
+    r"[ \t]*(?:is|are|equals|=)[ \t]+([^\s$][^$]*?)[ \t.]*$", re.IGNORECASE
+)
+
+
 def _sentence(span: str) -> str:
-    """A marker's text up to the end of its sentence."""
+    """A marker's text up to the end of its sentence; in a sentence of words, what it states
+    after its last verb ("The final answer is $X$" states ``$X$``)."""
     end = _SENTENCE_END.search(span)
-    return span if end is None else span[: end.start()]
+    span = span if end is None else span[: end.start()]
+    return stated(span)
+
+
+def stated(sentence: str) -> str:
+    """What a sentence of words states after its last "is" (all of it if it opens with no
+    word: ``x = 2`` is an answer as it stands)."""
+    if _PROSE_HEAD.match(sentence) is None:
+        return sentence
+    found = _STATED.match(sentence)
+    return sentence if found is None else found.group(1)
 
 
 def final_answers(text: str, several: bool = False) -> tuple[list[str], str]:
@@ -78,11 +100,14 @@ def final_answers(text: str, several: bool = False) -> tuple[list[str], str]:
         after = text[end : None if line_end < 0 else line_end]
         if hedged(span) or _OR_AFTER.match(after):
             return [], HEDGE
+        value = _STATED_AFTER.match(after)
+        if value is not None and any(char.isdigit() for char in value.group(1)):
+            return [value.group(1)], "math"  # "The largest $n$ is 34."
         return [span], "math"
     line = text.strip().rsplit("\n", 1)[-1].strip()
     if hedged(line):
         return [], HEDGE
-    return [line], "last_line"
+    return [stated(line)], "last_line"
 
 
 def last_math(text: str) -> tuple[str, int] | None:
