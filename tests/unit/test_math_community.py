@@ -107,3 +107,32 @@ def test_the_minerva_phrasing_and_an_answer_stated_in_words(
     grade: Any, response: str, reference: str, expected: float
 ) -> None:
     assert grade(response, reference) == expected
+
+
+THINKING = [
+    ("<think>Maybe 12? \\boxed{12}</think>\nThe answer is \\boxed{34}.", "34", 1),
+    ("<think>It is 34: \\boxed{34}</think>\nThe answer is \\boxed{12}.", "34", 0),
+    ("<think>Maybe 12.</think>\n34", "34", 1),
+    ("<think>Maybe \\frac{1}{2}.</think>\nSo $\\frac{3}{2}$", "\\frac{3}{2}", 1),
+    ("<think>It is \\frac{3}{2}.</think>\nSo $\\frac{1}{2}$", "\\frac{3}{2}", 0),
+    # the chat template opened the trace in the prompt: only its end is in the response
+    ("Maybe 12, maybe 7.</think>\n#### 34", "34", 1),
+    ("It is 34 for sure.</think>\n#### 12", "34", 0),
+    # a trace never closed is a rollout cut off while thinking: no final answer
+    ("<think>I think the answer is 34 \\boxed{34}", "34", 0),
+    ("<think>I think the answer is $\\frac{3}{2}$", "\\frac{3}{2}", 0),
+]
+
+
+@pytest.mark.parametrize(("response", "reference", "expected"), THINKING)
+def test_a_reasoning_trace_is_skipped(
+    grade: Any, response: str, reference: str, expected: float
+) -> None:
+    assert grade(response, reference) == expected
+
+
+def test_a_long_trace_is_skipped_whatever_its_length(grade: Any) -> None:
+    # the answer part is cut from the text after the trace, never from the trace itself
+    trace = "<think>" + "Is it 7? " * 5000 + "</think>"
+    assert grade(trace + "The answer is 34.", "34") == 1
+    assert grade(trace + "The answer is 7.", "34") == 0

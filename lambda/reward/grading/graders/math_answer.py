@@ -111,6 +111,17 @@ def _latex_math(text: str) -> bool:
     return False
 
 
+def _after_thinking(text: str) -> str:
+    """The response after its reasoning trace: what follows the last ``</think>`` (a chat
+    template may open the trace in the prompt, so a lone ``</think>`` counts too). A trace that
+    is opened and never closed holds no final answer (a rollout cut off while thinking): the
+    empty text, scored 0."""
+    close = text.rfind("</think>")
+    if close >= 0:
+        return text[close + len("</think>") :]
+    return "" if "<think>" in text else text
+
+
 @lru_cache(maxsize=4096)
 def _typed_float(value: float) -> Typed:
     return Typed("number", node=("n", repr(value)))
@@ -210,6 +221,7 @@ class MathAnswer(Grader):
         from its :func:`~grading.answers.answer_part`; a sample whose grading raises fails
         alone."""
         texts, failures = self._texts(samples)
+        texts = [_after_thinking(text) if "think>" in text else text for text in texts]
         texts = [text if len(text) <= MAX_ANSWER_CHARS else answer_part(text) for text in texts]
         debug = debug_enabled()
         reference = self.reference
