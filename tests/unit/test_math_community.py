@@ -136,3 +136,36 @@ def test_a_long_trace_is_skipped_whatever_its_length(grade: Any) -> None:
     trace = "<think>" + "Is it 7? " * 5000 + "</think>"
     assert grade(trace + "The answer is 34.", "34") == 1
     assert grade(trace + "The answer is 7.", "34") == 0
+
+
+BARE = [
+    ("\\frac{10}{9}", "10/9", 1),
+    ("\\frac{10}{9}", "\\frac{10}{9}", 1),
+    ("\\frac{10}{9}", "9", 0),  # the fraction, not its last number
+    ("\\dfrac{10}{9}", "1.1111111111", 1),
+    ("\\frac{9}{10}", "10/9", 0),
+    ("2\\sqrt{3}", "\\sqrt{12}", 1),
+    ("2\\sqrt{3}", "3", 0),
+    ("We simplify.\n\\frac{10}{9}", "10/9", 1),
+    # a number times a variable is not the number
+    ("\\boxed{2k}", "2", 0),
+    ("The answer is $\\boxed{2k}$.", "2", 0),
+    ("The answer is 3x.", "3", 0),
+    ("\\boxed{2k}", "2k", 1),
+    ("\\boxed{2}", "2", 1),
+]
+
+
+@pytest.mark.parametrize(("response", "reference", "expected"), BARE)
+def test_a_bare_expression_is_read_as_the_expression(
+    grade: Any, response: str, reference: str, expected: float
+) -> None:
+    assert grade(response, reference) == expected
+
+
+def test_bare_answers_listed_one_per_line_are_a_spray(grade: Any) -> None:
+    # bare answers now read as math: a list of them must not pay for the one that is right
+    listed = "3\\times10^{5}\n\\sqrt{5}\n\\{1,2\\}\nx^2+2x+1\n\\frac{1}{2}\n(3,-1)\n"
+    assert grade(listed + "\\text{(B)}", "\\text{(B)}") == 0
+    assert grade(listed + "\\frac{10}{9}", "10/9") == 0
+    assert grade("\\text{(B)}", "\\text{(B)}") == 1

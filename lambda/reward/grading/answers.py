@@ -173,9 +173,13 @@ def _simple_value(simple: re.Match[str]) -> float:
     return float(token.replace(",", "")) if "," in token else float(token)
 
 
+# A single letter glued to a number: "2k" is two times k, never 2.
+_GLUED_LETTER: Final = re.compile(r"[A-Za-z](?![A-Za-z])")
+
+
 def _span_value(span: str) -> float | str | None:
     """The value a marker's text that is not a :data:`_SIMPLE_SPAN` gives: a number,
-    ``"hedge"``, or ``None`` (no number)."""
+    ``"hedge"``, ``"expression"`` (a number times a variable), or ``None`` (no number)."""
     end = _SENTENCE_END.search(span)
     if end is not None and _NUMBER.search(span, 0, end.start()):
         span = span[: end.start()]
@@ -190,6 +194,8 @@ def _span_value(span: str) -> float | str | None:
     if first is None:
         return None
     value, end_at = first
+    if _GLUED_LETTER.match(head, end_at):
+        return "expression"  # "2k", "3x": a multiple of a variable, not the number
     if _is_alternative(_ALTERNATIVE_AFTER.match(head, end_at), value):
         return "hedge"
     for aside in _ASIDE.findall(span) if "(" in span else ():
@@ -499,6 +505,8 @@ def _marked_answer(spans: list[str]) -> tuple[float | None, str] | None:
         value = _span_value(span)
         if value == "hedge":
             return _HEDGE
+        if value == "expression":
+            return _NO_NUMBER
         if isinstance(value, float):
             values.add(value)
     if len(values) > 1:

@@ -93,9 +93,25 @@ def _reference_from_text(text: str, kind: str | None = None) -> float | Typed:
     return typed_reference(text, kind)  # a \text{...} answer stays text, digits and all
 
 
-# LaTeX beyond fractions and text, near the end where the final answer stands: each backslash
-# of the tail, from the last (a GSM8K response has none, or one: its \boxed).
-_LATEX_MATH = ("sqrt", "pi", "sin", "cos", "tan", "log", "ln", "exp", "cdot", "times", "infty")
+# LaTeX math (a fraction's last number is no answer), near the end where the final answer
+# stands: each backslash of the tail, from the last (a GSM8K response has none, or one: its
+# \boxed).
+_LATEX_MATH = (
+    "frac",
+    "dfrac",
+    "tfrac",
+    "sqrt",
+    "pi",
+    "sin",
+    "cos",
+    "tan",
+    "log",
+    "ln",
+    "exp",
+    "cdot",
+    "times",
+    "infty",
+)
 _TAIL = 400
 
 
