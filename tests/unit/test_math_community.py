@@ -169,3 +169,44 @@ def test_bare_answers_listed_one_per_line_are_a_spray(grade: Any) -> None:
     assert grade(listed + "\\text{(B)}", "\\text{(B)}") == 0
     assert grade(listed + "\\frac{10}{9}", "10/9") == 0
     assert grade("\\text{(B)}", "\\text{(B)}") == 1
+
+
+FORMATS = [
+    # units and text inside the answer
+    ("\\boxed{\\frac{1}{3}\\text{ meters}}", "\\frac{1}{3}", 1),
+    ("\\boxed{\\frac{2}{3}\\text{ meters}}", "\\frac{1}{3}", 0),
+    ("\\boxed{\\frac{1}{3}\\text{ meters}}", "\\frac{1}{3}\\text{ meters}", 1),
+    ("\\boxed{\\frac{1}{3}\\text{ seconds}}", "\\frac{1}{3}\\text{ meters}", 0),
+    ("\\boxed{\\textbf{(C)}}", "\\text{(C)}", 1),
+    ("\\boxed{\\textbf{(D)}}", "\\text{(C)}", 0),
+    ("\\boxed{\\text{(C)}}", "C", 1),
+    ("\\boxed{\\textbf{12}}", "\\frac{24}{2}", 1),
+    # number formatting
+    ("\\boxed{11,\\! 111,\\! 100}", "11111100", 1),
+    ("\\boxed{11,\\! 111,\\! 101}", "11111100", 0),
+    ("\\boxed{11 111 100}", "11111100", 1),
+    ("\\boxed{11 111 100}", "11,111,100", 1),
+    ("\\boxed{11 111 101}", "11111100", 0),
+    ("\\boxed{11\\,111\\,100}", "11111100", 1),
+    ("\\boxed{004}", "4", 1),
+    ("\\boxed{004}", "\\frac{8}{2}", 1),
+    ("\\boxed{005}", "4", 0),
+    ("The answer is 11, 12.", "11", 0),  # still a hedge, not a thousands separator
+    # equations: the value of x = 11, and the last side of a chain
+    ("\\boxed{x = 11}", "11", 1),
+    ("\\boxed{x = 11}", "\\frac{22}{2}", 1),
+    ("\\boxed{x = 12}", "\\frac{22}{2}", 0),
+    ("$x = 5+5+1 = 11$", "\\frac{22}{2}", 1),
+    ("$x = 5+5+1 = 12$", "\\frac{22}{2}", 0),
+    ("\\boxed{x = 5+5+1 = 11}", "x = 11", 1),
+    ("\\boxed{x = 5+5+1 = 12}", "x = 11", 0),
+    ("She gets $\\frac{36}{2} = 18$ dollars.", "18", 1),
+    ("She gets $\\frac{36}{2} = 17$ dollars.", "18", 0),
+]
+
+
+@pytest.mark.parametrize(("response", "reference", "expected"), FORMATS)
+def test_units_text_number_formats_and_equations(
+    grade: Any, response: str, reference: str, expected: float
+) -> None:
+    assert grade(response, reference) == expected

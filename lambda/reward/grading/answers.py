@@ -173,13 +173,32 @@ def _simple_value(simple: re.Match[str]) -> float:
     return float(token.replace(",", "")) if "," in token else float(token)
 
 
+# A comma with a LaTeX negative thin space, between digit groups: "11,\\! 111".
+_THIN_GROUPS: Final = re.compile(r"(?<=[0-9]),\\!\s?(?=[0-9]{3}(?![0-9]))")
+# A whole answer of digit groups separated by blanks or LaTeX spaces ("11 111 100", "1\\ 000"):
+# one number (a list would be separated by commas or words).
+_SPACED_GROUPS: Final = re.compile(
+    r"[ \t*_$]*(-?[0-9]{1,3}(?:(?:[ \u2009\u202f~]|\\[ ,;])[0-9]{3})+(?:\.[0-9]+)?)[ \t*_$.]*"
+)
 # A single letter glued to a number: "2k" is two times k, never 2.
 _GLUED_LETTER: Final = re.compile(r"[A-Za-z](?![A-Za-z])")
+
+
+def _grouped(span: str) -> str:
+    """``span`` with the digit groups of one number joined: ``11,\\! 111,\\! 100`` (LaTeX's
+    thousands separators) and a whole answer ``11 111 100`` (blanks or LaTeX spaces)."""
+    if "\\!" in span:
+        span = _THIN_GROUPS.sub(",", span)
+    spaced = _SPACED_GROUPS.fullmatch(span)
+    if spaced is not None:
+        return re.sub(r"[^0-9.-]", "", spaced.group(1))
+    return span
 
 
 def _span_value(span: str) -> float | str | None:
     """The value a marker's text that is not a :data:`_SIMPLE_SPAN` gives: a number,
     ``"hedge"``, ``"expression"`` (a number times a variable), or ``None`` (no number)."""
+    span = _grouped(span)
     end = _SENTENCE_END.search(span)
     if end is not None and _NUMBER.search(span, 0, end.start()):
         span = span[: end.start()]

@@ -174,7 +174,8 @@ def read(raw: str, like: Typed | None = None, *, choice_ok: bool = True) -> Type
         if like is None and "\\text" in text:
             return Typed("text", label=_text_label(text))
         raise ParseError("words, not math")  # "the cat": not the product t*h*e*c*a*t
-    return _structure(bare, like)
+    # "\\frac{1}{3}\\text{ meters}": the unit is read before the \\text around it goes
+    return _structure(text if "\\text" in text and _UNIT_TAIL.match(text) else bare, like)
 
 
 def _choice(text: str, upper_only: bool = False) -> str | None:
@@ -362,6 +363,10 @@ def _relation(text: str, like: Typed | None) -> Typed | None:
     if operators == ["="]:
         left, right = _structure(sides[0], None), _structure(sides[1], None)
         return Typed("equation", parts=(left, right))
+    if len(operators) > 1 and all(operator == "=" for operator in operators):
+        # "x = 5+5+1 = 11": the last side is the answer (Math-Verify's rule)
+        left, right = _structure(sides[0], None), _structure(sides[-1], None)
+        return Typed("equation", parts=(left, right))
     if "=" in operators or "!=" in operators:
         raise ParseError("a chain of equations")
     nodes = [parse(side) for side in sides]
@@ -474,12 +479,8 @@ def equivalent(
         return False
     kind = expected.kind
     if kind in ("number", "expression"):
-        if (
-            answer.kind == "equation"
-            and answer.parts[0].node is not None
-            and answer.parts[0].node[0] == "v"
-        ):
-            answer = answer.parts[1]  # "x = 2" answers "2"
+        if answer.kind == "equation" and _stated_value(answer):
+            answer = answer.parts[1]  # "x = 2" and "\\frac{36}{2} = 18" answer "18"
         if answer.kind not in ("number", "expression") or answer.node is None:
             return False
         assert expected.node is not None
@@ -505,6 +506,13 @@ def equivalent(
         equivalent(a, b, tolerance, relative, symbolic)
         for a, b in zip(expected.parts, answer.parts, strict=True)
     )
+
+
+def _stated_value(equation: Typed) -> bool:
+    """Whether an equation states its right side as a value: its left side is a lone variable
+    (``x = 2``) or a constant (``\\frac{36}{2} = 18``)."""
+    left = equation.parts[0].node
+    return left is not None and (left[0] == "v" or not variables(left))
 
 
 def _equation(
