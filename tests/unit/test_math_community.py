@@ -210,3 +210,17 @@ def test_units_text_number_formats_and_equations(
     grade: Any, response: str, reference: str, expected: float
 ) -> None:
     assert grade(response, reference) == expected
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        ("The numbers are 19, 46, and 82.", 1),
+        ("The numbers are 19, 46, and 82,", 0),  # a list left open
+        ("The numbers are x19, 46, and 82.", 0),  # "x19" is no number
+        ("The numbers are 19, 46, and 82 cm.", 0),  # the list does not end the sentence
+        ("Listed: " + "7, " * 600 + "19, 46, and 82.", 0),  # the right numbers among many
+    ],
+)
+def test_a_list_in_prose_is_read_from_its_end(grade: Any, response: str, expected: float) -> None:
+    assert grade(response, "19, 46, and 82") == expected

@@ -99,14 +99,15 @@ _HEDGE: Final = re.compile(r"\bor\b|\beither\b|\\text\{\s*or\s*\}", re.IGNORECAS
 _WORDS: Final = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")  # not a LaTeX command
 
 
-# A list of plain numbers in prose: "19, 46, and 82", "3 and 5", "1; 2; 3" (the numbers, and
-# where the list ends a sentence: "The numbers are 19, 46, and 82.").
-_LIST_NUMBER: Final = r"-?[0-9]+(?:\.[0-9]+)?"
-_LIST_JOIN: Final = r"(?:\s*[,;]\s*(?:and\s+)?|\s+and\s+)"
-_NUMBER_LIST: Final = re.compile(
-    rf"(?<![0-9A-Za-z.,\\])({_LIST_NUMBER}(?:{_LIST_JOIN}{_LIST_NUMBER})+)[\s.$]*$"
+# A list of plain numbers in prose: "19, 46, and 82", "3 and 5", "1; 2; 3" that ends a text
+# ("The numbers are 19, 46, and 82."). Matched on the reversed text from its end, so that
+# finding it is linear in the length of the text: number, join, number, ... read backwards.
+_REVERSED_NUMBER: Final = r"(?:[0-9]+\.)?[0-9]+-?"
+_REVERSED_JOIN: Final = r"(?:(?:\s+dna)?\s*[,;]\s*|\s+dna\s+)"
+_REVERSED_LIST: Final = re.compile(
+    rf"{_REVERSED_NUMBER}(?:{_REVERSED_JOIN}{_REVERSED_NUMBER})+(?![0-9A-Za-z.,\\])"
 )
-_LIST_ITEM: Final = re.compile(_LIST_NUMBER)
+_LIST_ITEM: Final = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _GROUPED: Final = re.compile(r"-?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?")
 
 
@@ -116,12 +117,17 @@ def number_list(text: str, *, whole: bool = False) -> str | None:
     ``1,234`` is one number."""
     if len(text) > MAX_ANSWER_LENGTH or ("," not in text and "and" not in text and ";" not in text):
         return None
-    match = _NUMBER_LIST.search(text)
-    if match is None or (whole and text[: match.start()].strip(" $")):
+    body = text.rstrip(" \t\n.$")
+    match = _REVERSED_LIST.match(body[::-1])
+    if match is None:
         return None
-    if _GROUPED.fullmatch(match.group(1)):
+    start = len(body) - match.end()
+    if whole and body[:start].strip(" $"):
+        return None
+    listed = body[start:]
+    if _GROUPED.fullmatch(listed):
         return None  # "1,234,567": thousands separators
-    return ", ".join(_LIST_ITEM.findall(match.group(1)))
+    return ", ".join(_LIST_ITEM.findall(listed))
 
 
 def _strip_text(text: str) -> str:

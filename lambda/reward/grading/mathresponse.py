@@ -43,9 +43,7 @@ _PROSE_HEAD: Final = re.compile(r"[ \t*_]*[A-Za-z]{2,}[ \t]")
 _STATED: Final = re.compile(r".*\b(?:is|are|equals|was|be)[ \t]*:?[ \t]+(\S.*)", re.IGNORECASE)
 # What follows the last math of a line when the sentence states its answer after it: the "is
 # 34" of "The largest $n$ is 34."
-_STATED_AFTER: Final = re.compile(
-    r"[ \t]*(?:is|are|equals|=)[ \t]+([^\s$][^$]*?)[ \t.]*$", re.IGNORECASE
-)
+_STATED_AFTER: Final = re.compile(r"[ \t]*(?:is|are|equals|=)[ \t]+([^\s$][^$]*)", re.IGNORECASE)
 
 
 def _sentence(span: str) -> str:
@@ -100,9 +98,9 @@ def final_answers(text: str, several: bool = False) -> tuple[list[str], str]:
         after = text[end : None if line_end < 0 else line_end]
         if hedged(span) or _OR_AFTER.match(after):
             return [], HEDGE
-        value = _STATED_AFTER.match(after)
+        value = _STATED_AFTER.fullmatch(after)
         if value is not None and any(char.isdigit() for char in value.group(1)):
-            return [value.group(1)], "math"  # "The largest $n$ is 34."
+            return [value.group(1).rstrip(" \t.")], "math"  # "The largest $n$ is 34."
         return [span], "math"
     line = text.strip().rsplit("\n", 1)[-1].strip()
     if hedged(line):
