@@ -127,6 +127,14 @@ def _latex_math(text: str) -> bool:
     return False
 
 
+def _answer_text(text: str) -> str:
+    """The part of a response its final answer is read from: after its reasoning trace, the
+    last :data:`~grading.answers.MAX_ANSWER_CHARS` characters at most."""
+    if "think>" in text:
+        text = _after_thinking(text)
+    return text if len(text) <= MAX_ANSWER_CHARS else answer_part(text)
+
+
 def _after_thinking(text: str) -> str:
     """The response after its reasoning trace: what follows the last ``</think>`` (a chat
     template may open the trace in the prompt, so a lone ``</think>`` counts too). A trace that
@@ -237,8 +245,10 @@ class MathAnswer(Grader):
         from its :func:`~grading.answers.answer_part`; a sample whose grading raises fails
         alone."""
         texts, failures = self._texts(samples)
-        texts = [_after_thinking(text) if "think>" in text else text for text in texts]
-        texts = [text if len(text) <= MAX_ANSWER_CHARS else answer_part(text) for text in texts]
+        texts = [
+            text if len(text) <= MAX_ANSWER_CHARS and "think>" not in text else _answer_text(text)
+            for text in texts
+        ]
         debug = debug_enabled()
         reference = self.reference
         tolerance, relative = self.tolerance, self.relative_tolerance
