@@ -12,9 +12,12 @@ Rules, in order:
 5. An answer offered with an alternative ("18 or 20", "18-20", "between 18 and 20") is a hedge:
    no answer.
 
-Numbers are normalized: thousands separators, currency signs, trailing ``.0``, units or words
-after the number, Markdown emphasis, LaTeX ``\\frac``/``\\text``; ``a/b`` is a fraction. Whole
-tokens are compared, so 180 never counts as 18.
+A number glued to a letter ("2k", "3x") is a product, not the number.
+
+Numbers are normalized: thousands separators (``11,\\! 111``; a whole answer ``11 111 100``),
+currency signs, trailing ``.0``, units or words after the number, Markdown emphasis, LaTeX
+``\\frac``/``\\text``; ``a/b`` is a fraction. Whole tokens are compared, so 180 never counts
+as 18.
 """
 
 from __future__ import annotations

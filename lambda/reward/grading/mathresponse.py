@@ -7,6 +7,10 @@ The rules of :mod:`grading.answers`, for answers that are not a single number:
    displayed or inline math (``\\[...\\]``, ``$$...$$``, ``$...$``, ``\\(...\\)``), else the
    last line. A value mentioned mid-text is not the answer when a marker or a later one
    follows.
+   A marker's sentence of words states its answer after its last "is" (Minerva's "Final
+   Answer: The final answer is $X$. I hope it is correct." is ``$X$``), as does a last line
+   ("The largest $n$ is 34."). Boxes joined by "and" or a comma are one answer when the
+   reference has several parts.
 2. Several marked answers must all be the same answer (the grader compares each with the
    reference: some right and some wrong is a hedge, scored 0).
 3. An answer offered with an alternative ("2 or 3", "either ...", a box followed by "or ...")

@@ -10,6 +10,10 @@ math: ``\\frac{10}{9}``, ``[0,1)``, ``x=2``, ``\\text{(B)}``), or an object with
 ``final_answer`` / ``answer`` / ``text`` / ``value`` and optionally ``kind`` (``"interval"``
 or ``"tuple"`` settles ``(1, 2)``).
 
+A reference in math delimiters (``$34$``, ``\\(...\\)``) grades as without them; a list of
+numbers (``19, 46, and 82``) is a set. A response is read after its last ``</think>`` (a
+``<think>`` never closed: no answer).
+
 Fast first, exact second: a plain-number reference takes the numeric path of
 :mod:`grading.answers` (GSM8K never reaches the rest); any other reference is read once per
 batch into a typed answer (:mod:`grading.mathkinds`), the response's final answer is found by
