@@ -224,3 +224,21 @@ def test_units_text_number_formats_and_equations(
 )
 def test_a_list_in_prose_is_read_from_its_end(grade: Any, response: str, expected: float) -> None:
     assert grade(response, "19, 46, and 82") == expected
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "expected"),
+    [
+        ("\\boxed{(p,q)=(3,2)}", "(3,2)", 1),
+        ("\\boxed{(p,q)=(2,3)}", "(3,2)", 0),
+        ("\\boxed{(p,q)=(3,2)}", "\\{2,3\\}", 1),
+        ("\\boxed{x \\in [-2,7]}", "[-2,7]", 1),
+        ("\\boxed{x \\in (-2,7]}", "[-2,7]", 0),
+        ("\\boxed{(1,2)=(3,2)}", "(3,2)", 0),  # a label is variables, not numbers
+        ("\\boxed{(p+1,q)=(3,2)}", "(3,2)", 0),
+    ],
+)
+def test_a_labelled_answer_answers_its_value(
+    grade: Any, response: str, reference: str, expected: float
+) -> None:
+    assert grade(response, reference) == expected

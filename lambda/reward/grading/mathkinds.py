@@ -484,6 +484,10 @@ def equivalent(
     if expected.unit and answer.unit and expected.unit != answer.unit:
         return False
     kind = expected.kind
+    if kind in ("tuple", "set", "interval", "union") and answer.kind == "equation":
+        if not all(_lone_variable(part) for part in answer.parts[0].parts or (answer.parts[0],)):
+            return False
+        answer = answer.parts[1]  # labelled: "(p,q) = (3,2)" answers "(3,2)"
     if kind in ("number", "expression"):
         if answer.kind == "equation" and _stated_value(answer):
             answer = answer.parts[1]  # "x = 2" and "\\frac{36}{2} = 18" answer "18"
@@ -512,6 +516,11 @@ def equivalent(
         equivalent(a, b, tolerance, relative, symbolic)
         for a, b in zip(expected.parts, answer.parts, strict=True)
     )
+
+
+def _lone_variable(typed: Typed) -> bool:
+    """Whether ``typed`` is one variable (``x``, ``p``): a label."""
+    return typed.node is not None and typed.node[0] == "v"
 
 
 def _stated_value(equation: Typed) -> bool:
