@@ -12,9 +12,12 @@ Rules, in order:
 5. An answer offered with an alternative ("18 or 20", "18-20", "between 18 and 20") is a hedge:
    no answer.
 
-Numbers are normalized: thousands separators, currency signs, trailing ``.0``, units or words
-after the number, Markdown emphasis, LaTeX ``\\frac``/``\\text``; ``a/b`` is a fraction. Whole
-tokens are compared, so 180 never counts as 18.
+A number glued to a letter ("2k", "3x") is a product, not the number.
+
+Numbers are normalized: thousands separators (``11,\\! 111``; a whole answer ``11 111 100``),
+currency signs, trailing ``.0``, units or words after the number, Markdown emphasis, LaTeX
+``\\frac``/``\\text``; ``a/b`` is a fraction. Whole tokens are compared, so 180 never counts
+as 18.
 """
 
 from __future__ import annotations
@@ -173,9 +176,32 @@ def _simple_value(simple: re.Match[str]) -> float:
     return float(token.replace(",", "")) if "," in token else float(token)
 
 
+# A comma with a LaTeX negative thin space, between digit groups: "11,\\! 111".
+_THIN_GROUPS: Final = re.compile(r"(?<=[0-9]),\\!\s?(?=[0-9]{3}(?![0-9]))")
+# A whole answer of digit groups separated by blanks or LaTeX spaces ("11 111 100", "1\\ 000"):
+# one number (a list would be separated by commas or words).
+_SPACED_GROUPS: Final = re.compile(
+    r"[ \t*_$]*(-?[0-9]{1,3}(?:(?:[ \u2009\u202f~]|\\[ ,;])[0-9]{3})+(?:\.[0-9]+)?)[ \t*_$.]*"
+)
+# A single letter glued to a number: "2k" is two times k, never 2.
+_GLUED_LETTER: Final = re.compile(r"[A-Za-z](?![A-Za-z])")
+
+
+def _grouped(span: str) -> str:
+    """``span`` with the digit groups of one number joined: ``11,\\! 111,\\! 100`` (LaTeX's
+    thousands separators) and a whole answer ``11 111 100`` (blanks or LaTeX spaces)."""
+    if "\\!" in span:
+        span = _THIN_GROUPS.sub(",", span)
+    spaced = _SPACED_GROUPS.fullmatch(span)
+    if spaced is not None:
+        return re.sub(r"[^0-9.-]", "", spaced.group(1))
+    return span
+
+
 def _span_value(span: str) -> float | str | None:
     """The value a marker's text that is not a :data:`_SIMPLE_SPAN` gives: a number,
-    ``"hedge"``, or ``None`` (no number)."""
+    ``"hedge"``, ``"expression"`` (a number times a variable), or ``None`` (no number)."""
+    span = _grouped(span)
     end = _SENTENCE_END.search(span)
     if end is not None and _NUMBER.search(span, 0, end.start()):
         span = span[: end.start()]
@@ -190,6 +216,8 @@ def _span_value(span: str) -> float | str | None:
     if first is None:
         return None
     value, end_at = first
+    if _GLUED_LETTER.match(head, end_at):
+        return "expression"  # "2k", "3x": a multiple of a variable, not the number
     if _is_alternative(_ALTERNATIVE_AFTER.match(head, end_at), value):
         return "hedge"
     for aside in _ASIDE.findall(span) if "(" in span else ():
@@ -499,6 +527,8 @@ def _marked_answer(spans: list[str]) -> tuple[float | None, str] | None:
         value = _span_value(span)
         if value == "hedge":
             return _HEDGE
+        if value == "expression":
+            return _NO_NUMBER
         if isinstance(value, float):
             values.add(value)
     if len(values) > 1:

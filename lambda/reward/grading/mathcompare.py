@@ -9,7 +9,7 @@ from grading.answers import Limits, candidate
 from grading.base import FAIL, PASS, Batch, Grade
 from grading.errors import SampleError
 from grading.mathexpr import Node, ParseError
-from grading.mathkinds import Typed, equivalent, read, reference
+from grading.mathkinds import Typed, equivalent, number_list, read, reference
 from grading.mathresponse import HEDGE, final_answers
 
 
@@ -26,18 +26,29 @@ def typed_reference(text: str, kind: str | None) -> Typed:
 _LISTED_LINES = 20
 
 
+# Lines that each are a bare math answer of any kind, past which the last lines are a list of
+# candidates whatever the reference's kind (a choice letter after ten other answers).
+_LISTED_ANY = 4
+
+
 def _listed(expected: Typed, text: str) -> bool:
-    """Whether the response's last lines list several different answers of the reference's
-    kind (one per line, no marker): candidates sprayed, the right one among them."""
+    """Whether the response's last lines list several different answers (one per line, no
+    marker): candidates sprayed, the right one among them. Two of the reference's kind are a
+    list; so are :data:`_LISTED_ANY` lines that each read as math of any kind."""
     lines = [line.strip() for line in text.strip().splitlines()[-_LISTED_LINES:]]
-    answers = set()
+    answers, anything = set(), set()
     for line in lines:
         try:
             read(line, expected)
         except (ParseError, RecursionError):
+            try:
+                read(line)
+            except (ParseError, RecursionError):
+                continue
+            anything.add(line)
             continue
         answers.add(line)
-    return len(answers) > 1
+    return len(answers) > 1 or len(answers | anything) >= _LISTED_ANY
 
 
 class Comparison:
@@ -63,11 +74,11 @@ class Comparison:
         when the time budget ran out."""
         from grading.symbolic import BudgetExceededError, OverBudgetError
 
-        spans, how = final_answers(text)
+        spans, how = final_answers(text, expected.kind in ("set", "tuple"))
         if how == HEDGE or not spans:
             return FAIL
         if how == "last_line":
-            if expected.kind == "number":
+            if expected.kind == "number" and "\\" not in spans[0]:
                 return self._number(expected, text)  # prose without math markup: GSM8K's rules
             if _listed(expected, text):
                 return FAIL
@@ -93,12 +104,15 @@ class Comparison:
             )
         if verdicts == {True}:
             return PASS
-        if verdicts == {None} and expected.kind == "number" and how == "math":
+        if verdicts == {None} and expected.kind == "number" and how in ("math", "last_line"):
             return self._number(expected, text)
         return FAIL
 
     def _one(self, expected: Typed, span: str, ends: float) -> bool | None:
         """Whether one final answer is ``expected``; None if it cannot be read."""
+        if expected.kind in ("set", "tuple"):
+            # "The numbers are 19, 46, and 82.": the list, never "a*n*d*82"
+            span = number_list(span) or span
         try:
             answer = read(span, expected)
         except (ParseError, RecursionError):

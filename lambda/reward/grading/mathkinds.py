@@ -99,6 +99,37 @@ _HEDGE: Final = re.compile(r"\bor\b|\beither\b|\\text\{\s*or\s*\}", re.IGNORECAS
 _WORDS: Final = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")  # not a LaTeX command
 
 
+# A list of plain numbers in prose: "19, 46, and 82", "3 and 5", "1; 2; 3" that ends a text
+# ("The numbers are 19, 46, and 82."). Matched on the reversed text from its end, so that
+# finding it is linear in the length of the text: number, join, number, ... read backwards.
+_REVERSED_NUMBER: Final = r"(?:[0-9]+\.)?[0-9]+-?"
+_REVERSED_JOIN: Final = r"(?:(?:\s+dna)?\s*[,;]\s*|\s+dna\s+)"
+_REVERSED_LIST: Final = re.compile(
+    rf"{_REVERSED_NUMBER}(?:{_REVERSED_JOIN}{_REVERSED_NUMBER})+(?![0-9A-Za-z.,\\])"
+)
+_LIST_ITEM: Final = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_GROUPED: Final = re.compile(r"-?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?")
+
+
+def number_list(text: str, *, whole: bool = False) -> str | None:
+    """The list of two or more plain numbers that ends ``text`` (all of it when ``whole``),
+    written ``a, b, c``; None if there is none. Numbers with thousands separators are no list:
+    ``1,234`` is one number."""
+    if len(text) > MAX_ANSWER_LENGTH or ("," not in text and "and" not in text and ";" not in text):
+        return None
+    body = text.rstrip(" \t\n.$")
+    match = _REVERSED_LIST.match(body[::-1])
+    if match is None:
+        return None
+    start = len(body) - match.end()
+    if whole and body[:start].strip(" $"):
+        return None
+    listed = body[start:]
+    if _GROUPED.fullmatch(listed):
+        return None  # "1,234,567": thousands separators
+    return ", ".join(_LIST_ITEM.findall(listed))
+
+
 def _strip_text(text: str) -> str:
     """``\\text{...}`` and its kin replaced by their contents."""
     while "\\" in text and _TEXT_COMMAND.search(text):
@@ -149,7 +180,8 @@ def read(raw: str, like: Typed | None = None, *, choice_ok: bool = True) -> Type
         if like is None and "\\text" in text:
             return Typed("text", label=_text_label(text))
         raise ParseError("words, not math")  # "the cat": not the product t*h*e*c*a*t
-    return _structure(bare, like)
+    # "\\frac{1}{3}\\text{ meters}": the unit is read before the \\text around it goes
+    return _structure(text if "\\text" in text and _UNIT_TAIL.match(text) else bare, like)
 
 
 def _choice(text: str, upper_only: bool = False) -> str | None:
@@ -337,6 +369,10 @@ def _relation(text: str, like: Typed | None) -> Typed | None:
     if operators == ["="]:
         left, right = _structure(sides[0], None), _structure(sides[1], None)
         return Typed("equation", parts=(left, right))
+    if len(operators) > 1 and all(operator == "=" for operator in operators):
+        # "x = 5+5+1 = 11": the last side is the answer (Math-Verify's rule)
+        left, right = _structure(sides[0], None), _structure(sides[-1], None)
+        return Typed("equation", parts=(left, right))
     if "=" in operators or "!=" in operators:
         raise ParseError("a chain of equations")
     nodes = [parse(side) for side in sides]
@@ -448,13 +484,13 @@ def equivalent(
     if expected.unit and answer.unit and expected.unit != answer.unit:
         return False
     kind = expected.kind
+    if kind in ("tuple", "set", "interval", "union") and answer.kind == "equation":
+        if not all(_lone_variable(part) for part in answer.parts[0].parts or (answer.parts[0],)):
+            return False
+        answer = answer.parts[1]  # labelled: "(p,q) = (3,2)" answers "(3,2)"
     if kind in ("number", "expression"):
-        if (
-            answer.kind == "equation"
-            and answer.parts[0].node is not None
-            and answer.parts[0].node[0] == "v"
-        ):
-            answer = answer.parts[1]  # "x = 2" answers "2"
+        if answer.kind == "equation" and _stated_value(answer):
+            answer = answer.parts[1]  # "x = 2" and "\\frac{36}{2} = 18" answer "18"
         if answer.kind not in ("number", "expression") or answer.node is None:
             return False
         assert expected.node is not None
@@ -463,6 +499,9 @@ def equivalent(
         return answer.kind == kind and answer.label == expected.label
     if kind == "equation":
         return _equation(expected, answer, tolerance, relative, symbolic)
+    if kind == "tuple" and answer.kind == "set" and len(answer.parts) == len(expected.parts):
+        # Math-Verify's rule: a set answering a tuple is read in its written order
+        answer = Typed("tuple", parts=answer.parts, unit=answer.unit)
     if answer.kind != kind or len(answer.parts) != len(expected.parts):
         if kind == "set" and answer.kind in ("set", "tuple") and answer.parts:
             return _same_set(expected.parts, answer.parts, tolerance, relative, symbolic)
@@ -477,6 +516,18 @@ def equivalent(
         equivalent(a, b, tolerance, relative, symbolic)
         for a, b in zip(expected.parts, answer.parts, strict=True)
     )
+
+
+def _lone_variable(typed: Typed) -> bool:
+    """Whether ``typed`` is one variable (``x``, ``p``): a label."""
+    return typed.node is not None and typed.node[0] == "v"
+
+
+def _stated_value(equation: Typed) -> bool:
+    """Whether an equation states its right side as a value: its left side is a lone variable
+    (``x = 2``) or a constant (``\\frac{36}{2} = 18``)."""
+    left = equation.parts[0].node
+    return left is not None and (left[0] == "v" or not variables(left))
 
 
 def _equation(

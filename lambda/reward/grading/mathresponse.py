@@ -7,6 +7,10 @@ The rules of :mod:`grading.answers`, for answers that are not a single number:
    displayed or inline math (``\\[...\\]``, ``$$...$$``, ``$...$``, ``\\(...\\)``), else the
    last line. A value mentioned mid-text is not the answer when a marker or a later one
    follows.
+   A marker's sentence of words states its answer after its last "is" (Minerva's "Final
+   Answer: The final answer is $X$. I hope it is correct." is ``$X$``), as does a last line
+   ("The largest $n$ is 34."). Boxes joined by "and" or a comma are one answer when the
+   reference has several parts.
 2. Several marked answers must all be the same answer (the grader compares each with the
    reference: some right and some wrong is a hedge, scored 0).
 3. An answer offered with an alternative ("2 or 3", "either ...", a box followed by "or ...")
@@ -32,18 +36,42 @@ _MATH_OPENERS: Final = {
 }
 _OR_AFTER: Final = re.compile(r"^\s*\$?\s*[.,;]?\s*(?:or|either|alternatively)\b", re.IGNORECASE)
 HEDGE: Final = "hedge"
+# What joins boxes that together are one answer: "\\boxed{3} and \\boxed{5}".
+# A separator is needed: a box at the end of a line and another on a later line are two answers.
+_JOINED: Final = re.compile(r"[ \t$]*(?:[,;][ \t$]*(?:and[ \t$]+)?|and[ \t$]+)")
+
+
+# A sentence that states its answer after a verb: "The final answer is $\\frac{3}{2}$", "The
+# largest $n$ is 34" (the last "is" counts: "the answer is that x is 3").
+_PROSE_HEAD: Final = re.compile(r"[ \t*_]*[A-Za-z]{2,}[ \t]")
+_STATED: Final = re.compile(r".*\b(?:is|are|equals|was|be)[ \t]*:?[ \t]+(\S.*)", re.IGNORECASE)
+# What follows the last math of a line when the sentence states its answer after it: the "is
+# 34" of "The largest $n$ is 34."
+_STATED_AFTER: Final = re.compile(r"[ \t]*(?:is|are|equals|=)[ \t]+([^\s$][^$]*)", re.IGNORECASE)
 
 
 def _sentence(span: str) -> str:
-    """A marker's text up to the end of its sentence."""
+    """A marker's text up to the end of its sentence; in a sentence of words, what it states
+    after its last verb ("The final answer is $X$" states ``$X$``)."""
     end = _SENTENCE_END.search(span)
-    return span if end is None else span[: end.start()]
+    span = span if end is None else span[: end.start()]
+    return stated(span)
 
 
-def final_answers(text: str) -> tuple[list[str], str]:
+def stated(sentence: str) -> str:
+    """What a sentence of words states after its last "is" (all of it if it opens with no
+    word: ``x = 2`` is an answer as it stands)."""
+    if _PROSE_HEAD.match(sentence) is None:
+        return sentence
+    found = _STATED.match(sentence)
+    return sentence if found is None else found.group(1)
+
+
+def final_answers(text: str, several: bool = False) -> tuple[list[str], str]:
     """The distinct candidate final answers of ``text`` (all must agree), and how they were found
     (``boxed``, ``marker``, ``math``, ``last_line``), or no candidates with the reason
-    (``empty``, ``hedge``)."""
+    (``empty``, ``hedge``). When the reference has ``several`` parts (a set or tuple), boxes
+    joined by "and" or a comma are one answer."""
     if not text or text.isspace():
         return [], "empty"
     boxes = boxed(text) if "\\" in text and "box" in text else []
@@ -51,7 +79,11 @@ def final_answers(text: str) -> tuple[list[str], str]:
         for content, rest in boxes:
             if _OR_AFTER.match(rest) or hedged(content):
                 return [], HEDGE
-        return list(dict.fromkeys(content for content, _ in boxes)), "boxed"
+        contents = list(dict.fromkeys(content for content, _ in boxes))
+        if several and len(contents) > 1 and all(_JOINED.fullmatch(rest) for _, rest in boxes[:-1]):
+            # "$\\boxed{3}$ and $\\boxed{5}$": one answer of several parts
+            return [", ".join(contents)], "boxed"
+        return contents, "boxed"
     hashes = "#" in text and "####" in text
     words = "nswer" in text or "NSWER" in text
     if hashes or words:
@@ -70,11 +102,14 @@ def final_answers(text: str) -> tuple[list[str], str]:
         after = text[end : None if line_end < 0 else line_end]
         if hedged(span) or _OR_AFTER.match(after):
             return [], HEDGE
+        value = _STATED_AFTER.fullmatch(after)
+        if value is not None and any(char.isdigit() for char in value.group(1)):
+            return [value.group(1).rstrip(" \t.")], "math"  # "The largest $n$ is 34."
         return [span], "math"
     line = text.strip().rsplit("\n", 1)[-1].strip()
     if hedged(line):
         return [], HEDGE
-    return [line], "last_line"
+    return [stated(line)], "last_line"
 
 
 def last_math(text: str) -> tuple[str, int] | None:

@@ -10,6 +10,10 @@ math: ``\\frac{10}{9}``, ``[0,1)``, ``x=2``, ``\\text{(B)}``), or an object with
 ``final_answer`` / ``answer`` / ``text`` / ``value`` and optionally ``kind`` (``"interval"``
 or ``"tuple"`` settles ``(1, 2)``).
 
+A reference in math delimiters (``$34$``, ``\\(...\\)``) grades as without them; a list of
+numbers (``19, 46, and 82``) is a set. A response is read after its last ``</think>`` (a
+``<think>`` never closed: no answer).
+
 Fast first, exact second: a plain-number reference takes the numeric path of
 :mod:`grading.answers` (GSM8K never reaches the rest); any other reference is read once per
 batch into a typed answer (:mod:`grading.mathkinds`), the response's final answer is found by
@@ -42,7 +46,7 @@ from grading.base import FAIL, PASS, Batch, Grade, Grader
 from grading.errors import SampleError
 from grading.log import debug_enabled, logger
 from grading.mathcompare import Comparison, typed_reference
-from grading.mathkinds import Typed
+from grading.mathkinds import Typed, number_list
 from grading.samples import Sample
 from grading.spec import Spec
 from grading.templates import Template
@@ -57,11 +61,33 @@ _REFERENCE_KEYS = ("final_answer", "answer", "text", "value")
 _NO_LIMITS = Limits(max_numbers=1 << 30, max_number_run=1 << 30)
 
 
+_DELIMITERS = (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$"))
+
+
+def _undelimited(text: str) -> str:
+    """A reference without the math delimiters around all of it (``$34$``, ``\\(...\\)``,
+    ``\\[...\\]``, ``$$...$$``): it grades as the same reference without them."""
+    text = text.strip()
+    for left, right in _DELIMITERS:
+        if (
+            len(text) > len(left) + len(right)
+            and text.startswith(left)
+            and text.endswith(right)
+            and left not in text[len(left) : -len(right)]  # "$1$ and $2$" is no one math
+        ):
+            return text[len(left) : -len(right)].strip()
+    return text
+
+
 @lru_cache(maxsize=4096)  # the rollouts of one prompt share its reference
 def _reference_from_text(text: str, kind: str | None = None) -> float | Typed:
+    if "$" in text or "\\(" in text or "\\[" in text:
+        text = _undelimited(text)
     plain = _PLAIN.fullmatch(text) if kind is None else None
     if plain is not None:
         return to_number(plain.group(1))
+    if kind is None and (listed := number_list(text, whole=True)) is not None:
+        return typed_reference(listed, None)  # "19, 46, and 82": a list, never its last number
     if kind is None and ("####" in text or ("\\" not in text and _PROSE.search(text))):
         # a worked solution (GSM8K's own answer field) or a sentence: its final number
         answer = final_answer(text, _NO_LIMITS)
@@ -71,9 +97,25 @@ def _reference_from_text(text: str, kind: str | None = None) -> float | Typed:
     return typed_reference(text, kind)  # a \text{...} answer stays text, digits and all
 
 
-# LaTeX beyond fractions and text, near the end where the final answer stands: each backslash
-# of the tail, from the last (a GSM8K response has none, or one: its \boxed).
-_LATEX_MATH = ("sqrt", "pi", "sin", "cos", "tan", "log", "ln", "exp", "cdot", "times", "infty")
+# LaTeX math (a fraction's last number is no answer), near the end where the final answer
+# stands: each backslash of the tail, from the last (a GSM8K response has none, or one: its
+# \boxed).
+_LATEX_MATH = (
+    "frac",
+    "dfrac",
+    "tfrac",
+    "sqrt",
+    "pi",
+    "sin",
+    "cos",
+    "tan",
+    "log",
+    "ln",
+    "exp",
+    "cdot",
+    "times",
+    "infty",
+)
 _TAIL = 400
 
 
@@ -87,6 +129,25 @@ def _latex_math(text: str) -> bool:
             return True
         at = text.rfind("\\", begin, at)
     return False
+
+
+def _answer_text(text: str) -> str:
+    """The part of a response its final answer is read from: after its reasoning trace, the
+    last :data:`~grading.answers.MAX_ANSWER_CHARS` characters at most."""
+    if "think>" in text:
+        text = _after_thinking(text)
+    return text if len(text) <= MAX_ANSWER_CHARS else answer_part(text)
+
+
+def _after_thinking(text: str) -> str:
+    """The response after its reasoning trace: what follows the last ``</think>`` (a chat
+    template may open the trace in the prompt, so a lone ``</think>`` counts too). A trace that
+    is opened and never closed holds no final answer (a rollout cut off while thinking): the
+    empty text, scored 0."""
+    close = text.rfind("</think>")
+    if close >= 0:
+        return text[close + len("</think>") :]
+    return "" if "<think>" in text else text
 
 
 @lru_cache(maxsize=4096)
@@ -188,7 +249,12 @@ class MathAnswer(Grader):
         from its :func:`~grading.answers.answer_part`; a sample whose grading raises fails
         alone."""
         texts, failures = self._texts(samples)
-        texts = [text if len(text) <= MAX_ANSWER_CHARS else answer_part(text) for text in texts]
+        # "<" first: one character is found by memchr, "think>" takes a slower scan (measured
+        # per 1,024 GSM8K responses: 13 us against 110 us, 3% of the batch)
+        texts = [
+            text if len(text) <= MAX_ANSWER_CHARS and "<" not in text else _answer_text(text)
+            for text in texts
+        ]
         debug = debug_enabled()
         reference = self.reference
         tolerance, relative = self.tolerance, self.relative_tolerance
