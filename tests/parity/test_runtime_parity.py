@@ -143,14 +143,15 @@ def test_job_deletes_over_the_openai_api_as_the_sources_do(
     openai_server: OpenAIServer, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A Delete of a job the service does not know: the bundled openai SDK asks the local
-    OpenAI-compatible server, learns it is unknown, and the Delete succeeds (AWS calls go to
-    a local moto server)."""
+    OpenAI-compatible server, learns it is unknown, looks for a job of the event's identity by
+    its training file (as after a cancelled create), finds none, and the Delete succeeds (AWS
+    calls go to a local moto server)."""
     event = delete_event(fixture_event("openai"), "ftjob-never-existed")
     aws = {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": moto_endpoint}
     environment = {**openai_server.sdk_environment(), **aws}
     answer = run_bundle("job", event, {**environment, "POWERTOOLS_SERVICE_NAME": "job"}, "on_event")
     asked = [r.path for r in openai_server.requests if r.method == "GET"]
-    assert asked == ["/v1/fine_tuning/jobs/ftjob-never-existed"]
+    assert asked == ["/v1/fine_tuning/jobs/ftjob-never-existed", "/v1/files"]
     for key, value in aws.items():
         monkeypatch.setenv(key, value)
     assert answer["result"] == on_event(event)

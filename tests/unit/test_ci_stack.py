@@ -385,7 +385,8 @@ def test_existing_provider_custom_qualifier_and_accounts(tmp_path: Path) -> None
         ),
         (
             {"github_repository": "a/b", "github_owner_id": "1", "github_repository_id": 2},
-            'ci: github_owner_id = "1": Input should be a valid integer',
+            'ci: github_owner_id = "1": Input should be a valid integer (a JSON string: '
+            "write the value without quotes)",
         ),
         (
             {"github_repository": "a/b", "legacy_subject": False},
