@@ -171,6 +171,14 @@ def test_bare_answers_listed_one_per_line_are_a_spray(grade: Any) -> None:
     assert grade("\\text{(B)}", "\\text{(B)}") == 1
 
 
+def test_a_spray_ending_in_the_plain_number_is_no_answer(grade: Any) -> None:
+    # preflight's spray probe on MATH-500 (bare rendering): other answers, some in LaTeX, one
+    # per line, the right plain number last; the plain-number rules alone read only the 9
+    spray = "2220\n\\pi\n10\n720\n23\n6\n-\\frac{\\pi}{6}\n9"
+    assert grade(spray, "9") == 0
+    assert grade("We have $x^2 = 81$ and $x > 0$, so\n9", "9") == 1
+
+
 FORMATS = [
     # units and text inside the answer
     ("\\boxed{\\frac{1}{3}\\text{ meters}}", "\\frac{1}{3}", 1),

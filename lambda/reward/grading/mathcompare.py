@@ -51,6 +51,13 @@ def _listed(expected: Typed, text: str) -> bool:
     return len(answers) > 1 or len(answers | anything) >= _LISTED_ANY
 
 
+def _listed_with_markup(expected: Typed, text: str) -> bool:
+    """:func:`_listed` for a plain-number reference whose response carries LaTeX: a spray such
+    as ``2220 / \\pi / -\\frac{\\pi}{6} / 9`` (one per line) ends in a plain number, which the
+    plain-number rules read alone. Responses without a backslash (GSM8K's) skip the parse."""
+    return expected.kind == "number" and "\\" in text and _listed(expected, text)
+
+
 class Comparison:
     """The comparison settings of one grader, applied to each sample of a batch."""
 
@@ -78,6 +85,8 @@ class Comparison:
         if how == HEDGE or not spans:
             return FAIL
         if how == "last_line":
+            if _listed_with_markup(expected, text):
+                return FAIL  # candidates one per line, some in LaTeX: GSM8K's rules miss them
             if expected.kind == "number" and "\\" not in spans[0]:
                 return self._number(expected, text)  # prose without math markup: GSM8K's rules
             if _listed(expected, text):
