@@ -207,10 +207,11 @@ samples: $(VENV)/.installed ## Read kept rollouts: make samples ENV=<name> [JOB=
 # the last line of output is the path of summary.json. CDK_JSON= reads another cdk.json,
 # REPORT_DIR= writes elsewhere than reports/ (as for make preflight).
 .PHONY: eval
-eval: $(VENV)/.installed ## Tuned vs base model, graded locally: make eval ENV=<name> [JOB= MODEL= BASE= LIMIT= SAMPLES=]
+eval: $(VENV)/.installed ## Tuned vs base model, graded locally: make eval ENV=<name> [JOB= MODEL= BASE= LIMIT= SAMPLES= KEEP_ROLLOUTS=<folder>]
 	@$(PY) scripts/eval.py --env "$(ENV)" --job "$(JOB)" --model "$(MODEL)" --base "$(BASE)" \
 	  $(if $(LIMIT),--limit "$(LIMIT)") $(if $(SAMPLES),--samples "$(SAMPLES)") \
-	  $(if $(CDK_JSON),--cdk-json "$(CDK_JSON)") $(if $(REPORT_DIR),--out-dir "$(REPORT_DIR)")
+	  $(if $(CDK_JSON),--cdk-json "$(CDK_JSON)") $(if $(REPORT_DIR),--out-dir "$(REPORT_DIR)") \
+	  $(if $(KEEP_ROLLOUTS),--keep-rollouts "$(KEEP_ROLLOUTS)")
 
 # The loop after a job against the local OpenAI-compatible test server: no AWS, no network.
 .PHONY: demo

@@ -159,16 +159,23 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 class RewardHandler:
     """The reward Lambda's handler, loaded for one grader definition."""
 
-    def __init__(self, grader: Path, environment: str = "preflight") -> None:
+    def __init__(
+        self, grader: Path, environment: str = "preflight", keep_rollouts: Path | None = None
+    ) -> None:
         self.grader = grader
         self.env = {
             "GRADER_CONFIG": str(grader.resolve()),
             "RFT_ENVIRONMENT": environment,
             "POWERTOOLS_SERVICE_NAME": "reward",
             "POWERTOOLS_METRICS_NAMESPACE": "BedrockRft/Grader",
-            # Local grading keeps no rollout samples, whatever the shell's environment says.
+            # Local grading keeps no rollout samples, whatever the shell's environment says,
+            # unless asked to keep every one in a local folder (make eval's KEEP_ROLLOUTS=).
             "ROLLOUT_SAMPLE_RATE": "0",
         }
+        if keep_rollouts is not None:
+            keep_rollouts.mkdir(parents=True, exist_ok=True)
+            self.env["ROLLOUT_SAMPLES_URI"] = keep_rollouts.resolve().as_uri()
+            self.env["ROLLOUT_SAMPLE_RATE"] = "1"
         self.output = HandlerOutput()
         self._buffer = io.StringIO()
         self.invocations = 0

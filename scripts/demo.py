@@ -7,7 +7,9 @@ as a user would after a job:
 
 1. ``make eval``: the tuned against the base model, graded by the reward Lambda's own handler;
 2. ``make chat``: one question to the tuned model;
-3. ``make report``: the training curves of a simulated 67-step job with metrics.
+3. ``make report``: the training curves of a simulated 67-step job with metrics;
+4. ``make samples``: the graded rollouts the reward function kept during step 1 (every one,
+   in a local folder instead of the artifacts bucket).
 
 It uses the fixture environment ``dev`` of ``tests/fixtures/cdk.json`` (not your ``cdk.json``,
 which may name datasets and environments of your own), needs no credentials and no network,
@@ -22,6 +24,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -34,6 +37,7 @@ if str(ROOT) not in sys.path:
 from scripts.chat import main as chat  # noqa: E402
 from scripts.eval import main as evaluate  # noqa: E402
 from scripts.report import main as report  # noqa: E402
+from scripts.samples import main as samples  # noqa: E402
 from tests.metrics_fixtures import synthetic_run  # noqa: E402
 from tests.openai_server import OpenAIServer, Students  # noqa: E402
 
@@ -82,6 +86,9 @@ def run(out_dir: Path) -> Path:
     rows = [json.loads(line) for line in VALIDATION.read_text("utf-8").splitlines() if line]
     question = next(m["content"] for m in rows[0]["messages"] if m["role"] == "user")
     out_dir.mkdir(parents=True, exist_ok=True)
+    kept = out_dir / "rollouts"
+    shutil.rmtree(kept, ignore_errors=True)  # this run's samples only
+    kept.mkdir()
     with (
         tempfile.TemporaryDirectory() as folder,
         OpenAIServer() as server,
@@ -95,8 +102,9 @@ def run(out_dir: Path) -> Path:
         _step(f"make eval: {TUNED} against {BASE} on {len(rows)} validation prompts")
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
-            status = evaluate([*common, "--job", JOB, "--model", TUNED, "--base", BASE,
-                               "--out-dir", str(out_dir)])  # fmt: skip
+            models = ["--job", JOB, "--model", TUNED, "--base", BASE]
+            written = ["--out-dir", str(out_dir), "--keep-rollouts", str(kept)]
+            status = evaluate([*common, *models, *written])
         print(printed.getvalue(), end="")
         if status:
             raise SystemExit(f"demo: make eval failed (exit status {status})")
@@ -107,6 +115,10 @@ def run(out_dir: Path) -> Path:
 
         _step(f"make report: the simulated job {JOB}")
         report([JOB, "--out", str(out_dir / f"{JOB}.png")])
+
+        _step("make samples: the rollouts the reward function kept, the lowest scores first")
+        samples([*common, "--source", str(kept), "--max-score", "0", "--limit", "5",
+                 "--out-dir", str(out_dir)])  # fmt: skip
     return summary
 
 
@@ -118,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = run(args.out_dir)
     print(f"\ndemo: report {summary.parent / 'report.png'}")
     print(f"demo: training curves {args.out_dir / (JOB + '.png')}")
+    for page in sorted(args.out_dir.glob("samples-*.html")):
+        print(f"demo: rollout samples {page}")
     print(summary)
     return 0
 

@@ -109,6 +109,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--samples", type=positive("SAMPLES"), help="samples per prompt")
     parser.add_argument("--cdk-json", type=Path, default=ROOT / "cdk.json")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "reports")
+    parser.add_argument(
+        "--keep-rollouts",
+        type=Path,
+        help="keep every graded rollout in this folder, as the deployed function keeps its "
+        "samples (read them with make samples SOURCE=<folder>)",
+    )
     return parser.parse_args(argv)
 
 
@@ -322,7 +328,7 @@ def run(args: argparse.Namespace) -> Path:
     grader_path = Path(env.grader)
     grader_path = grader_path if grader_path.is_absolute() else ROOT / grader_path
     try:
-        grader = RewardHandler(grader_path, environment=env.name)
+        grader = RewardHandler(grader_path, environment=env.name, keep_rollouts=args.keep_rollouts)
     except GraderLoadError as err:
         raise EvalError(str(err)) from None
     sampler, where = sampler_for(env)

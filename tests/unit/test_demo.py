@@ -27,4 +27,9 @@ def test_demo_runs_eval_chat_and_report_offline(
     assert (summary.parent / "report.png").stat().st_size > 10_000
     assert (tmp_path / "out" / f"{demo.JOB}.png").stat().st_size > 10_000
     assert "#### " in "\n".join(lines)  # the chat step printed the tuned model's reply
+    # make samples read the rollouts the reward function kept while it graded the evaluation
+    kept = list((tmp_path / "out" / "rollouts").rglob("*.jsonl.gz"))
+    assert kept, "the evaluation's grading kept no rollout"
+    (page,) = (tmp_path / "out").glob("samples-*.html")
+    assert "gsm8k-validation-" in page.read_text("utf-8")
     assert os.environ.get("AWS_PROFILE") == "no-such-profile"  # restored
