@@ -21,7 +21,6 @@ on stderr and exit status 1.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -41,6 +40,7 @@ from scripts.preconditions import (  # noqa: E402
     aws_access_problem,
     credentials_problem,
     read_environments,
+    read_json_parameter,
 )
 from stacks.config import ConfigError, EnvironmentConfig, load_environments  # noqa: E402
 
@@ -91,16 +91,9 @@ def aws_client(service: str, region: str) -> Any:
 def read_parameter(ssm: Any, name: str) -> dict[str, Any] | None:
     """The JSON object in SSM parameter ``name``, or None when there is none."""
     try:
-        value = ssm.get_parameter(Name=name)["Parameter"]["Value"]
-    except Exception as err:
-        if getattr(err, "response", {}).get("Error", {}).get("Code") == "ParameterNotFound":
-            return None
-        raise
-    try:
-        record = json.loads(value)
-    except json.JSONDecodeError:
-        raise ChatError(f"SSM parameter {name} does not hold JSON") from None
-    return record if isinstance(record, dict) else None
+        return read_json_parameter(ssm, name)
+    except PreconditionError as err:
+        raise ChatError(str(err)) from None
 
 
 def tuned_model(config: EnvironmentConfig, ssm: Any, bedrock: Any | None) -> tuple[str, str]:

@@ -130,6 +130,24 @@ def aws_access_problem(err: Exception, where: str) -> str | None:
     return None
 
 
+def read_json_parameter(ssm: Any, name: str) -> dict[str, Any] | None:
+    """The JSON object in SSM parameter ``name`` (a job or model record), or None when there
+    is no such parameter; :class:`PreconditionError` when it holds anything else."""
+    try:
+        value = ssm.get_parameter(Name=name)["Parameter"]["Value"]
+    except Exception as err:
+        if getattr(err, "response", {}).get("Error", {}).get("Code") == "ParameterNotFound":
+            return None
+        raise
+    try:
+        record = json.loads(value)
+    except json.JSONDecodeError:
+        record = None
+    if not isinstance(record, dict):
+        raise PreconditionError(f"SSM parameter {name} does not hold a JSON object")
+    return record
+
+
 def check(
     env: str, require_env: bool, credentials: bool, cdk_json: Path = ROOT / "cdk.json"
 ) -> None:

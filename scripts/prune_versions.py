@@ -41,6 +41,7 @@ from scripts.preconditions import (  # noqa: E402
     aws_access_problem,
     credentials_problem,
     read_environments,
+    read_json_parameter,
 )
 from stacks.config import ConfigError, EnvironmentConfig, load_environments  # noqa: E402
 
@@ -131,18 +132,9 @@ def published_versions(lambda_: Any, function: str) -> list[str]:
 def read_record(ssm: Any, name: str) -> dict[str, Any] | None:
     """The JSON record in SSM parameter ``name`` (None when absent)."""
     try:
-        value = ssm.get_parameter(Name=name)["Parameter"]["Value"]
-    except Exception as err:
-        if getattr(err, "response", {}).get("Error", {}).get("Code") == "ParameterNotFound":
-            return None
-        raise
-    try:
-        record = json.loads(value)
-    except json.JSONDecodeError:
-        raise PruneError(f"SSM parameter {name} does not hold a JSON record") from None
-    if not isinstance(record, dict):
-        raise PruneError(f"SSM parameter {name} does not hold a JSON object")
-    return record
+        return read_json_parameter(ssm, name)
+    except PreconditionError as err:
+        raise PruneError(str(err)) from None
 
 
 def summary_version(s3: Any, summary_uri: str) -> str | None:
