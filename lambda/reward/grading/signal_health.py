@@ -78,6 +78,8 @@ def repetitive(text: str) -> bool:
     """Whether ``text`` is degenerate by the compression measure (module docstring)."""
     if len(text) * 4 < REPETITION_MIN_BYTES:  # fewer bytes than the minimum, whatever the text
         return False
+    if len(text) < REPETITION_MIN_BYTES and text.isascii():  # one byte a character: too short
+        return False
     data = text[-REPETITION_SLICE:].encode("utf-8", "replace")
     if len(data) < REPETITION_MIN_BYTES:
         return False
@@ -123,20 +125,20 @@ def unparsed(sample: Sample, kind: str) -> bool:
     return False
 
 
-def group_key(sample: Sample) -> str:
+def group_key(sample: Sample) -> tuple[object, ...]:
     """What makes two rollouts answers to the same prompt: its messages and dataset fields.
 
-    Text messages are joined as they are (the common case, cheap); anything else is JSON. The
-    dataset fields of one record reach every rollout of its prompt in the same order, so their
-    ``repr`` tells them apart without sorting."""
-    parts = []
+    Text messages are taken as (role, content) pairs (the common case: hashed, not copied);
+    anything else is JSON. The dataset fields of one record reach every rollout of its prompt
+    in the same order, so their ``repr`` tells them apart without sorting."""
+    parts: list[object] = []
     for message in sample.prompt_messages:
         if type(message) is dict and type(content := message.get("content")) is str:
-            parts.append(f"{message.get('role')}\x01{content}")
+            parts.append((message.get("role"), content))
         else:
             parts.append(json.dumps(message, sort_keys=True, default=str))
     parts.append(repr(sample.item))
-    return "\x00".join(parts)
+    return tuple(parts)
 
 
 def measure(
@@ -146,7 +148,7 @@ def measure(
     a rollout that could not be parsed: it has no response and joins no group)."""
     health = Health()
     kind = _answer_kind(definition)
-    groups: dict[str, list[float]] = {}
+    groups: dict[tuple[object, ...], list[float]] = {}
     for sample, score in zip(samples, scores, strict=True):
         if sample is None:
             health.unparsed.append(False)
