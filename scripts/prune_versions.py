@@ -308,7 +308,7 @@ def environment(name: str, cdk_json: Path) -> EnvironmentConfig:
     if name not in environments:
         raise PruneError(f"ENV={name}: no such environment in cdk.json; defined: {defined}")
     try:
-        return load_environments({"environments": environments}, cdk_json.parent, only=name)[0]
+        return load_environments({"environments": environments}, ROOT, only=name)[0]
     except ConfigError as err:
         raise PruneError("; ".join(err.lines)) from None
 
