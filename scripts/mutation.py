@@ -43,7 +43,10 @@ TESTS = {
         "tests/unit/test_eval_parts.py",
     ),
     # test_identity_inputs.py synthesizes with the built bundles, which the staged copy has not.
-    "lambda/job/rft_job/identity.py": ("tests/unit/test_job_spec.py",),
+    "lambda/job/rft_job/identity.py": (
+        "tests/unit/test_job_spec.py",
+        "tests/unit/test_job_identity.py",
+    ),
     "lambda/reward/grading/answers.py": (
         "tests/unit/test_reward_gsm8k.py",
         "tests/unit/test_reward_math_answer.py",
