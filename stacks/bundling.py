@@ -58,6 +58,7 @@ from stacks.bundle_store import (
     prune,
     read_record,
     source_files,
+    source_folders,
     sources_digest,
 )
 
@@ -93,10 +94,10 @@ TOP_LEVEL_DEAD_WEIGHT = frozenset({"bin"})
 LAZY_TEST_IMPORTS = frozenset({"mpmath/__init__.py"})
 # Lambda's quota for a function's unzipped code is 250 MB (262,144,000 bytes, with layers). A
 # bundle over this limit fails the build (and so `make synth`), leaving room to grow below the
-# quota. It is set so today's bundles pass: the evaluation bundle (about 205 MB, matplotlib and
-# numpy for the report's figure) is the largest; issue 21 asks for 150 MB once the report's
-# aggregation has a bundle of its own.
-MAX_UNZIPPED_BYTES = 220_000_000
+# quota. The largest bundle is the evaluation report's (about 174 MB): matplotlib and what it
+# needs to draw are 140 MB by themselves, so the 150 MB issue 21 asks for needs the figure
+# drawn without matplotlib (docs/bundles.md).
+MAX_UNZIPPED_BYTES = 190_000_000
 LAMBDA_UNZIPPED_QUOTA = 262_144_000
 # Reward assets (bundle + one grader) unused for this long are pruned even when current.
 ASSET_MAX_IDLE_SECONDS = 24 * 3600.0
@@ -364,13 +365,13 @@ def check_size(name: str, folder: Path, limit: int | None = None) -> int:
 
 
 def _assemble(name: str, deps: Path, staging: Path, compiler: Interpreter | None) -> None:
-    """Dependencies (hard links, with their bytecode), ``lambda/common`` and the function
-    (compiled here when asked)."""
+    """Dependencies (hard links, with their bytecode), ``lambda/common``, any shared package
+    and the function (compiled here when asked)."""
     link_tree(deps, staging)
     copied = []
-    for folder in (SOURCE / "common", SOURCE / name):
+    for place, folder in source_folders(name, SOURCE):
         for path in source_files(folder):
-            relative = path.relative_to(folder)
+            relative = Path(place, path.relative_to(folder))
             destination = staging / relative
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, destination)

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from stacks import bundling as bundler
-from stacks.bundle_store import BUILD_DIR_VARIABLE, read_record
+from stacks.bundle_store import (
+    BUILD_DIR_VARIABLE,
+    read_record,
+    source_files,
+    source_folders,
+    sources_digest,
+)
+from tests.bundle_support import lock_pins
 from tests.lambda_loader import ROOT
 
 
@@ -76,3 +83,48 @@ def test_the_build_fails_when_a_bundle_outgrows_the_limit(tmp_path: Path) -> Non
     assert len(lines) == 1 and lines[0].startswith("bundle job: "), result.stderr
     assert "over the 1 MB limit" in lines[0]
     assert not (tmp_path / "bundles" / "job.json").exists()
+
+
+# -- the evaluation's report bundle (issue 21) --------------------------------------------------
+
+PLOTTING = {"matplotlib", "numpy", "fonttools", "pillow", "contourpy", "kiwisolver"}
+
+
+def test_only_the_report_bundle_locks_the_plotting_stack() -> None:
+    for name in bundler.function_names():
+        locked = set(lock_pins(ROOT / "lambda" / name / "requirements.txt")) & PLOTTING
+        assert locked == (PLOTTING if name == "evaluation_report" else set()), name
+
+
+def test_only_the_report_handler_draws() -> None:
+    # Nothing the evaluation bundle's entry points run imports matplotlib: only report.png
+    # does, and only the report handler's aggregation reaches it.
+    evaluation = (ROOT / "lambda" / "evaluation" / "handler.py").read_text(encoding="utf-8")
+    assert "def aggregate(" not in evaluation
+    report = (ROOT / "lambda" / "evaluation_report" / "handler.py").read_text(encoding="utf-8")
+    assert "def aggregate(" in report and "def work(" not in report
+
+
+def test_the_report_bundle_ships_the_evaluations_code() -> None:
+    record = read_record("evaluation_report")
+    assert record is not None, "evaluation_report is not built: run `make bundle`"
+    source = ROOT / "lambda" / "evaluation" / "rft_eval"
+    for path in source_files(source):
+        shipped = record.folder / "rft_eval" / path.relative_to(source)
+        assert shipped.read_bytes() == path.read_bytes(), path
+    assert (record.folder / "rft_common").is_dir()
+    assert "openai" not in bundler.unzipped_sizes(record.folder)
+
+
+def test_a_change_of_the_shared_code_makes_the_report_bundle_stale(tmp_path: Path) -> None:
+    for folder in ("common", "evaluation/rft_eval", "evaluation_report", "job"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "m.py").write_text("A = 1\n", encoding="utf-8")
+    before = {n: sources_digest(n, tmp_path) for n in ("evaluation_report", "job")}
+    (tmp_path / "evaluation" / "rft_eval" / "m.py").write_text("A = 2\n", encoding="utf-8")
+    assert sources_digest("evaluation_report", tmp_path) != before["evaluation_report"]
+    assert sources_digest("job", tmp_path) == before["job"]
+    assert source_folders("evaluation_report", tmp_path)[1] == (
+        "rft_eval",
+        tmp_path / "evaluation" / "rft_eval",
+    )
