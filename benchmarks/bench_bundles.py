@@ -71,20 +71,20 @@ def sizes() -> None:
     print(f"Lambda bundles (linux/arm64, as deployed); limit {limit:.0f} MB unzipped", end="")
     print(f" (Lambda's quota {quota:.1f} MB):")
     print(
-        f"  {'bundle':10} {'unzipped MB':>11} {'of limit':>8} {'files':>6} {'zipped MB':>9}  "
+        f"  {'bundle':17} {'unzipped MB':>11} {'of limit':>8} {'files':>6} {'zipped MB':>9}  "
         "largest package"
     )
     for name in function_names():
         record = read_record(name)
         if record is None:
-            print(f"  {name:10} not built: run `make bundle`")
+            print(f"  {name:17} not built: run `make bundle`")
             continue
         unzipped, count, zipped, tops = _size(record.folder)
         largest = max((top for top in tops if top != "bytecode"), key=lambda top: tops[top])
         share = tops[largest] / (unzipped * 1e6)
         bytecode = tops.get("bytecode", 0) / 1e6
         print(
-            f"  {name:10} {unzipped:11.1f} {unzipped / limit:8.0%} {count:6d} {zipped:9.1f}  "
+            f"  {name:17} {unzipped:11.1f} {unzipped / limit:8.0%} {count:6d} {zipped:9.1f}  "
             f"{largest} {share:.0%}; bytecode {bytecode:.1f} MB"
         )
 
@@ -108,7 +108,7 @@ def cold_imports() -> None:
         without = (statistics.median(times["source"]) - bare) * 1000
         with_ = (statistics.median(times["bytecode"]) - bare) * 1000
         print(
-            f"  {name:10} sources only {without:7.0f} ms   with bytecode {with_:6.0f} ms   "
+            f"  {name:17} sources only {without:7.0f} ms   with bytecode {with_:6.0f} ms   "
             f"({without / with_:.1f}x)"
         )
     prune_superseded("parity-source", interpreter)
