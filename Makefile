@@ -119,9 +119,11 @@ typecheck: $(VENV)/.installed ## mypy, per deployable unit (every function has i
 	# The tests, against the functions' own packages (on sys.path at run time, as in a bundle).
 	MYPYPATH=lambda/common:lambda/evaluation:lambda/job:lambda/metrics:lambda/reward \
 	  $(PY) -m mypy --cache-dir .mypy_cache tests
+	# The evaluation report function runs the evaluation's rft_eval (its bundle copies it in).
 	for handler in lambda/*/handler.py; do \
-	  fn=$$(dirname $$handler); \
-	  (cd $$fn && MYPYPATH=../common ../../$(PY) -m mypy --config-file ../../pyproject.toml \
+	  fn=$$(dirname $$handler); shared=; \
+	  if [ $$fn = lambda/evaluation_report ]; then shared=:../evaluation; fi; \
+	  (cd $$fn && MYPYPATH=../common$$shared ../../$(PY) -m mypy --config-file ../../pyproject.toml \
 	    --cache-dir ../../.mypy_cache .); \
 	done
 

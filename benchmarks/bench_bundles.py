@@ -2,7 +2,8 @@
 
 Run with ``make bench``. Prints figures; asserts nothing.
 
-1. Size of each Lambda bundle as built by ``make bundle`` (``.build/bundles``): unzipped MB,
+1. Size of each Lambda bundle as built by ``make bundle`` (``.build/bundles``): unzipped MB
+   against the build's limit (``stacks/bundling.MAX_UNZIPPED_BYTES``, below Lambda's quota),
    files, zipped MB (deflate, as the deployment package), and the share of the largest
    dependency (botocore in the reward bundle).
 2. Cold import of each handler module under CPython 3.13, from bundles built for this machine
@@ -26,6 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from stacks.bundle_store import read_record  # noqa: E402
 from stacks.bundling import (  # noqa: E402
+    LAMBDA_UNZIPPED_QUOTA,
+    MAX_UNZIPPED_BYTES,
     bundle,
     find_cpython313,
     function_names,
@@ -64,19 +67,24 @@ def _elapsed(python: str, code: str, *arguments: str) -> float:
 
 def sizes() -> None:
     """Print each Lambda bundle's size."""
-    print("Lambda bundles (linux/arm64, as deployed):")
-    print(f"  {'bundle':8} {'unzipped MB':>11} {'files':>6} {'zipped MB':>9}  largest package")
+    limit, quota = MAX_UNZIPPED_BYTES / 1e6, LAMBDA_UNZIPPED_QUOTA / 1e6
+    print(f"Lambda bundles (linux/arm64, as deployed); limit {limit:.0f} MB unzipped", end="")
+    print(f" (Lambda's quota {quota:.1f} MB):")
+    print(
+        f"  {'bundle':17} {'unzipped MB':>11} {'of limit':>8} {'files':>6} {'zipped MB':>9}  "
+        "largest package"
+    )
     for name in function_names():
         record = read_record(name)
         if record is None:
-            print(f"  {name:8} not built: run `make bundle`")
+            print(f"  {name:17} not built: run `make bundle`")
             continue
         unzipped, count, zipped, tops = _size(record.folder)
         largest = max((top for top in tops if top != "bytecode"), key=lambda top: tops[top])
         share = tops[largest] / (unzipped * 1e6)
         bytecode = tops.get("bytecode", 0) / 1e6
         print(
-            f"  {name:8} {unzipped:11.1f} {count:6d} {zipped:9.1f}  "
+            f"  {name:17} {unzipped:11.1f} {unzipped / limit:8.0%} {count:6d} {zipped:9.1f}  "
             f"{largest} {share:.0%}; bytecode {bytecode:.1f} MB"
         )
 
@@ -100,7 +108,7 @@ def cold_imports() -> None:
         without = (statistics.median(times["source"]) - bare) * 1000
         with_ = (statistics.median(times["bytecode"]) - bare) * 1000
         print(
-            f"  {name:8} sources only {without:7.0f} ms   with bytecode {with_:6.0f} ms   "
+            f"  {name:17} sources only {without:7.0f} ms   with bytecode {with_:6.0f} ms   "
             f"({without / with_:.1f}x)"
         )
     prune_superseded("parity-source", interpreter)

@@ -39,6 +39,10 @@ BUILD_DIR_VARIABLE = "RFT_BUILD_DIR"
 # Files of a function's folder that are not part of its bundle.
 SKIPPED_DIRS = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache"})
 SKIPPED_FILES = frozenset({"requirements.in", "requirements.txt"})
+# Packages a function's bundle takes from another function's folder (path under lambda/; it
+# goes to the bundle's root under its last name). The evaluation's aggregation runs the
+# evaluation's own rft_eval code from a bundle of its own, the only one with matplotlib.
+SHARED_SOURCES: dict[str, tuple[str, ...]] = {"evaluation_report": ("evaluation/rft_eval",)}
 
 # A folder being built is named ".<name>..." and renamed into place when complete; one older
 # than this was left by a build that died.
@@ -75,12 +79,23 @@ def files_digest(label: str, folder: Path, files: Iterable[Path]) -> bytes:
     return digest.digest()
 
 
+def source_folders(
+    name: str, source_root: Path = PROJECT_ROOT / "lambda"
+) -> list[tuple[str, Path]]:
+    """The source folders of function ``name``'s bundle, each with where it goes in the bundle
+    (``""``: the root): ``lambda/common``, any shared package, ``lambda/<name>``."""
+    shared = [
+        (path.rsplit("/", 1)[-1], source_root / path) for path in SHARED_SOURCES.get(name, ())
+    ]
+    return [("", source_root / "common"), *shared, ("", source_root / name)]
+
+
 def sources_digest(name: str, source_root: Path = PROJECT_ROOT / "lambda") -> str:
     """A digest of what function ``name`` is built from: its lock and its source folders
-    (``lambda/common`` and ``lambda/<name>``)."""
+    (``lambda/common``, any shared package, ``lambda/<name>``)."""
     digest = hashlib.sha256()
-    for label in ("common", name):
-        folder = source_root / label
+    for _, folder in source_folders(name, source_root):
+        label = folder.relative_to(source_root).as_posix()
         digest.update(files_digest(label, folder, source_files(folder)))
     lock = source_root / name / "requirements.txt"
     digest.update(lock.read_bytes() if lock.is_file() else b"no lock")

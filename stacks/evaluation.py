@@ -3,9 +3,11 @@ the reward Lambda version the job trained with, over the staged validation.jsonl
 
 Built where the environment starts a job and ``evaluation.enabled``:
 
-* the ``lambda/evaluation`` functions (start, prepare, work, aggregate; native backend: serve
-  and serve_status), each with a role of its own (``stacks/evaluation_iam.py``; the native
-  backend's clean-up of deployments on destroy is ``stacks/serving.py``);
+* the ``lambda/evaluation`` functions (start, prepare, work; native backend: serve and
+  serve_status) and the aggregation, ``lambda/evaluation_report`` (the same ``rft_eval``
+  code in a bundle of its own, the only one with matplotlib), each with a role of its own
+  (``stacks/evaluation_iam.py``; the native backend's clean-up of deployments on destroy
+  is ``stacks/serving.py``);
 * the state machine (``stacks/evaluation_flow.py``): a Distributed Map over the validation
   file, results under ``evaluations/<job>/`` in the artifacts bucket;
 * the triggers: the native backend's EventBridge "Model Customization Job State Change"
@@ -98,6 +100,7 @@ class Evaluation(Construct):
         reward_version: lambda_.IVersion,
         topic: sns.ITopic,
         code: lambda_.Code | None = None,
+        report_code: lambda_.Code | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if staging.validation_key is None:
@@ -159,10 +162,12 @@ class Evaluation(Construct):
             timeout=Duration.seconds(EVALUATION_WORKER_SECONDS),
             memory_mb=1024,
         )
+        # The aggregation draws the report with matplotlib: a bundle of its own, so that the
+        # other functions' bundle stays small (issue 21); same role and settings as before.
         self.aggregate = fn(
             "Aggregate",
             "handler.aggregate",
-            code,
+            report_code or bundle_code("evaluation_report"),
             common | {"POWERTOOLS_METRICS_NAMESPACE": EVALUATION_NAMESPACE},
             timeout=Duration.minutes(15),
             memory_mb=2048,

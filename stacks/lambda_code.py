@@ -11,7 +11,14 @@ from pathlib import Path
 from aws_cdk import AssetHashType
 from aws_cdk import aws_lambda as lambda_
 
-from stacks.bundle_store import PROJECT_ROOT, BundleRecord, hold, read_record, sources_digest
+from stacks.bundle_store import (
+    PROJECT_ROOT,
+    SHARED_SOURCES,
+    BundleRecord,
+    hold,
+    read_record,
+    sources_digest,
+)
 
 __all__ = ["PROJECT_ROOT", "asset_code", "bundle_code", "bundle_record"]
 
@@ -29,9 +36,10 @@ def bundle_record(name: str) -> BundleRecord:
             "builds it)"
         )
     if record.sources != sources_digest(name):
+        shared = "".join(f", lambda/{path}" for path in SHARED_SOURCES.get(name, ()))
         raise FileNotFoundError(
-            f"Lambda bundle '{name}' is out of date with lambda/{name}, lambda/common or its "
-            "lock: run `make bundle` (or `make synth`, which builds it)"
+            f"Lambda bundle '{name}' is out of date with lambda/{name}, lambda/common{shared} "
+            "or its lock: run `make bundle` (or `make synth`, which builds it)"
         )
     hold(record.folder)
     return record

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from types import ModuleType
 
+from stacks.bundle_store import SHARED_SOURCES
+
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_DIR = ROOT / "lambda"
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -29,7 +31,10 @@ def load_handler(function: str, *, fresh: bool = False) -> ModuleType:
     name = f"{function}_handler"
     if not fresh and name in sys.modules:
         return sys.modules[name]
-    for folder in (LAMBDA_DIR / "common", LAMBDA_DIR / function):
+    # A shared package (stacks/bundle_store.SHARED_SOURCES) is imported from its own folder's
+    # parent, as its function's tests import it.
+    shared = [(LAMBDA_DIR / path).parent for path in SHARED_SOURCES.get(function, ())]
+    for folder in (LAMBDA_DIR / "common", *shared, LAMBDA_DIR / function):
         if str(folder) not in sys.path:
             sys.path.insert(0, str(folder))
     spec = importlib.util.spec_from_file_location(name, LAMBDA_DIR / function / "handler.py")

@@ -8,14 +8,13 @@
   → both models sampled on the rows, graded by the job's reward Lambda version, records
   written to ``<prefix>records/part-<digest>.jsonl`` → ``{"part", "prompts",
   "failed_prompts"}``.
-- ``aggregate``: after the Map. ``<context>`` (+ ``"map"``: the Map's output) → records.jsonl,
-  summary.json, report.md, report.png under the prefix, CloudWatch metrics, the promotion
-  gate (``/bedrock-rft/<env>/model``), the topic's paragraph → the summary.
+- ``aggregate`` (after the Map) is ``lambda/evaluation_report``: the same ``rft_eval`` code in
+  a bundle of its own, the only one with matplotlib and numpy (issue 21).
 - ``cleanup``: custom resource; deletes the environment's deployments when the stack is deleted.
 
 The code lives in ``rft_eval``; each handler imports its module when called, so that a function
 loads only what it uses (the trigger, serving and clean-up functions never import the
-evaluation's heavier libraries: ``openai``, ``matplotlib``).
+evaluation's heavier libraries: ``openai``).
 """
 
 from __future__ import annotations
@@ -132,26 +131,3 @@ def work(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     logger.info("batch evaluated", extra=result)
     return result
-
-
-@logger.inject_lambda_context(log_event=False)
-def aggregate(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Merge the Map's parts into the outputs, publish, gate and notify; the summary."""
-    import boto3
-    from rft_eval.cloud import aggregate as run_aggregate
-    from rft_eval.settings import parse_context
-
-    ctx = parse_context({k: v for k, v in event.items() if k != "map"})
-    summary = run_aggregate(
-        ctx,
-        event.get("map"),
-        s3=boto3.client("s3", region_name=ctx.region),
-        ssm=boto3.client("ssm", region_name=ctx.region),
-        cloudwatch=boto3.client("cloudwatch", region_name=ctx.region),
-        sns=boto3.client("sns", region_name=ctx.region) if ctx.topic_arn else None,
-    )
-    logger.info(
-        "evaluation aggregated",
-        extra={k: summary[k] for k in ("job_id", "n_prompts", "excluded_share", "decision")},
-    )
-    return summary

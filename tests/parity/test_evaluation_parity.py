@@ -1,6 +1,7 @@
-"""The evaluation bundle on CPython 3.13: the aggregation (numpy, matplotlib, boto3 from the
-bundle) merges a worker's part from S3 (a local moto server) into the same summary and the
-same report bytes as the development interpreter's run of the same sources."""
+"""The evaluation report bundle on CPython 3.13: the aggregation (numpy, matplotlib, boto3 and
+the evaluation's rft_eval from the bundle) merges a worker's part from S3 (a local moto
+server) into the same summary and the same report bytes as the development interpreter's run
+of the same sources."""
 
 from __future__ import annotations
 
@@ -56,7 +57,8 @@ def test_the_aggregation_gives_the_same_summary_and_report(moto_endpoint: str) -
         "AWS_ENDPOINT_URL": moto_endpoint,
         "POWERTOOLS_SERVICE_NAME": "evaluation",
     }
-    answer = run_bundle("evaluation", {**raw, "map": [{"part": part}]}, environment, "aggregate")
+    event = {**raw, "map": [{"part": part}]}
+    answer = run_bundle("evaluation_report", event, environment, "aggregate")
     assert "error" not in answer, answer
     summary = answer["result"]
     assert summary.pop("summary_uri") == f"s3://{ctx.artifacts.bucket}/{ctx.key('summary.json')}"

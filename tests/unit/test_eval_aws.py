@@ -314,7 +314,9 @@ def test_the_handlers_work_and_aggregate(aws: Aws, monkeypatch: pytest.MonkeyPat
         ]
     assert reward.invocations == 2  # one batch of 8 rollouts per child
     assert [o["failed_prompts"] for o in outputs] == [0, 0]
-    summary = handler.aggregate({**raw, "map": outputs}, LambdaContext())
+    # The aggregation is the report function's (its own bundle, issue 21).
+    report = load_handler("evaluation_report")
+    summary = report.aggregate({**raw, "map": outputs}, LambdaContext())
     assert summary["base"]["mean_reward"] == 0.25 and summary["tuned"]["mean_reward"] == 0.75
     assert summary["summary_uri"] == f"s3://{BUCKET}/{PREFIX}summary.json"
     assert json.loads(json.dumps(summary)) == summary  # the state's output is JSON

@@ -4,6 +4,7 @@ dashboard row and the outputs (fixture config only)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from aws_cdk.assertions import Template
 from stacks.config import ConfigError, parse_environment
 from stacks.evaluation_flow import CONTEXT_KEYS, LAMBDA_TRANSIENT, MAP_RESULTS_PREFIX
 from stacks.evaluation_models import base_inference_model
+from stacks.lambda_code import bundle_record
 from stacks.rft_stack import RftStack
 from tests.conftest import cdk_context, resources_of, role_statements, template_text
 from tests.lambda_loader import ROOT, load_handler
@@ -280,6 +282,15 @@ def test_the_functions_run_the_evaluation_bundle_on_arm64_python_313(
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert "KmsKeyArn" in props
         assert props["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == "evaluation"
+    # The aggregation runs the report bundle (the only one with matplotlib), every other
+    # function the evaluation bundle (issue 21).
+    codes = {p["Handler"]: json.dumps(p["Code"], sort_keys=True) for p in functions.values()}
+    report = codes.pop("handler.aggregate")
+    assert len(set(codes.values())) == 1 and report not in codes.values()
+    for name, code in (("evaluation_report", report), ("evaluation", next(iter(codes.values())))):
+        # The asset's key is the sha256 of the custom hash (the bundle's digest).
+        key = hashlib.sha256(bundle_record(name).digest.encode()).hexdigest()
+        assert f'"{key}.zip"' in code, name
     [work] = [p for p in functions.values() if p["Handler"] == "handler.work"]
     assert work["Timeout"] == 900
     # The worker's deadlines: its model calls' read timeout and the reward function's timeout.
