@@ -52,6 +52,7 @@ TESTS = {
         "tests/unit/test_reward_math_answer.py",
         "tests/unit/test_reward_fast_paths.py",
         "tests/unit/test_math_answer_kinds.py",
+        "tests/unit/test_math_community.py",
         "tests/unit/test_reward_degenerate.py",
     ),
 }
