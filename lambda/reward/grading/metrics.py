@@ -32,7 +32,8 @@ class Summary:
     remote: bool = False  # whether judge metrics apply
 
 
-def _provider(dimensions: Mapping[str, str]) -> AmazonCloudWatchEMFProvider:
+def emf_provider(dimensions: Mapping[str, str]) -> AmazonCloudWatchEMFProvider:
+    """A fresh EMF provider for one record in the grader namespace, with ``dimensions``."""
     # A fresh provider per batch, with its own sets (the Metrics class shares state between
     # instances). service="" because Powertools would otherwise add a "service" dimension
     # from POWERTOOLS_SERVICE_NAME and the dashboard's metrics would not match.
@@ -53,7 +54,7 @@ def _mean(values: Sequence[float]) -> float:
 def publish(summary: Summary, *, environment: str, grader: str) -> None:
     """Print the batch's EMF records to stdout (CloudWatch Logs turns them into metrics)."""
     dimensions = {"Environment": environment or "unknown", "Grader": grader}
-    main = _provider(dimensions)
+    main = emf_provider(dimensions)
     if summary.remote:
         # Latencies first: Powertools flushes on its own every 100 values, and the metrics
         # added after them make sure the final flush below is never empty.
@@ -75,6 +76,6 @@ def publish(summary: Summary, *, environment: str, grader: str) -> None:
     main.flush_metrics()
     for name, values in summary.details.items():
         if values:
-            sub = _provider({**dimensions, "SubGrader": name})
+            sub = emf_provider({**dimensions, "SubGrader": name})
             sub.add_metric(name="SubGraderMean", unit="None", value=_mean(values))
             sub.flush_metrics()

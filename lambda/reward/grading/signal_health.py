@@ -32,19 +32,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
-    AmazonCloudWatchEMFProvider,
-)
-
 from grading.definition import Definition
-from grading.metrics import NAMESPACE
+from grading.metrics import emf_provider
 from grading.samples import Sample
 
 REPETITION_SLICE: Final = 4096
@@ -188,7 +183,7 @@ def publish_health(
     """Print the batch's health (and, when sampling is on, the rollout-sample counts) as one
     EMF record, plus the response lengths (Powertools flushes every 100 values)."""
     dimensions = {"Environment": environment or "unknown", "Grader": grader}
-    main = _provider(dimensions)
+    main = emf_provider(dimensions)
     main.add_metric(name="PromptGroups", unit="Count", value=health.prompt_groups)
     figures = {
         "ZeroVarianceShare": health.zero_variance_share,
@@ -205,7 +200,7 @@ def publish_health(
         main.add_metric(name="RolloutSampleWriteErrors", unit="Count", value=write_errors)
     main.flush_metrics()
     if health.response_chars:
-        lengths = _provider(dimensions)
+        lengths = emf_provider(dimensions)
         for chars in percentiles(health.response_chars):
             lengths.add_metric(name="ResponseChars", unit="Count", value=chars)
         lengths.flush_metrics()
@@ -216,18 +211,6 @@ def percentiles(values: Sequence[int], step: int = 5) -> list[int]:
     ordered = sorted(values)
     last = len(ordered) - 1
     return [ordered[round(last * share / 100)] for share in range(0, 101, step)]
-
-
-def _provider(dimensions: dict[str, str]) -> AmazonCloudWatchEMFProvider:
-    # As grading.metrics: a fresh provider with its own sets, no "service" dimension.
-    return AmazonCloudWatchEMFProvider(
-        namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE,
-        service="",
-        metric_set={},
-        dimension_set={},
-        metadata_set={},
-        default_dimensions=dict(dimensions),
-    )
 
 
 def scores_of(outputs: Sequence[dict[str, Any]]) -> list[float]:
