@@ -1,0 +1,148 @@
+"""``math_answer`` against Math-Verify's own published test cases, and Math-Verify itself.
+
+Run with ``make bench``. Prints figures; asserts nothing.
+
+The cases (``benchmarks/data/math_verify_cases.json``, Apache-2.0, see its ``.LICENCE``) are
+Math-Verify's test files at a pinned commit, extracted by ``scripts/math_verify_cases.py``:
+a gold answer, a prediction and the verdict the test expects. Each is graded three ways in the
+same run: ``handler()`` with an inline ``math_answer`` definition (gold as the reference, the
+prediction as the response); ``math_verify.verify`` with its defaults (what a reward function
+calling it does); and ``math_verify.verify`` with the options the test passes (its extraction
+targets, float rounding, strictness). For each: agreement with the expected verdicts, the
+true-positive rate (right answers accepted) and the true-negative rate (wrong answers
+rejected), and the time for all cases (best of the rounds).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.lambda_loader import load_handler  # noqa: E402
+
+CASES = ROOT / "benchmarks" / "data" / "math_verify_cases.json"
+
+
+def event(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One rollout per case."""
+    return [
+        {
+            "id": f"c{index}",
+            "messages": [
+                {"role": "user", "content": "Solve it."},
+                {"role": "assistant", "content": case["pred"]},
+            ],
+            "metadata": {"reference_answer": {"final_answer": case["gold"]}},
+        }
+        for index, case in enumerate(cases)
+    ]
+
+
+def verify_default(case: dict[str, Any]) -> bool:
+    """Math-Verify with its defaults."""
+    import math_verify
+
+    gold = math_verify.parse(case["gold"], parsing_timeout=None)
+    answer = math_verify.parse(case["pred"], parsing_timeout=None)
+    return bool(math_verify.verify(gold, answer, timeout_seconds=None))
+
+
+def verify_as_tested(case: dict[str, Any]) -> bool:
+    """Math-Verify with the options its test passes."""
+    import math_verify
+
+    if case["match_types"] == "default":
+        return verify_default(case)
+    targets = [
+        math_verify.LatexExtractionConfig(boxed_match_priority=0)
+        if kind == "latex"
+        else math_verify.ExprExtractionConfig()
+        for kind in case["match_types"]
+    ]
+    gold = math_verify.parse(case["gold"], targets, parsing_timeout=None)
+    answer = math_verify.parse(case["pred"], targets, parsing_timeout=None)
+    return bool(
+        math_verify.verify(
+            gold,
+            answer,
+            float_rounding=case["precision"],
+            strict=case["strict"],
+            allow_set_relation_comp=case.get("allow_set_relation_comp", False),
+            timeout_seconds=None,
+        )
+    )
+
+
+def rates(verdicts: list[bool], expected: list[bool]) -> tuple[float, float, float]:
+    """Agreement, true-positive rate and true-negative rate against the expected verdicts."""
+    agree = sum(a == b for a, b in zip(verdicts, expected, strict=True)) / len(expected)
+    right = [a for a, b in zip(verdicts, expected, strict=True) if b]
+    wrong = [a for a, b in zip(verdicts, expected, strict=True) if not b]
+    return agree, sum(right) / len(right), 1 - sum(wrong) / len(wrong)
+
+
+def _best(run: Callable[[], list[bool]], rounds: int) -> tuple[list[bool], float]:
+    verdicts: list[bool] = []
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        verdicts = run()
+        best = min(best, time.perf_counter() - started)
+    return verdicts, best
+
+
+def main(rounds: int = 3) -> int:
+    """Grade the cases three ways and print the figures."""
+    document = json.loads(CASES.read_text(encoding="utf-8"))
+    cases: list[dict[str, Any]] = document["cases"]
+    expected = [bool(case["expected"]) for case in cases]
+    os.environ["GRADER_CONFIG"] = json.dumps({"type": "math_answer", "name": "math"})
+    handler = load_handler("reward", fresh=True).handler
+    rollouts = event(cases)
+
+    def ours() -> list[bool]:
+        with contextlib.redirect_stdout(io.StringIO()):
+            outputs = handler(rollouts, None)
+        return [output["aggregate_reward_score"] == 1.0 for output in outputs]
+
+    ours()  # the first call imports Math-Verify and sympy: no case's cost
+    rows = [
+        ("math_answer (handler)", *_best(ours, rounds)),
+        ("math_verify, defaults", *_best(lambda: list(map(verify_default, cases)), rounds)),
+        ("math_verify, as tested", *_best(lambda: list(map(verify_as_tested, cases)), rounds)),
+    ]
+    positives = sum(expected)
+    print(
+        f"Math-Verify's published test cases ({document['version']}, commit "
+        f"{document['commit'][:12]}): {len(cases)} cases, {positives} right answers and "
+        f"{len(cases) - positives} wrong, best of {rounds}"
+    )
+    print(f"   {'grader':<24} {'agree':>7} {'TPR':>7} {'TNR':>7} {'time':>10}")
+    for name, verdicts, seconds in rows:
+        agree, tpr, tnr = rates(verdicts, expected)
+        print(f"   {name:<24} {agree:7.1%} {tpr:7.1%} {tnr:7.1%} {seconds * 1000:8.0f} ms")
+    default = rows[1][1]
+    same = sum(a == b for a, b in zip(rows[0][1], default, strict=True))
+    print(f"   math_answer and math_verify (defaults) agree on {same} of {len(cases)} cases")
+    for case, verdict, theirs in zip(cases, rows[0][1], default, strict=True):
+        if verdict != case["expected"]:
+            print(
+                f"   differs: {case['source'].split('::')[1]}: {case['gold'][:40]!r} <- "
+                f"{case['pred'][-50:]!r} expected {int(case['expected'])}, math_answer "
+                f"{int(verdict)}, math_verify {int(theirs)}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
