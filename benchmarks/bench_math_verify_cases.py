@@ -11,6 +11,14 @@ calling it does); and ``math_verify.verify`` with the options the test passes (i
 targets, float rounding, strictness). For each: agreement with the expected verdicts, the
 true-positive rate (right answers accepted) and the true-negative rate (wrong answers
 rejected), and the time for all cases (best of the rounds).
+
+Then the same on the MATH-500 references of ``datasets/math500`` (when present), each written
+as four right answers (boxed, in ``$...$`` at the end of a sentence, the Minerva phrasing, a
+bare last line) and two wrong ones (another record's different reference, boxed; the reference
+with its first integer changed by one, boxed): agreement with Math-Verify's own verdicts on
+the same pairs (its parse of the reference in ``$...$``), the share of right answers accepted
+and of wrong answers rejected by each, and the time of each. Also the one-time import of
+Math-Verify and sympy that the first LaTeX comparison of a warm function pays.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ import contextlib
 import io
 import json
 import os
+import re
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -31,6 +41,11 @@ sys.path.insert(0, str(ROOT))
 from tests.lambda_loader import load_handler  # noqa: E402
 
 CASES = ROOT / "benchmarks" / "data" / "math_verify_cases.json"
+MATH500 = (
+    ROOT / "datasets" / "math500" / "train.jsonl",
+    ROOT / "datasets" / "math500" / "validation.jsonl",
+)
+_INTEGER = re.compile(r"(?<![0-9.])[0-9]+(?![0-9.])")
 
 
 def event(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -144,5 +159,107 @@ def main(rounds: int = 3) -> int:
     return 0
 
 
+def math500_pairs() -> list[tuple[str, str, bool]]:
+    """(reference, response, whether the response is right) for every MATH-500 reference."""
+    references: list[str] = []
+    for path in MATH500:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                answer = json.loads(line)["reference_answer"]
+                text = answer["final_answer"] if isinstance(answer, dict) else answer
+                references.append(str(text))
+    pairs: list[tuple[str, str, bool]] = []
+    for index, reference in enumerate(references):
+        pairs += [
+            (reference, f"We simplify and find $\\boxed{{{reference}}}$.", True),
+            (reference, f"Putting it together, the answer is ${reference}$.", True),
+            (
+                reference,
+                f"Final Answer: The final answer is ${reference}$. I hope it is correct.",
+                True,
+            ),
+            (reference, f"We compute it step by step.\n{reference}", True),
+        ]
+        other = next(
+            (
+                references[(index + step) % len(references)]
+                for step in range(1, 50)
+                if references[(index + step) % len(references)].replace(" ", "")
+                != reference.replace(" ", "")
+            ),
+            None,
+        )
+        if other is not None:
+            pairs.append((reference, f"So the answer is $\\boxed{{{other}}}$.", False))
+        changed = _INTEGER.sub(lambda match: str(int(match.group()) + 1), reference, count=1)
+        if changed != reference:
+            pairs.append((reference, f"So the answer is $\\boxed{{{changed}}}$.", False))
+    return pairs
+
+
+def math500(rounds: int) -> None:
+    """Agreement with Math-Verify on the MATH-500 references' variants."""
+    if not all(path.exists() for path in MATH500):
+        print("MATH-500 variants: datasets/math500 is not here (skipped)")
+        return
+    pairs = math500_pairs()
+    cases = [{"gold": reference, "pred": response} for reference, response, _ in pairs]
+    rollouts = event(cases)
+    handler = load_handler("reward", fresh=False).handler
+
+    def ours() -> list[bool]:
+        with contextlib.redirect_stdout(io.StringIO()):
+            outputs = handler(rollouts, None)
+        return [output["aggregate_reward_score"] == 1.0 for output in outputs]
+
+    def theirs() -> list[bool]:
+        return [verify_default({"gold": f"${gold}$", "pred": pred}) for gold, pred, _ in pairs]
+
+    verdicts, seconds = _best(ours, rounds)
+    reference_verdicts, their_seconds = _best(theirs, rounds)
+    right = [correct for _, _, correct in pairs]
+    same = sum(a == b for a, b in zip(verdicts, reference_verdicts, strict=True))
+    print(
+        f"MATH-500 variants: {len(pairs)} pairs from {len({r for r, _, _ in pairs})} distinct"
+        f" references ({sum(right)} right, {len(right) - sum(right)} wrong), best of {rounds}"
+    )
+    print(
+        f"   agreement with Math-Verify's verdicts: {same / len(pairs):.1%}"
+        f" ({same} of {len(pairs)})"
+    )
+    for name, values, took in (
+        ("math_answer (handler)", verdicts, seconds),
+        ("math_verify, defaults", reference_verdicts, their_seconds),
+    ):
+        _, tpr, tnr = rates(values, right)
+        print(
+            f"   {name:<24} right accepted {tpr:6.1%}   wrong rejected {tnr:6.1%}"
+            f"   {took * 1000:6.0f} ms"
+        )
+
+
+def first_import() -> None:
+    """The one-time import the first LaTeX comparison pays (a fresh interpreter, median of 5)."""
+    script = (
+        "import sys, time; sys.path[:0] = ['lambda/reward', 'lambda/common'];"
+        "from grading import mathverify; t = time.perf_counter(); mathverify.library();"
+        "print(time.perf_counter() - t)"
+    )
+    runs = sorted(
+        float(
+            subprocess.run(
+                [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for _ in range(5)
+    )
+    print(
+        "First LaTeX comparison of a warm function: importing Math-Verify and sympy takes"
+        f" {runs[2] * 1000:.0f} ms (median of 5, once per function instance)"
+    )
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()
+    math500(3)
+    first_import()

@@ -273,8 +273,14 @@ def reference_value(raw: Any) -> float | MathReference:
 
 # An alternative after the last box: "\\boxed{2} or 3", "$\\boxed{x=2}$ or $x=-2$".
 _OR_AFTER_BOX = re.compile(r"\}\s*\$*\s*[.,;]?\s*(?:or|either|alternatively)\b", re.IGNORECASE)
-# What a bare answer line may not hold to be wrapped in math delimiters: a word.
-_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
+# What a bare answer line may not hold to be wrapped in math delimiters: a word of two letters
+# or more (outside
+# \text{} and its kin, which hold words in LaTeX); how long it may be; what makes it math.
+_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
+_TEXT_GROUP = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{[^{}]*\}")
+_BARE_LINE = 200
+_NUMERAL = re.compile(r"[-+]?[0-9][0-9., ]*")
+_OPERATOR = re.compile(r"[-+*/^=<>(),\[\]{}]|[0-9][A-Za-z]")
 
 
 # The characters of a response Math-Verify reads: the end, where the final answer stands. Its
@@ -318,18 +324,20 @@ def for_math_verify(text: str) -> str:
 
 
 def _delimited(text: str) -> str:
-    """The response as Math-Verify reads answers: LaTeX without any math delimiters (a bare
-    ``\\frac{10}{9}`` or ``2\\sqrt{3}`` as the whole answer or its last line) gets ``$...$``
-    around its last line; Math-Verify would read it as plain text (``2\\sqrt{3}`` as 2)."""
+    """The response as Math-Verify reads answers: a response without any math delimiters whose
+    last line is a bare answer (``\\frac{10}{9}``, ``2\\sqrt{3}``, ``(6,31,-1)``, ``p - q``, no
+    words outside ``\\text{}``) gets ``$...$`` around that line; Math-Verify would read it as
+    plain text (``2\\sqrt{3}`` as 2, a tuple as its last number)."""
     text = for_math_verify(text)
-    if "\\" not in text or "$" in text.replace("\\$", "") or "\\(" in text or "\\[" in text:
-        return text
-    if "boxed" in text:
+    if "$" in text.replace("\\$", "") or "\\(" in text or "\\[" in text or "boxed" in text:
         return text
     head, _, last = text.rstrip().rpartition("\n")
-    if not last.strip() or _WORD.search(last):
+    line = last.strip()
+    if not line or len(line) > _BARE_LINE or _WORD.search(_TEXT_GROUP.sub("", line)):
         return text
-    return f"{head}\n${last.strip()}$" if head else f"${last.strip()}$"
+    if "\\" not in line and (not _OPERATOR.search(line) or _NUMERAL.fullmatch(line)):
+        return text  # a number ("1000,99", "1 000") or a word: Math-Verify reads it as text
+    return f"{head}\n${line}$" if head else f"${line}$"
 
 
 def _same_numbers(listed: str, expected: frozenset[float]) -> bool:
