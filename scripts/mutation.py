@@ -34,6 +34,7 @@ MODULES = (
     "lambda/evaluation/rft_eval/stats.py",
     "lambda/job/rft_job/identity.py",
     "lambda/reward/grading/answers.py",
+    "lambda/reward/grading/mathlists.py",
 )
 # The test files that cover each module (a module not listed needs --tests).
 TESTS = {
@@ -54,6 +55,10 @@ TESTS = {
         "tests/unit/test_math_answer_kinds.py",
         "tests/unit/test_math_community.py",
         "tests/unit/test_reward_degenerate.py",
+    ),
+    "lambda/reward/grading/mathlists.py": (
+        "tests/unit/test_math_lists.py",
+        "tests/unit/test_math_community.py",
     ),
 }
 KILLED = {"killed", "timeout", "caught by type check"}
