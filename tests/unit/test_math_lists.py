@@ -31,6 +31,7 @@ def lists() -> Any:
         ("x, y, and z", True, None),
         ("19, 46, and 82x", False, None),  # a letter after the last number
         ("2 3", True, None),  # no separator
+        ("$1, 2$", True, "1, 2"),  # math delimiters around the whole list
     ],
 )
 def test_a_list_of_numbers_ends_the_text(
@@ -42,7 +43,10 @@ def test_a_list_of_numbers_ends_the_text(
 def test_a_list_is_read_only_in_an_answer_of_bounded_length(lists: Any) -> None:
     long = "x " * lists.MAX_ANSWER_LENGTH + "1, 2"
     assert lists.number_list(long) is None
-    assert lists.number_list("x " * 100 + "1, 2") == "1, 2"
+    at_the_limit = "a " * ((lists.MAX_ANSWER_LENGTH - 4) // 2) + "1, 2"
+    assert len(at_the_limit) == lists.MAX_ANSWER_LENGTH
+    assert lists.number_list(at_the_limit) == "1, 2"
+    assert lists.number_list("x" + at_the_limit) is None
 
 
 @pytest.mark.parametrize(
@@ -53,6 +57,8 @@ def test_a_list_is_read_only_in_an_answer_of_bounded_length(lists: Any) -> None:
         ("1\n2\n3", False),  # three are not yet a spray
         ("1\n1\n1\n1", False),  # one answer repeated
         ("1\n 1 \n1.\n$1$", False),  # the same answer, written with blanks and delimiters
+        ("1.\n1,\n1;\n1", False),  # and with punctuation after it
+        ("1+2\n1 + 2\n1 +2\n1+ 2", False),  # blanks inside do not make another answer
         ("$1$\n$2$\n\\(3\\)\n\\[4\\]", True),  # delimiters do not hide a line
         ("1\n2\n3\n4\nThe answer is 4", False),  # a marker names the answer
         ("1\n2\n3\n\\boxed{4}", False),
@@ -85,6 +91,7 @@ def test_only_the_last_lines_are_looked_at(lists: Any) -> None:
         ("\\boxed{\\frac{1}{2}}\n\\boxed{\\frac{1}{3}}", True),  # nested braces read whole
         ("\\boxed{\\frac{1}{2}}\n\\boxed{\\frac{1}{2}}", False),
         ("\\boxed{1\n\\boxed{2}", False),  # a box never closed on its line is no answer
+        ("\\boxed{3}\nor \\boxed{oops\n\\boxed{5}", True),  # and the boxes before it count
         ("no box here", False),
     ],
 )

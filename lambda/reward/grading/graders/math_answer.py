@@ -7,8 +7,9 @@ Example::
 The reference is ``item.reference_answer`` unless ``reference`` (a template) says otherwise; it
 may be a number, a string ("72", "$1,234", a worked solution ending in ``#### 72``, or LaTeX
 math: ``\\frac{10}{9}``, ``[0,1)``, ``x=2``, ``\\text{(B)}``), or an object with
-``final_answer`` / ``answer`` / ``text`` / ``value`` and optionally ``kind`` (``"interval"``
-or ``"tuple"`` settles ``(1, 2)``).
+``final_answer`` / ``answer`` / ``text`` / ``value`` and optionally ``kind`` (accepted for
+datasets written for the earlier reader: it keeps the reference off the plain-number path; the
+reading is Math-Verify's).
 
 A reference in math delimiters (``$34$``, ``\\(...\\)``) grades as without them; a list of
 numbers (``19, 46, and 82``) is a set. A response is read after its last ``</think>`` (a
