@@ -55,8 +55,9 @@ SHARED_SOURCES: dict[str, tuple[str, ...]] = {"evaluation_report": ("evaluation/
 
 # Every file a build writes, once per content and mode (hard links): see the module docstring.
 OBJECTS = "objects"
-# Written into the objects folder once the folders built before it existed were shared.
-SHARED_MARKER = ".shared-before"
+# Written into the objects folder once the folders built before it existed were shared (not
+# an object: its name is not a digest; no leading dot, so copies of the folder keep it).
+SHARED_MARKER = "shared.marker"
 # The kinds of content-addressed folders of a build folder (each holds trees of files).
 BUILT_KINDS = ("deps", "bundles", "parity", "parity-source", "extra", "assets")
 
@@ -331,7 +332,7 @@ def prune_objects(store: Path) -> int:
     """Delete the objects no built folder links any more; return how many went."""
     removed = 0
     for item in store.iterdir() if store.is_dir() else []:
-        if item.name.startswith("."):
+        if item.name == SHARED_MARKER or item.name.startswith("."):
             continue
         with contextlib.suppress(FileNotFoundError):
             if item.stat().st_nlink == 1:

@@ -265,3 +265,5 @@ def test_a_build_folder_from_before_the_store_is_shared_once(tmp_path: Path) -> 
     _tree(tmp_path / "deps" / "lambda-late-5", files)
     assert bundle_store.share_existing(tmp_path) == 0  # once: later builds share as built
     assert (tmp_path / "deps" / "lambda-late-5" / "common" / "util.py").stat().st_nlink == 1
+    assert bundle_store.prune_objects(tmp_path / "objects") == 0  # the marker is no object
+    assert (tmp_path / "objects" / bundle_store.SHARED_MARKER).is_file()
