@@ -32,15 +32,16 @@ synth-args acknowledgments-args:
 diff-args deploy-args bootstrap-args: $(VENV)/.installed
 	@$(PY) scripts/preconditions.py $(@:-args=) --env "$(ENV)" --require-env --credentials
 
-# --no-compile: Python writes the bytecode of a module when it is first imported; compiled at
-# install, every module of every package (aws-cdk-lib's hundreds of service modules) would be,
-# some 290 MB that nothing here imports.
-PIP_INSTALL := -m pip install --quiet --disable-pip-version-check --no-compile
+PIP_INSTALL := -m pip install --quiet --disable-pip-version-check
 
+# Installed without bytecode, then compiled by scripts/compile_venv.py: everything, as pip
+# would, but for aws-cdk-lib's hundreds of service modules, of which only those the project
+# imports (about 165 MB less, the same imports at the same speed).
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) $(PIP_INSTALL) --upgrade pip
-	$(PY) $(PIP_INSTALL) -r requirements-dev.txt
+	$(PY) $(PIP_INSTALL) --no-compile -r requirements-dev.txt
+	$(PY) scripts/compile_venv.py
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
