@@ -14,6 +14,14 @@ ends (aws-cdk-lib copies an asset while the construct is built, and the process 
 more); pruning takes the lock exclusively without waiting and skips any folder it cannot
 lock. Locks die with their process, so a crashed synth leaves nothing behind. Where ``fcntl``
 does not exist (Windows), nothing is pruned.
+
+Equal files are stored once. The installed locks of different functions (and of the Lambda
+and the host builds) hold the same distributions, the bundles the same ``lambda/common``:
+every file a build writes is replaced by a hard link to the file of the same content and mode
+in ``<build folder>/objects/`` (:func:`share_files`), added there when it is the first.
+Sound for the same reason hard links between the locks and the bundles are: a built file is
+never written again (bytecode is written to a new file and renamed over). An object no
+folder links any more is deleted when superseded folders are pruned (:func:`prune_objects`).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -43,6 +52,14 @@ SKIPPED_FILES = frozenset({"requirements.in", "requirements.txt"})
 # goes to the bundle's root under its last name). The evaluation's aggregation runs the
 # evaluation's own rft_eval code from a bundle of its own, the only one with matplotlib.
 SHARED_SOURCES: dict[str, tuple[str, ...]] = {"evaluation_report": ("evaluation/rft_eval",)}
+
+# Every file a build writes, once per content and mode (hard links): see the module docstring.
+OBJECTS = "objects"
+# Written into the objects folder once the folders built before it existed were shared (not
+# an object: its name is not a digest; no leading dot, so copies of the folder keep it).
+SHARED_MARKER = "shared.marker"
+# The kinds of content-addressed folders of a build folder (each holds trees of files).
+BUILT_KINDS = ("deps", "bundles", "parity", "parity-source", "extra", "assets")
 
 # A folder being built is named ".<name>..." and renamed into place when complete; one older
 # than this was left by a build that died.
@@ -229,4 +246,96 @@ def prune(folder: Path, keep: set[str], *, max_idle_seconds: float | None = None
     for lock in folder.glob("*.lock"):  # locks of folders already gone
         if not lock.with_suffix("").exists():
             remove_unused(lock.with_suffix(""))
+    return removed
+
+
+def _object_name(path: str, info: os.stat_result) -> str:
+    with open(path, "rb") as file:
+        digest = hashlib.file_digest(file, "sha256").hexdigest()
+    return f"{digest}-{stat.S_IMODE(info.st_mode):o}"
+
+
+def _link_to_object(path: str, store: Path, name: str) -> bool:
+    """Make ``path`` a hard link to the store's object ``name`` (added from ``path`` when it is
+    the first of its content); True when ``path`` now shares the object's space."""
+    item = store / name
+    for _ in range(3):  # a pruner may delete an unused object between two steps
+        try:
+            os.link(path, item)  # the first file of this content: it becomes the object
+            return False
+        except FileExistsError:
+            pass
+        except OSError:  # no hard links on this file system: keep the copy
+            return False
+        temporary = f"{path}.{os.getpid()}.shared"
+        try:
+            if os.path.samefile(path, item):
+                return False
+            os.link(item, temporary)
+        except FileNotFoundError:
+            continue
+        except OSError:  # e.g. the object's link count is at the file system's maximum
+            return False
+        os.replace(temporary, path)
+        return True
+    return False
+
+
+def share_files(folder: Path, store: Path, *, linked_too: bool = False) -> int:
+    """Replace each regular file of ``folder`` by a hard link to ``store``'s object of the same
+    content and mode; return the bytes this frees.
+
+    Files that are hard links already (to an installed lock, say) are skipped unless
+    ``linked_too``: they were shared when the folder they come from was built. Empty files
+    take no space and are left alone.
+    """
+    store.mkdir(parents=True, exist_ok=True)
+    names: dict[tuple[int, int], str] = {}  # (device, inode) -> object name: hashed once
+    freed = 0
+    for base, _, files in os.walk(folder):
+        for file in files:
+            path = os.path.join(base, file)
+            try:
+                info = os.lstat(path)
+                if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+                    continue
+                if info.st_nlink > 1 and not linked_too:
+                    continue
+                inode = (info.st_dev, info.st_ino)
+                if inode not in names:
+                    names[inode] = _object_name(path, info)
+                if _link_to_object(path, store, names[inode]) and info.st_nlink == 1:
+                    freed += info.st_size
+            except FileNotFoundError:  # a folder pruned meanwhile (sharing an older build)
+                continue
+    return freed
+
+
+def share_existing(root: Path) -> int:
+    """Once per build folder: share the files of the folders built before ``root/objects``
+    existed (hashing each file once); return the bytes this frees."""
+    store = root / OBJECTS
+    if (store / SHARED_MARKER).is_file():
+        return 0
+    freed = 0
+    for kind in BUILT_KINDS:
+        folder = root / kind
+        for tree in sorted(folder.iterdir()) if folder.is_dir() else []:
+            if tree.is_dir() and not tree.name.startswith("."):
+                freed += share_files(tree, store, linked_too=True)
+    store.mkdir(parents=True, exist_ok=True)
+    (store / SHARED_MARKER).touch()
+    return freed
+
+
+def prune_objects(store: Path) -> int:
+    """Delete the objects no built folder links any more; return how many went."""
+    removed = 0
+    for item in store.iterdir() if store.is_dir() else []:
+        if item.name == SHARED_MARKER or item.name.startswith("."):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            if item.stat().st_nlink == 1:
+                item.unlink()
+                removed += 1
     return removed

@@ -52,11 +52,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stacks.bundle_store import (
+    OBJECTS,
     BundleRecord,
     build_root,
     link_tree,
     prune,
+    prune_objects,
     read_record,
+    share_existing,
+    share_files,
     source_files,
     source_folders,
     sources_digest,
@@ -278,10 +282,13 @@ def install_dependencies(
 
 
 def _build(target: Path, make: Callable[[Path], None]) -> None:
-    """Make ``target`` in a staging folder, renamed into place only when complete."""
+    """Make ``target`` in a staging folder, renamed into place only when complete, its files
+    stored once with the equal files of the build folder's other trees (``target`` is
+    ``<build folder>/<kind>/<name>``; ``stacks/bundle_store.py`` says how)."""
     staging = _staging(target)
     try:
         make(staging)
+        share_files(staging, target.parent.parent / OBJECTS)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -419,6 +426,10 @@ def prune_superseded(kind: str, interpreter: Interpreter | None) -> list[str]:
     keep = {p.name for p in DEPS.glob(f"{other}*")}
     keep |= {_deps_name(n, c, host=host) for n in names for c in (None, interpreter)}
     removed += prune(DEPS, keep)
+    # The files no folder links any more (the installed locks have a build folder of their own
+    # when $RFT_BUILD_DIR points elsewhere).
+    for store in dict.fromkeys((root / OBJECTS, DEPS.parent / OBJECTS)):
+        prune_objects(store)
     return removed
 
 
@@ -435,6 +446,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-bytecode", action="store_true", help="ship sources only")
     args = parser.parse_args(argv)
     names = args.names or function_names()
+    # A build folder from before equal files were stored once: its files are shared, once.
+    for root in dict.fromkeys((DEPS.parent, build_root())):
+        share_existing(root)
     interpreter = find_cpython313()
     if interpreter is None:
         if args.host:

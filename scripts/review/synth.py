@@ -32,8 +32,9 @@ KEPT = ("manifest.json", "validation-report.json")
 # The digest of the base's synthesis inputs (scripts/synth_stamp.py), kept with its templates.
 INPUTS = "inputs.sha256"
 CACHED_BASES = 3
-# The content-addressed parts of .build the base may reuse (installed locks, bundles, assets).
-SHARED_BUILDS = ("deps", "bundles", "assets")
+# The content-addressed parts of .build the base may reuse (installed locks, bundles, assets,
+# and the files they are links to, whose marker says the folders need no sharing again).
+SHARED_BUILDS = ("deps", "bundles", "assets", "objects")
 
 
 class ReviewError(Exception):

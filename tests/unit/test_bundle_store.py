@@ -199,3 +199,71 @@ def test_a_bundle_built_from_other_sources_is_refused(
     stale.write()
     with pytest.raises(FileNotFoundError, match=r"'job' is out of date with lambda/job"):
         bundle_record("job")
+
+
+def _tree(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    return root
+
+
+def test_equal_files_of_two_builds_are_stored_once(tmp_path: Path) -> None:
+    store = tmp_path / "objects"
+    common = {"pkg/mod.py": "x = 1\n", "pkg/__init__.py": "", "run.sh": "echo\n"}
+    first = _tree(tmp_path / "deps" / "a", {**common, "only-a.py": "a = 1\n"})
+    second = _tree(tmp_path / "deps" / "b", {**common, "only-b.py": "b = 1\n"})
+    (second / "run.sh").chmod(0o755)  # the same bytes with another mode: not the same file
+    assert bundle_store.share_files(first, store) == 0  # the first of each content: stored
+    assert bundle_store.share_files(second, store) == len("x = 1\n")
+    assert (second / "pkg" / "mod.py").samefile(first / "pkg" / "mod.py")
+    assert (second / "pkg" / "mod.py").read_text(encoding="utf-8") == "x = 1\n"
+    assert not (second / "run.sh").samefile(first / "run.sh")
+    assert (second / "run.sh").stat().st_mode & 0o777 == 0o755
+    assert (second / "pkg" / "__init__.py").stat().st_nlink == 1  # empty: no space to save
+    assert (second / "only-b.py").stat().st_nlink == 2  # itself and its object
+    assert sorted(p.name for p in second.rglob("*") if ".shared" in p.name) == []
+    # a third build whose files are links already (to an installed lock) is not read again
+    third = tmp_path / "bundles" / "c"
+    bundle_store.link_tree(second, third)
+    (third / "pkg" / "mod.py").unlink()
+    shutil.copyfile(first / "pkg" / "mod.py", third / "pkg" / "mod.py")
+    assert bundle_store.share_files(third, store) == len("x = 1\n")
+    assert (third / "pkg" / "mod.py").samefile(first / "pkg" / "mod.py")
+
+
+def test_objects_no_build_links_are_pruned_and_stored_again_when_needed(tmp_path: Path) -> None:
+    store = tmp_path / "objects"
+    first = _tree(tmp_path / "a", {"mod.py": "x = 1\n", "other.py": "y = 2\n"})
+    bundle_store.share_files(first, store)
+    assert len(list(store.iterdir())) == 2
+    assert bundle_store.prune_objects(store) == 0  # both linked
+    (first / "other.py").unlink()
+    assert bundle_store.prune_objects(store) == 1
+    shutil.rmtree(first)
+    assert bundle_store.prune_objects(store) == 1
+    assert list(store.iterdir()) == []
+    again = _tree(tmp_path / "b", {"mod.py": "x = 1\n"})
+    assert bundle_store.share_files(again, store) == 0
+    assert [p.stat().st_nlink for p in store.iterdir()] == [2]
+
+
+def test_a_build_folder_from_before_the_store_is_shared_once(tmp_path: Path) -> None:
+    files = {"botocore/data.json": "{}" * 100, "common/util.py": "z = 3\n"}
+    lock_a = _tree(tmp_path / "deps" / "lambda-job-1", files)
+    lock_b = _tree(tmp_path / "deps" / "lambda-metrics-2", files)
+    bundle = tmp_path / "bundles" / "job-3"
+    bundle_store.link_tree(lock_a, bundle)  # hard links already, as bundles were built
+    _tree(tmp_path / "deps" / ".lambda-job-4.staging", files)  # a build in progress: left
+    freed = bundle_store.share_existing(tmp_path)
+    assert freed > 0
+    for relative in files:
+        assert (lock_b / relative).samefile(lock_a / relative)
+        assert (bundle / relative).samefile(lock_a / relative)
+    staging = tmp_path / "deps" / ".lambda-job-4.staging" / "common" / "util.py"
+    assert staging.stat().st_nlink == 1
+    _tree(tmp_path / "deps" / "lambda-late-5", files)
+    assert bundle_store.share_existing(tmp_path) == 0  # once: later builds share as built
+    assert (tmp_path / "deps" / "lambda-late-5" / "common" / "util.py").stat().st_nlink == 1
+    assert bundle_store.prune_objects(tmp_path / "objects") == 0  # the marker is no object
+    assert (tmp_path / "objects" / bundle_store.SHARED_MARKER).is_file()

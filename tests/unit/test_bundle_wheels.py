@@ -3,6 +3,7 @@ Linux arm64 with a glibc the runtime has (stacks/bundling.py checks every instal
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -157,3 +158,30 @@ def test_a_known_lazy_import_of_a_test_folder_does_not_fail_the_build(tmp_path: 
     (package / "calculus.py").write_text("from .tests import helper\n", encoding="utf-8")
     with pytest.raises(SystemExit, match=r"mpmath/calculus.py imports mpmath.tests"):
         bundler.drop_dead_weight(tmp_path)
+
+
+def test_the_built_bundles_store_each_file_once() -> None:
+    """Equal files (content and mode) of the built bundles are one file on disk: the installed
+    locks of different functions hold the same distributions, every bundle lambda/common."""
+    by_shape: dict[tuple[int, int], set[tuple[int, int]]] = {}
+    paths: dict[tuple[int, int], Path] = {}
+    for name in bundler.function_names():
+        record = read_record(name)
+        assert record is not None, f"{name} is not built: run `make bundle`"
+        for path in record.folder.rglob("*"):
+            info = path.lstat()
+            if not path.is_file() or path.is_symlink() or info.st_size == 0:
+                continue
+            inode = (info.st_dev, info.st_ino)
+            by_shape.setdefault((info.st_size, info.st_mode), set()).add(inode)
+            paths.setdefault(inode, path)
+    assert len(paths) > 1000, "the bundles hold their dependencies"
+    seen: dict[tuple[bytes, int], Path] = {}
+    copies = []
+    for (_, mode), inodes in by_shape.items():
+        for inode in sorted(inodes) if len(inodes) > 1 else []:
+            key = (hashlib.sha256(paths[inode].read_bytes()).digest(), mode)
+            if key in seen:
+                copies.append(f"{paths[inode]} = {seen[key]}")
+            seen.setdefault(key, paths[inode])
+    assert copies == [], f"{len(copies)} files stored twice, e.g. {copies[:3]}"

@@ -95,7 +95,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repo]:
     shutil.copyfile(ROOT / "tests/fixtures/graders/gsm8k.json", path / NOVA_GRADER)
     for name in (".venv", "node_modules"):
         (path / name).symlink_to(ROOT / name)
-    for folder in ("deps", "bundles", "assets"):
+    for folder in ("deps", "bundles", "assets", "objects"):
         if (ROOT / ".build" / folder).is_dir():
             link_tree(ROOT / ".build" / folder, path / ".build" / folder, ignore=("*.lock", ".*"))
     # and this checkout's staged bundles, as make review gives them to the base's worktree
