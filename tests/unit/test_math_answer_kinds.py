@@ -260,7 +260,8 @@ def test_a_reference_math_verify_reads_only_as_text_pays_only_its_own_text(
 def test_a_matrix_reference_is_read() -> None:
     registry = reward_module("grading")
     grader = registry.parse_definition(DEFINITION, default_name="math").grader
-    assert grader.reference_problem({"reference_answer": "\\begin{pmatrix}1\\\\2\\end{pmatrix}"}) is None
+    matrix = "\\begin{pmatrix}1\\\\2\\end{pmatrix}"
+    assert grader.reference_problem({"reference_answer": matrix}) is None
 
 
 def test_an_unknown_kind_is_an_error(handler: Any) -> None:
@@ -289,7 +290,7 @@ def test_a_pathological_expression_costs_its_sample_not_the_batch(
         while True:
             try:
                 time.sleep(0.001)
-            except Exception:  # noqa: S112 (as the library does: the timer must get through)
+            except Exception:  # as the library does: the timer must get through
                 continue
 
     monkeypatch.setattr(library, "verify", slow)

@@ -189,5 +189,3 @@ def test_boxes_are_found_in_linear_characters(text: str) -> None:
     spans = answers.boxed(text)
     assert sum(len(content) + len(after) for content, after in spans) <= 2 * len(text)
     assert len(answers.answer_part(text)) <= answers.MAX_ANSWER_CHARS
-
-

@@ -72,7 +72,8 @@ def library() -> ModuleType:
 
     for name in ("math_verify", "latex2sympy2_extended"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    return math_verify
+    module: ModuleType = math_verify
+    return module
 
 
 def _raise_timeout(signum: int, frame: Any) -> None:
