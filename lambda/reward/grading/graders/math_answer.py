@@ -518,7 +518,10 @@ class MathAnswer(Grader):
         except SampleError as err:
             return str(err)
         if isinstance(value, MathReference) and value.text_only:
-            return f"{UNREADABLE[:-1]}, only its text: only the same text scores)"
+            return (
+                "the reference answer is not math this grader reads (Math-Verify finds only"
+                " its text, so only that same text would score)"
+            )
         return None
 
     def _texts(self, samples: Sequence[Sample]) -> tuple[list[str], dict[int, Grade]]:
