@@ -113,6 +113,48 @@ def test_reward_scores_gsm8k_rollouts_as_the_sources_do(monkeypatch: pytest.Monk
     assert answer["result"] == _source_outputs(monkeypatch, MATH_GRADER, event)
 
 
+# Competition-style pairs that go to Math-Verify (and sympy, and the ANTLR runtime) in the
+# bundle: (reference, response, whether it is right).
+LATEX_PAIRS = [
+    ("\\frac{10}{9}", "So $\\boxed{\\frac{10}{9}}$.", True),
+    ("\\frac{10}{9}", "So $\\boxed{\\frac{9}{10}}$.", False),
+    ("2\\sqrt{3}", "It is $\\sqrt{12}$.", True),
+    ("[0,1)", "The set is $\\boxed{[0,1)}$.", True),
+    ("[0,1)", "The set is $\\boxed{[0,1]}$.", False),
+    ("(3,-1)", "Final Answer: The final answer is $(3,-1)$. I hope it is correct.", True),
+    ("x^2+2x+1", "$\\boxed{(x+1)^2}$", True),
+    (
+        "\\begin{pmatrix}1\\\\2\\end{pmatrix}",
+        "$\\boxed{\\begin{pmatrix}1\\\\2\\end{pmatrix}}$",
+        True,
+    ),
+    ("\\text{(B)}", "\\boxed{C}", False),
+    ("10^{10^{8}}+1", "$\\boxed{10^{10^{8}}}$", False),
+]
+
+
+def test_reward_grades_latex_with_math_verify_as_the_sources_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    event = [
+        {
+            "id": f"latex-{index}",
+            "messages": [
+                {"role": "user", "content": "Solve it."},
+                {"role": "assistant", "content": response},
+            ],
+            "metadata": {"reference_answer": {"final_answer": reference}},
+        }
+        for index, (reference, response, _) in enumerate(LATEX_PAIRS)
+    ]
+    answer = run_bundle(
+        "reward", event, {**REWARD_ENVIRONMENT, "GRADER_CONFIG": json.dumps(MATH_GRADER)}
+    )
+    check_contract(event, answer["result"])
+    assert scores(answer["result"]) == [float(right) for _, _, right in LATEX_PAIRS]
+    assert answer["result"] == _source_outputs(monkeypatch, MATH_GRADER, event)
+
+
 SHAPES = sorted(p.name for p in FIXTURES.glob("*.json") if p.name.startswith(("shape_", "malf")))
 
 
