@@ -8,7 +8,10 @@ responses (the same answer written differently, a wrong answer, a near miss, a h
 through ``handler()`` with an inline ``math_answer`` definition, against a baseline that runs
 Math-Verify on every pair (what a grader that always asks it does): ``math_answer`` keeps
 plain numbers on its numeric path and reads each reference once per batch.
-Both run in the same process on the same batch, rounds interleaved, best of the rounds each.
+Both run in the same process on the same batch, rounds interleaved, best of the rounds each;
+the parse caches are emptied before every round, ``math_answer``'s at its size and the
+baseline's at the size Math-Verify ships. The batch repeats its 64 pairs eight times, as the
+rollouts of one prompt repeat their answers; ``math_answer``'s wider cache gains from that.
 """
 
 from __future__ import annotations
@@ -73,6 +76,16 @@ def batch() -> list[dict[str, Any]]:
     return event
 
 
+def caches(*, wide: bool) -> None:
+    """Empty Math-Verify's parse caches, at ``math_answer``'s size (``wide``) or at the size
+    Math-Verify ships (20 entries: the baseline's, as any caller of it has)."""
+    import math_verify.parser
+
+    engine: Any = sys.modules["grading.mathverify"]
+    size = engine.PARSE_CACHE if wide else 20
+    engine.stock_caches(math_verify.parser, size)
+
+
 def always_symbolic(event: list[dict[str, Any]]) -> list[float]:
     """The baseline: Math-Verify on every pair, as a grader that always asks it does (its
     ``parse`` of the reference in ``$...$`` and of the response, then its ``verify``)."""
@@ -98,13 +111,16 @@ def main(rounds: int = 5) -> int:
     always_symbolic(event[:64])  # the baseline's first simplify warms sympy's caches
     best = {"handler": float("inf"), "symbolic": float("inf")}
     for _ in range(rounds):
+        caches(wide=True)  # emptied: no round starts with the answers of the one before
         started = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
             handler(event, None)
         best["handler"] = min(best["handler"], time.perf_counter() - started)
+        caches(wide=False)
         started = time.perf_counter()
         baseline = always_symbolic(event)
         best["symbolic"] = min(best["symbolic"], time.perf_counter() - started)
+    caches(wide=True)
     ours = [output["aggregate_reward_score"] for output in graded]
     agree = sum(a == b for a, b in zip(ours, baseline, strict=True))
     print(

@@ -299,6 +299,8 @@ def test_a_pathological_expression_costs_its_sample_not_the_batch(
         rollout("fast", boxed("\\frac{1}{2}"), "0.5"),
         rollout("interval", boxed("[0,1)"), "[0,1)"),
     ]
+    for item in event:  # parsed once before: the 0.05 s go to the comparison, on any machine
+        engine.parse(item["messages"][-1]["content"])
     outputs = handler(event, None)
     assert scores(outputs) == [0.0, 1.0, 1.0]
     assert stalls, "the slow comparison ran"
@@ -370,3 +372,17 @@ def test_reference_problems_are_named_for_preflight() -> None:
     problem = grader.reference_problem({"reference_answer": "[0,1"})
     assert problem is not None
     assert problem.startswith("the reference answer is not math this grader reads")
+
+
+def test_math_verify_keeps_the_parsed_answers_of_a_batch() -> None:
+    # the rollouts of one prompt repeat their answers: Math-Verify's LaTeX parse, nearly all
+    # of a comparison's cost, is kept for thousands of them (it ships with 20)
+    engine = reward_module("grading.mathverify")
+    parser = engine.library().parser
+    for name in ("parse_latex_cached", "parse_expr_cached"):
+        assert getattr(parser, name).cache_info().maxsize == engine.PARSE_CACHE
+    parser.parse_latex_cached.cache_clear()
+    for _ in range(3):
+        assert engine.parse("$\\boxed{\\frac{10}{9}}$")
+    info = parser.parse_latex_cached.cache_info()
+    assert (info.misses, info.hits) == (1, 2)

@@ -226,6 +226,9 @@ def test_the_comparison_budget_holds_off_the_main_thread(monkeypatch: pytest.Mon
         rollout("slow", "$\\boxed{(x+1)^2}$", "x^2+2x+1"),
         rollout("fast", "$\\boxed{\\frac{1}{2}}$", "0.5"),
     ]
+    engine = reward_module("grading.mathverify")
+    for item in event:  # parsed once before (the children inherit it): the budget is the wait's
+        engine.parse(item["messages"][-1]["content"])
     started = time.monotonic()
     outputs = _in_thread(lambda: handler(event, None), 30)
     assert time.monotonic() - started < 10
