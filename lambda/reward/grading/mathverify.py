@@ -104,11 +104,18 @@ def _raise_timeout(signum: int, frame: Any) -> None:
     raise _OutOfTime
 
 
+# After the deadline the timer fires again at this interval until the block ends: an
+# exception raised where Python cannot propagate it (a garbage-collector callback, a
+# ``__del__``) is printed and dropped, and the next one ends the block.
+_REPEAT: Final = 0.01
+
+
 @contextmanager
 def _deadline(seconds: float) -> Iterator[None]:
-    """Raise :class:`_OutOfTime` in the block after ``seconds`` (main thread only)."""
+    """Raise :class:`_OutOfTime` in the block after ``seconds``, and again every
+    :data:`_REPEAT` seconds until it ends (main thread only)."""
     previous = signal.signal(signal.SIGALRM, _raise_timeout)
-    signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3))
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3), _REPEAT)
     try:
         yield
     finally:
