@@ -55,6 +55,7 @@ TESTS = {
         "tests/unit/test_math_answer_kinds.py",
         "tests/unit/test_math_community.py",
         "tests/unit/test_reward_degenerate.py",
+        "tests/unit/test_answers_mutants.py",
     ),
     "lambda/reward/grading/mathlists.py": (
         "tests/unit/test_math_lists.py",
