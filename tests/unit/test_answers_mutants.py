@@ -308,3 +308,24 @@ def test_the_reward_follows_the_rules(
     gsm8k: Any, response: str, reference: str, expected: float
 ) -> None:
     assert scores(gsm8k.handler([rollout("s", response, reference)], None)) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a LaTeX command around the answer leaves a blank before the closing "$"
+        ("The answer is $\\mathbf{18}$ or 20.", (None, "hedge")),
+        ("The answer is $\\textbf{18}$ or $20$.", (None, "hedge")),
+        ("The answer is $\\mathbf{18}$.", (18.0, "marker")),
+        # a second marker on the same line is read, as on a line of its own
+        ("The answer is 18. Final answer: 20.", (None, "conflict")),
+        ("The answer is 18. The answer is 20.", (None, "conflict")),
+        ("The answer is 18. Final answer: 18.", (18.0, "marker")),
+        ("The answer is 18, which answers the question.", (18.0, "marker")),
+    ],
+)
+def test_hedges_and_conflicts_found_since_mutation_testing(
+    text: str, expected: tuple[float | None, str]
+) -> None:
+    # Both once scored 1.0 against a reference of 18 (found by make mutation's survivors).
+    assert answers.candidate(text) == expected

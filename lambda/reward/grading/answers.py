@@ -47,8 +47,12 @@ _CALCULATOR = re.compile(r"<<[^<>\n]*>>")  # GSM8K calculator annotations: <<48/
 _HASH = re.compile(r"####+[ \t]*([^\n]*)")
 _TAG = re.compile(r"<answer>([\s\S]*?)(?:</answer>|\n|$)")
 # "answer is", "answer is:", "answer:", "**answer:**" ("final answer: ..." included)
+# The marker's text runs to the end of its line or to the next "answer" on it, whose marker
+# is read too ("The answer is 18. Final answer: 20." is a conflict, as on two lines); each
+# character is read by one match, so finding every marker stays linear.
 _PHRASE = re.compile(
-    r"answer(?:[*_]{1,2})?[ \t]*(?:is[ \t]*(?:[*_]{1,2})?[ \t]*:?|[:\uff1a])([^\n]*)"
+    r"answer(?:[*_]{1,2})?[ \t]*(?:is[ \t]*(?:[*_]{1,2})?[ \t]*:?|[:\uff1a])"
+    r"((?:(?!answer)[^\n])*)"
 )
 # A marker's text that is just one number, with emphasis, a currency sign, the "$" closing
 # inline math or a full stop; or "$\\boxed{72}$." after "the answer is", whose value the
@@ -81,9 +85,10 @@ _ASIDE = re.compile(r"\([^()]*\)")
 _CURRENCY = r"[$\u20ac\u00a3\u00a5]?"
 _HEDGE_WORDS = r"(?:or|to|and/or|vs\.?)"
 _MAYBE = r"(?:(?:maybe|perhaps|possibly|even)\s+)?"
-# What may close the answer (Markdown emphasis, LaTeX "$" and "}") and open the alternative
-# ("**20**", "$\\boxed{20}$"): "**18** or 20" and "$\\boxed{18}$ or 20" hedge as "18 or 20".
-_CLOSING = r"[*_$}]*"
+# What may close the answer (Markdown emphasis, LaTeX "$" and "}", after blanks) and open the
+# alternative ("**20**", "$\\boxed{20}$"): "**18** or 20" and "$\\boxed{18}$ or 20" hedge as
+# "18 or 20".
+_CLOSING = r"(?:[ \t]*[*_$}])*"  # blanks too: "$\\mathbf{18}$" reads "$ 18 $" without LaTeX
 _OPENING = r"[*_$]*(?:\\boxed\s*\{)?[*_$]*"
 # After the answer: another number offered as an alternative to it.
 _ALTERNATIVE_AFTER = re.compile(
