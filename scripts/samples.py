@@ -41,6 +41,7 @@ from scripts.preconditions import (  # noqa: E402
     aws_access_problem,
     credentials_problem,
     read_environments,
+    read_json_parameter,
 )
 from scripts.preconditions import environment as raw_environment  # noqa: E402
 from stacks.config import ConfigError, EnvironmentConfig, load_environments  # noqa: E402
@@ -197,19 +198,12 @@ def stack_samples_uri(config: EnvironmentConfig) -> str:
 def job_function(config: EnvironmentConfig, job: str) -> str:
     """The reward version ``job`` grades with, from the environment's job record."""
     name = f"/bedrock-rft/{config.name}/job"
-    ssm = _client("ssm", config.region)
     try:
-        value = ssm.get_parameter(Name=name)["Parameter"]["Value"]
-    except Exception as err:
-        if getattr(err, "response", {}).get("Error", {}).get("Code") == "ParameterNotFound":
-            raise SamplesError(f"JOB={job}: environment {config.name} has no job yet") from None
-        raise
-    try:
-        record = json.loads(value)
-    except json.JSONDecodeError:
-        record = None
-    if not isinstance(record, dict):
-        raise SamplesError(f"SSM parameter {name} does not hold a job record")
+        record = read_json_parameter(_client("ssm", config.region), name)
+    except PreconditionError:
+        raise SamplesError(f"SSM parameter {name} does not hold a job record") from None
+    if record is None:
+        raise SamplesError(f"JOB={job}: environment {config.name} has no job yet")
     if record.get("job_id") != job:
         raise SamplesError(
             f"JOB={job}: not the current job of {config.name} ({record.get('job_id')}); the "
