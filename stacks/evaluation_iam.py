@@ -23,7 +23,7 @@ from stacks.evaluation_models import (
     mantle_inference_statement,
     tuned_model_pattern,
 )
-from stacks.log_groups import encrypted_log_group
+from stacks.log_groups import encrypted_log_group, function_role
 from stacks.mantle import (
     INFERENCE_PROJECT_ACTIONS,
     bearer_token_statement,
@@ -136,18 +136,11 @@ class EvaluationRoles(Construct):
         name = ROLE_OF.get(function_id, function_id)
         if name not in self._roles:
             log_group = encrypted_log_group(self, f"{name}Logs", config=self.config, key=self.key)
-            role = iam.Role(
+            role = function_role(
                 self,
                 f"{name}Role",
                 description=f"Evaluation {name.lower()} function of environment {self.config.name}",
-                assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            )
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    sid="WriteOwnLogs",
-                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                    resources=[log_group.log_group_arn],
-                )
+                log_group=log_group,
             )
             getattr(self, f"_grant_{name.lower()}")(role)
             self._roles[name] = (role, log_group)

@@ -1,8 +1,10 @@
-"""Log groups as every construct here wants them: KMS-encrypted, with the configured retention."""
+"""Log groups as every construct here wants them (KMS-encrypted, with the configured retention),
+and the Lambda role that writes to its own log group only."""
 
 from __future__ import annotations
 
 from aws_cdk import RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -33,3 +35,24 @@ def encrypted_log_group(
             RemovalPolicy.DESTROY if config.removal_policy == "destroy" else RemovalPolicy.RETAIN
         ),
     )
+
+
+def function_role(
+    scope: Construct, construct_id: str, *, description: str, log_group: logs.ILogGroup
+) -> iam.Role:
+    """A Lambda function's own role that may write to ``log_group`` only (instead of
+    AWSLambdaBasicExecutionRole, which writes anywhere); the caller adds the rest."""
+    role = iam.Role(
+        scope,
+        construct_id,
+        description=description,
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="WriteOwnLogs",
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[log_group.log_group_arn],
+        )
+    )
+    return role

@@ -12,7 +12,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
-from stacks.log_groups import encrypted_log_group
+from stacks.log_groups import encrypted_log_group, function_role
 from stacks.mantle import (
     bearer_token_statement,
     mantle_route_environment,
@@ -48,21 +48,16 @@ def collector_function(
     stack = Stack.of(scope)
     holder = Construct(scope, construct_id)
     log_group = encrypted_log_group(holder, "Logs", config=config, key=key)
-    role = iam.Role(
+    role = function_role(
         holder,
         "Role",
         description=f"Training-metrics collector of environment {config.name}",
-        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        log_group=log_group,
     )
     job_parameter_arn = stack.format_arn(
         service="ssm", resource="parameter", resource_name=job_parameter.lstrip("/")
     )
     statements = [
-        iam.PolicyStatement(
-            sid="WriteOwnLogs",
-            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-            resources=[log_group.log_group_arn],
-        ),
         iam.PolicyStatement(
             sid="FollowTheJobRecordAndCursor",
             actions=["ssm:GetParameter", "ssm:PutParameter"],

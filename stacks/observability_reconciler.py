@@ -22,7 +22,7 @@ from constructs import Construct
 
 from stacks.config import EnvironmentConfig
 from stacks.job import name_prefix
-from stacks.log_groups import encrypted_log_group
+from stacks.log_groups import encrypted_log_group, function_role
 from stacks.mantle import (
     bearer_token_statement,
     mantle_route_environment,
@@ -75,21 +75,16 @@ class Reconciler(Construct):
             tier=ssm.ParameterTier.STANDARD,
         )
         log_group = encrypted_log_group(self, "Logs", config=config, key=key)
-        self.role = iam.Role(
+        self.role = function_role(
             self,
             "Role",
             description=f"Orphaned-job reconciler of environment {config.name}",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            log_group=log_group,
         )
         job_parameter_arn = stack.format_arn(
             service="ssm", resource="parameter", resource_name=job_parameter.lstrip("/")
         )
         statements = [
-            iam.PolicyStatement(
-                sid="WriteOwnLogs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[log_group.log_group_arn],
-            ),
             iam.PolicyStatement(
                 sid="ReadJobRecord",
                 actions=["ssm:GetParameter"],

@@ -29,7 +29,7 @@ from stacks.bundle_store import build_root, hold, link_tree, touch
 from stacks.config import EnvironmentConfig
 from stacks.extra_packages import installed
 from stacks.lambda_code import PROJECT_ROOT, asset_code, bundle_record
-from stacks.log_groups import encrypted_log_group
+from stacks.log_groups import encrypted_log_group, function_role
 from stacks.mantle import (
     INFERENCE_PROJECT_ACTIONS,
     bearer_token_statement,
@@ -156,18 +156,11 @@ class RewardFunction(Construct):
         self.asset_dir = asset_dir  # the folder deployed as the function's code
         self.log_group = encrypted_log_group(self, "Logs", config=config, key=key)
         # An own role instead of AWSLambdaBasicExecutionRole: logs go to this log group only.
-        self.role = iam.Role(
+        self.role = function_role(
             self,
             "Role",
             description=f"Reward (grader) function of environment {config.name}",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="WriteOwnLogs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[self.log_group.log_group_arn],
-            )
+            log_group=self.log_group,
         )
         self.function = lambda_.Function(
             self,

@@ -24,7 +24,7 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.custom_resource import acknowledge_handler, acknowledge_provider
 from stacks.lambda_code import bundle_code
-from stacks.log_groups import encrypted_log_group
+from stacks.log_groups import encrypted_log_group, function_role
 from stacks.nag import acknowledge, nag_text
 
 RESOURCE_TYPE = "Custom::BedrockRftDeploymentCleanup"
@@ -92,21 +92,14 @@ class DeploymentCleanup(Construct):
         self, config: EnvironmentConfig, key: kms.IKey, code: lambda_.Code
     ) -> lambda_.Function:
         log_group = encrypted_log_group(self, "Logs", config=config, key=key)
-        role = iam.Role(
+        role = function_role(
             self,
             "HandlerRole",
             description=(
                 f"Deletes the custom model deployments of environment {config.name} "
                 "when its stack is deleted"
             ),
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="WriteOwnLogs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[log_group.log_group_arn],
-            )
+            log_group=log_group,
         )
         function = lambda_.Function(
             self,
